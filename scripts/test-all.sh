@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this script).
+#
+#   ./scripts/test-all.sh              every phase, in order
+#   ./scripts/test-all.sh fmt clippy   only the phases named
+#   ./scripts/test-all.sh --list       the phases
+#
+# Phases: setup (promtool, amtool, the Python venv), fmt, clippy, build,
+# test (cargo test), parity (the moto parity test in tests/moto).
+# It stops at the first phase that fails and exits non-zero.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo_root=$(pwd)
+
+ALL_PHASES=(setup fmt clippy build test parity)
+VENV="$repo_root/.venv"
+REQUIREMENTS="$repo_root/tests/moto/requirements.txt"
+APT_PACKAGES=(prometheus prometheus-alertmanager)
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf '==> %s\n' "$*"; }
+
+# Runs a command with its output kept in a file, shown only when it fails:
+# installs are noisy and only interesting when they break.
+quietly() {
+    local output status
+    output=$(mktemp)
+    set +e
+    "$@" >"$output" 2>&1
+    status=$?
+    set -e
+    if [[ $status -ne 0 ]]; then
+        cat "$output" >&2
+        printf 'command failed (exit %d): %s\n' "$status" "$*" >&2
+    fi
+    rm -f "$output"
+    return "$status"
+}
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo -n "$@"
+    else
+        printf 'need root to run: %s\n' "$*" >&2
+        return 1
+    fi
+}
+
+install_prometheus_tools() {
+    if command -v promtool >/dev/null && command -v amtool >/dev/null; then
+        log "promtool and amtool already installed"
+        return 0
+    fi
+    log "installing ${APT_PACKAGES[*]} (for promtool, amtool and the servers)"
+    quietly as_root apt-get update
+    quietly as_root apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+    command -v promtool >/dev/null || { echo "promtool still missing after installing prometheus" >&2; return 1; }
+    command -v amtool >/dev/null || { echo "amtool still missing after installing prometheus-alertmanager" >&2; return 1; }
+}
+
+python_for_venv() {
+    local candidate
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    echo "no python3 found for the test venv" >&2
+    return 1
+}
+
+# The venv is rebuilt only when tests/moto/requirements.txt or the
+# interpreter changed since the last install.
+install_python_venv() {
+    local python stamp wanted
+    python=$(python_for_venv)
+    stamp="$VENV/.requirements-stamp"
+    wanted="$("$python" --version 2>&1) $(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+    if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]] \
+        && "$VENV/bin/python" -c 'import moto, boto3, pytest, yaml' 2>/dev/null; then
+        log "Python venv .venv already satisfies tests/moto/requirements.txt"
+        return 0
+    fi
+    log "installing the Python venv .venv from tests/moto/requirements.txt"
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        quietly "$python" -m venv "$VENV"
+    fi
+    quietly "$VENV/bin/python" -m pip install -q -r "$REQUIREMENTS"
+    [[ -x "$VENV/bin/moto_server" ]] || { echo "moto_server missing from .venv after the install" >&2; return 1; }
+    echo "$wanted" >"$stamp"
+}
+
+phase_setup() {
+    install_prometheus_tools
+    install_python_venv
+}
+
+phase_fmt() { cargo fmt --all -- --check; }
+
+phase_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
+
+phase_build() { cargo build --workspace --all-targets; }
+
+phase_test() { cargo test --workspace; }
+
+phase_parity() {
+    local target_dir
+    [[ -x "$VENV/bin/pytest" ]] || { echo "no .venv/bin/pytest: run the setup phase first" >&2; return 1; }
+    # Honours CARGO_TARGET_DIR and any target-dir setting in .cargo/config.
+    target_dir=$(cargo metadata --format-version 1 --no-deps \
+        | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    SECRETS_ROTATION_BIN_DIR="$target_dir/debug" "$VENV/bin/pytest" -q tests/moto
+}
+
+main() {
+    local phases=() phase start elapsed status suite_start
+    local -a report=()
+
+    if [[ $# -eq 0 ]]; then
+        phases=("${ALL_PHASES[@]}")
+    elif [[ $1 == --list ]]; then
+        printf '%s\n' "${ALL_PHASES[@]}"
+        return 0
+    else
+        for phase in "$@"; do
+            if ! declare -F "phase_$phase" >/dev/null; then
+                printf 'unknown phase %q; phases: %s\n' "$phase" "${ALL_PHASES[*]}" >&2
+                return 2
+            fi
+        done
+        phases=("$@")
+    fi
+
+    suite_start=$SECONDS
+    for phase in "${phases[@]}"; do
+        log "phase $phase"
+        start=$SECONDS
+        # A subshell outside any `if`, so `set -e` still stops the phase at
+        # its first failing command.
+        set +e
+        (set -e; "phase_$phase")
+        status=$?
+        set -e
+        elapsed=$((SECONDS - start))
+        if [[ $status -ne 0 ]]; then
+            report+=("$(printf '  %-8s %5ds  FAILED (exit %d)' "$phase" "$elapsed" "$status")")
+            printf '\ntest-all phases:\n'
+            printf '%s\n' "${report[@]}"
+            printf 'test-all: FAILED in phase %s after %ds\n' "$phase" "$((SECONDS - suite_start))"
+            return 1
+        fi
+        report+=("$(printf '  %-8s %5ds  ok' "$phase" "$elapsed")")
+        log "phase $phase passed in ${elapsed}s"
+    done
+
+    printf '\ntest-all phases:\n'
+    printf '%s\n' "${report[@]}"
+    printf 'test-all: PASSED (%s) in %ds\n' "${phases[*]}" "$((SECONDS - suite_start))"
+}
+
+main "$@"

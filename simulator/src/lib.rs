@@ -1,0 +1,309 @@
+//! A small AWS that speaks the wire protocols of the AWS SDK: STS (`AssumeRole`,
+//! `GetCallerIdentity`) and Secrets Manager's metadata reads (`ListSecrets`, `DescribeSecret`,
+//! `ListSecretVersionIds`) on one HTTP listener. Accounts are told apart by the access key of the
+//! SigV4 `Authorization` header and regions by its credential scope, so an SDK client pointed at
+//! [`SimulatorHandle::endpoint_url`] cannot tell it from AWS.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use simulator::{Fleet, SecretSpec, start};
+//! let fleet = Fleet::builder()
+//!     .account("111111111111")
+//!     .region("us-east-1")
+//!     .secret(SecretSpec::new("payments/db").created_days_ago(400))
+//!     .build()?;
+//! let sim = start(fleet, "127.0.0.1:0".parse()?).await?;
+//! println!("{} {:?}", sim.endpoint_url(), sim.base_credentials());
+//! sim.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod fleet;
+mod secretsmanager;
+mod server;
+mod state;
+mod store;
+mod sts;
+mod time;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use fleet::{
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet,
+    FleetBuilder, FleetError, PlacedSecret, RotationSpec, SecretSpec, VersionSpec,
+};
+pub use state::{AssumeRoleCall, Credentials, Fault, FaultRule};
+pub use store::secret_arn;
+pub use time::{days_ago, days_from_now, parse_time};
+
+use state::Shared;
+
+/// Why the simulator could not start or a mutation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatorError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("account {0} is not in the fleet")]
+    UnknownAccount(String),
+    #[error("no secret {name} in {account}/{region}")]
+    UnknownSecret {
+        account: String,
+        region: String,
+        name: String,
+    },
+    #[error("{0}")]
+    InvalidSecret(String),
+}
+
+/// Starts serving `fleet` on `addr` (use port 0 for a free port) in the current Tokio runtime.
+pub async fn start(fleet: Fleet, addr: SocketAddr) -> Result<SimulatorHandle, SimulatorError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimulatorError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| SimulatorError::Bind { addr, source })?;
+    let shared = Arc::new(Shared::new(fleet));
+    let (stop, mut stopped) = watch::channel(false);
+    let app = server::router(Arc::clone(&shared));
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            // Either an explicit stop or every handle gone ends the server.
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(%error, "aws simulator stopped serving");
+        }
+    });
+    Ok(SimulatorHandle {
+        shared,
+        local_addr,
+        stop: Arc::new(stop),
+        task: Arc::new(Mutex::new(Some(task))),
+    })
+}
+
+/// A running simulator. Clones share it; every mutation is seen by the next request.
+#[derive(Clone)]
+pub struct SimulatorHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop: Arc<watch::Sender<bool>>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for SimulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorHandle")
+            .field("endpoint_url", &self.endpoint_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatorHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://127.0.0.1:PORT`, for the SDK's `endpoint_url` or `AWS_ENDPOINT_URL`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The key pair of the fleet's base account; it never expires.
+    pub fn base_credentials(&self) -> Credentials {
+        self.shared.base_credentials().clone()
+    }
+
+    pub fn base_account(&self) -> String {
+        self.shared.base_account().to_string()
+    }
+
+    /// Stops serving and waits for open connections to finish.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Adds a secret, or replaces the one with the same name, in `account`/`region`.
+    pub fn put_secret(
+        &self,
+        account: &str,
+        region: &str,
+        secret: SecretSpec,
+    ) -> Result<(), SimulatorError> {
+        fleet::check_secret_name(&secret.name).map_err(SimulatorError::InvalidSecret)?;
+        let mut world = self.shared.world_mut();
+        if !world.accounts.contains_key(account) {
+            return Err(SimulatorError::UnknownAccount(account.to_string()));
+        }
+        world.put(account, region, secret);
+        Ok(())
+    }
+
+    /// Removes a secret at once (not a scheduled deletion: use `deleted` for that).
+    /// Returns whether it existed.
+    pub fn delete_secret(&self, account: &str, region: &str, name: &str) -> bool {
+        self.shared
+            .world_mut()
+            .store_mut(account, region)
+            .remove(name)
+            .is_some()
+    }
+
+    /// Changes a secret with the [`SecretSpec`] builder methods:
+    /// `sim.update_secret(a, r, "db", |s| s.rotation_enabled(false))`. Versions keep their ids.
+    pub fn update_secret(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        change: impl FnOnce(SecretSpec) -> SecretSpec,
+    ) -> Result<(), SimulatorError> {
+        let mut world = self.shared.world_mut();
+        let store = world.store_mut(account, region);
+        let Some(current) = store.by_name.get(name) else {
+            return Err(SimulatorError::UnknownSecret {
+                account: account.to_string(),
+                region: region.to_string(),
+                name: name.to_string(),
+            });
+        };
+        let mut spec = current.spec.clone();
+        for (version, id) in spec.versions.iter_mut().zip(&current.version_ids) {
+            version.id = Some(id.clone());
+        }
+        let changed = change(spec);
+        fleet::check_secret_name(&changed.name).map_err(SimulatorError::InvalidSecret)?;
+        if changed.name != name {
+            store.remove(name);
+        }
+        world.put(account, region, changed);
+        Ok(())
+    }
+
+    /// The secret as the simulator holds it, versions settled.
+    pub fn secret(&self, account: &str, region: &str, name: &str) -> Option<SecretSpec> {
+        let world = self.shared.world();
+        let stored = world.store(account, region)?.by_name.get(name)?;
+        let mut spec = stored.spec.clone();
+        for (version, id) in spec.versions.iter_mut().zip(&stored.version_ids) {
+            version.id = Some(id.clone());
+        }
+        Some(spec)
+    }
+
+    /// Secrets in `account`/`region`, those scheduled for deletion included.
+    pub fn secret_count(&self, account: &str, region: &str) -> usize {
+        self.shared
+            .world()
+            .store(account, region)
+            .map_or(0, |store| store.by_name.len())
+    }
+
+    /// Adds an account (with the given regions) that AssumeRole can enter; a known account is
+    /// left as it is.
+    pub fn add_account(&self, account: Account) -> Result<(), SimulatorError> {
+        fleet::check_account_id(&account.id).map_err(SimulatorError::InvalidSecret)?;
+        self.shared
+            .world_mut()
+            .accounts
+            .entry(account.id.clone())
+            .or_insert(account);
+        Ok(())
+    }
+
+    /// Every account with its regions, as the simulator holds them now.
+    pub fn accounts(&self) -> Vec<Account> {
+        self.shared.world().accounts.values().cloned().collect()
+    }
+
+    pub fn deny_assume_role(&self, account: &str) -> Result<(), SimulatorError> {
+        self.set_deny_assume_role(account, true)
+    }
+
+    pub fn allow_assume_role(&self, account: &str) -> Result<(), SimulatorError> {
+        self.set_deny_assume_role(account, false)
+    }
+
+    fn set_deny_assume_role(&self, account: &str, deny: bool) -> Result<(), SimulatorError> {
+        let mut world = self.shared.world_mut();
+        let known = world
+            .accounts
+            .get_mut(account)
+            .ok_or_else(|| SimulatorError::UnknownAccount(account.to_string()))?;
+        known.deny_assume_role = deny;
+        Ok(())
+    }
+
+    /// Every `AssumeRole` request so far, in arrival order.
+    pub fn assume_role_calls(&self) -> Vec<AssumeRoleCall> {
+        self.shared.assume_role_calls()
+    }
+
+    /// Makes every credential issued by `AssumeRole` so far expire now; the base key stays valid.
+    pub fn expire_assumed_credentials(&self) {
+        self.shared.expire_assumed_credentials(Utc::now());
+    }
+
+    /// Adds a fault rule; the first matching rule applies to a request.
+    pub fn fail(&self, rule: FaultRule) {
+        self.shared.add_fault(rule);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.clear_faults();
+    }
+
+    /// Requests for `operation` (`ListSecrets`, `AssumeRole`, `GetSecretValue`...) from every
+    /// account, refused ones included.
+    pub fn requests(&self, operation: &str) -> u64 {
+        self.shared
+            .counts()
+            .iter()
+            .filter(|((_, op, _), _)| op == operation)
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Requests for `operation` in `account`: the caller's account, or for `AssumeRole` the
+    /// account of the role. Unauthenticated requests count under the account `unknown`.
+    pub fn requests_by_account(&self, operation: &str, account: &str) -> u64 {
+        self.shared
+            .counts()
+            .iter()
+            .filter(|((_, op, acct), _)| op == operation && acct == account)
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Every count, keyed by (service, operation, account); service is `sts`, `secretsmanager`
+    /// or the signing service of anything else.
+    pub fn request_counts(&self) -> BTreeMap<(String, String, String), u64> {
+        self.shared.counts()
+    }
+
+    pub fn reset_counts(&self) {
+        self.shared.reset_counts();
+    }
+}

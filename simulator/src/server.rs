@@ -1,0 +1,258 @@
+//! One HTTP listener for every service: requests are told apart the way AWS front ends do,
+//! by `X-Amz-Target` (JSON protocols) or the `Action` of a form body (query protocols).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
+use crate::{secretsmanager, sts};
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(dispatch).with_state(shared)
+}
+
+/// What the SigV4 `Authorization` header says about the caller.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct SigningScope {
+    pub access_key_id: Option<String>,
+    pub region: Option<String>,
+    pub service: Option<String>,
+}
+
+/// Reads `AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/secretsmanager/aws4_request, ...`.
+pub(crate) fn signing_scope(headers: &HeaderMap) -> SigningScope {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return SigningScope::default();
+    };
+    let credential = value
+        .split([' ', ','])
+        .find_map(|part| part.trim().strip_prefix("Credential="));
+    let Some(credential) = credential else {
+        return SigningScope::default();
+    };
+    let mut parts = credential.split('/');
+    let access_key_id = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
+    let _date = parts.next();
+    let region = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
+    let service = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
+    SigningScope {
+        access_key_id,
+        region,
+        service,
+    }
+}
+
+/// A request after authentication: who signed it and for which region.
+pub(crate) struct Caller {
+    pub account: String,
+    pub principal_arn: String,
+    pub user_id: String,
+    pub region: String,
+}
+
+/// Region assumed when the credential scope names none, as the SDK's global STS endpoint does.
+const FALLBACK_REGION: &str = "us-east-1";
+
+async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let scope = signing_scope(&headers);
+    let session_token = headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok());
+    let region = scope
+        .region
+        .clone()
+        .unwrap_or_else(|| FALLBACK_REGION.to_string());
+    let authenticated =
+        shared.authenticate(scope.access_key_id.as_deref(), session_token, Utc::now());
+    let caller = authenticated.as_ref().ok().map(|key| Caller {
+        account: key.account.clone(),
+        principal_arn: key.principal_arn.clone(),
+        user_id: key.user_id.clone(),
+        region: region.clone(),
+    });
+    let request_id = shared.request_id();
+
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
+        let service = if prefix == "secretsmanager" {
+            "secretsmanager".to_string()
+        } else {
+            scope
+                .service
+                .clone()
+                .unwrap_or_else(|| prefix.to_ascii_lowercase())
+        };
+        let account = caller
+            .as_ref()
+            .map_or(UNKNOWN_ACCOUNT, |c| c.account.as_str());
+        shared.count(&service, operation, account);
+        let Some(caller) = caller else {
+            let error = match authenticated {
+                Err(Refusal::Expired) => JsonError::new(
+                    StatusCode::BAD_REQUEST,
+                    "ExpiredTokenException",
+                    "The security token included in the request is expired",
+                ),
+                _ => JsonError::new(
+                    StatusCode::BAD_REQUEST,
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                ),
+            };
+            return error.into_response_with(&request_id);
+        };
+        if let Some(fault) = shared.take_fault(operation, &caller.account, &caller.region) {
+            if let Some(error) = json_fault(fault, &service, operation, &caller).await {
+                return error.into_response_with(&request_id);
+            }
+        }
+        let answer = if service == "secretsmanager" {
+            secretsmanager::handle(&shared, &caller, operation, &body)
+        } else {
+            Err(unknown_operation())
+        };
+        return match answer {
+            Ok(value) => json_response(StatusCode::OK, &value, &request_id),
+            Err(error) => error.into_response_with(&request_id),
+        };
+    }
+
+    sts::handle(
+        &shared,
+        caller,
+        authenticated.err(),
+        &region,
+        &body,
+        &request_id,
+    )
+    .await
+}
+
+fn unknown_operation() -> JsonError {
+    JsonError {
+        status: StatusCode::BAD_REQUEST,
+        code: "UnknownOperationException",
+        message: None,
+    }
+}
+
+/// Applies a fault to a JSON request: `None` once a delay has passed and the request goes on.
+async fn json_fault(
+    fault: Fault,
+    service: &str,
+    operation: &str,
+    caller: &Caller,
+) -> Option<JsonError> {
+    match fault {
+        Fault::Delay(duration) => {
+            tokio::time::sleep(duration).await;
+            None
+        }
+        Fault::Throttling => Some(JsonError::new(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        )),
+        Fault::AccessDenied => Some(JsonError {
+            status: StatusCode::BAD_REQUEST,
+            code: "AccessDeniedException",
+            message: Some(format!(
+                "User: {} is not authorized to perform: {service}:{operation} because no \
+                 identity-based policy allows the {service}:{operation} action",
+                caller.principal_arn
+            )),
+        }),
+        Fault::InternalError => Some(JsonError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServiceError",
+            "An error occurred on the server side.",
+        )),
+    }
+}
+
+/// An awsJson1.1 error: the SDK reads the code from `x-amzn-ErrorType` or `__type`.
+#[derive(Debug)]
+pub(crate) struct JsonError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: Option<String>,
+}
+
+impl JsonError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: Some(message.into()),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::bad_request("ValidationException", message)
+    }
+
+    fn into_response_with(self, request_id: &str) -> Response {
+        let mut body = serde_json::Map::new();
+        body.insert("__type".into(), self.code.into());
+        if let Some(message) = self.message {
+            body.insert("message".into(), message.into());
+        }
+        let mut response = json_response(self.status, &serde_json::Value::Object(body), request_id);
+        response
+            .headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(self.code));
+        response
+    }
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value, request_id: &str) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-RequestId", id);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_comes_from_the_credential_of_the_authorization_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/eu-west-1/secretsmanager/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature=abc",
+            ),
+        );
+        assert_eq!(
+            signing_scope(&headers),
+            SigningScope {
+                access_key_id: Some("AKIAEXAMPLE".into()),
+                region: Some("eu-west-1".into()),
+                service: Some("secretsmanager".into()),
+            }
+        );
+        assert_eq!(signing_scope(&HeaderMap::new()), SigningScope::default());
+    }
+}

@@ -1,0 +1,143 @@
+//! AWS errors classified into the bounded `reason` label, never stringified
+//! into a label.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use crate::snapshot::{ErrorReason, TargetError};
+
+/// A failed call to AWS, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    pub reason: ErrorReason,
+    pub message: String,
+}
+
+impl SourceError {
+    pub fn invalid_response(message: impl Into<String>) -> Self {
+        Self {
+            reason: ErrorReason::InvalidResponse,
+            message: message.into(),
+        }
+    }
+
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self {
+            reason: ErrorReason::Timeout,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.as_str(), self.message)
+    }
+}
+
+impl StdError for SourceError {}
+
+impl From<SourceError> for TargetError {
+    fn from(err: SourceError) -> Self {
+        TargetError {
+            reason: err.reason,
+            message: err.message,
+        }
+    }
+}
+
+/// Error codes AWS uses for throttling across the services we call.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "LimitExceededException",
+];
+
+/// Error codes that mean the credentials or the role do not allow the call.
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "UnauthorizedOperation",
+    "NotAuthorized",
+    "AuthFailure",
+];
+
+pub fn classify_code(code: &str) -> Option<ErrorReason> {
+    if THROTTLING_CODES.contains(&code) {
+        Some(ErrorReason::Throttled)
+    } else if ACCESS_DENIED_CODES.contains(&code) {
+        Some(ErrorReason::AccessDenied)
+    } else {
+        None
+    }
+}
+
+/// Classifies any SDK error. The message keeps the whole error chain, which
+/// is what an operator needs in the log and in `check`'s report.
+pub fn classify_sdk_error<E>(err: &SdkError<E, HttpResponse>) -> SourceError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    let message = DisplayErrorContext(err).to_string();
+    let reason = match err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            classify_code(code).unwrap_or(
+                // Without a known code, the status tells a server fault from
+                // a request the service would not take.
+                if service.raw().status().is_server_error() {
+                    ErrorReason::Service
+                } else {
+                    ErrorReason::Other
+                },
+            )
+        }
+        SdkError::TimeoutError(_) => ErrorReason::Timeout,
+        SdkError::ResponseError(_) => ErrorReason::InvalidResponse,
+        SdkError::DispatchFailure(failure) => {
+            if let Some(inner) = find_source_error(err) {
+                inner.reason
+            } else if failure.is_timeout() {
+                ErrorReason::Timeout
+            } else if failure.is_io() {
+                ErrorReason::Network
+            } else {
+                ErrorReason::Other
+            }
+        }
+        SdkError::ConstructionFailure(_) => {
+            find_source_error(err).map_or(ErrorReason::Other, |inner| inner.reason)
+        }
+        _ => ErrorReason::Other,
+    };
+    SourceError { reason, message }
+}
+
+/// A failed `AssumeRole` surfaces as a dispatch failure of the call that
+/// needed the credentials; its classification travels in the source chain.
+fn find_source_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a SourceError> {
+    let mut current = err.source();
+    while let Some(source) = current {
+        if let Some(found) = source.downcast_ref::<SourceError>() {
+            return Some(found);
+        }
+        current = source.source();
+    }
+    None
+}

@@ -1,0 +1,187 @@
+//! The AWS seam: one client per (credentials, region), built once and reused
+//! across polls, with explicit timeouts and a retry partition per account,
+//! service and region.
+
+mod assume_role;
+mod errors;
+mod request_counter;
+pub mod secretsmanager;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime::client::retries::RetryPartition;
+use aws_types::region::Region;
+
+use crate::config::{Account, AwsClientSettings};
+use crate::snapshot::ErrorReason;
+
+use assume_role::AssumeRoleCredentials;
+pub use errors::{SourceError, classify_sdk_error};
+pub use request_counter::RequestCounter;
+
+/// One (account, region) to poll.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Target {
+    pub account_id: String,
+    pub account_name: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub region: String,
+}
+
+impl Target {
+    /// Every (account, region) of the configured accounts, sorted.
+    pub fn all(accounts: &[Account]) -> Vec<Target> {
+        let mut targets: Vec<Target> = accounts
+            .iter()
+            .flat_map(|account| {
+                account.regions.iter().map(move |region| Target {
+                    account_id: account.id.clone(),
+                    account_name: account.name.clone(),
+                    role_arn: account.role_arn.clone(),
+                    external_id: account.external_id.clone(),
+                    region: region.clone(),
+                })
+            })
+            .collect();
+        targets.sort();
+        targets.dedup();
+        targets
+    }
+}
+
+/// Builds and caches the SDK clients.
+///
+/// Credentials are cached per account: every region client of an account
+/// shares one `SharedCredentialsProvider`, and so one identity-cache
+/// partition, so an account costs one `AssumeRole` per credential lifetime
+/// however many regions it has.
+pub struct ClientFactory {
+    base: SdkConfig,
+    settings: AwsClientSettings,
+    request_counter: RequestCounter,
+    credentials: Mutex<HashMap<String, SharedCredentialsProvider>>,
+    secrets_manager: Mutex<HashMap<(String, String), aws_sdk_secretsmanager::Client>>,
+}
+
+impl ClientFactory {
+    /// `base` carries the base credentials, the endpoint (when
+    /// `AWS_ENDPOINT_URL` or a test sets one) and the identity cache.
+    pub fn new(
+        base: SdkConfig,
+        settings: AwsClientSettings,
+        request_counter: RequestCounter,
+    ) -> Self {
+        Self {
+            base,
+            settings,
+            request_counter,
+            credentials: Mutex::new(HashMap::new()),
+            secrets_manager: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &AwsClientSettings {
+        &self.settings
+    }
+
+    fn timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.settings.connect_timeout)
+            .read_timeout(self.settings.operation_timeout)
+            .operation_attempt_timeout(self.settings.operation_timeout)
+            .operation_timeout(self.settings.operation_timeout)
+            .build()
+    }
+
+    fn retries(&self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.settings.max_attempts)
+    }
+
+    /// AWS throttles each account separately, while the SDK's default retry
+    /// partition (and its token bucket) is shared by every client of a
+    /// region: one throttled account would then starve the others' retries.
+    fn retry_partition(service: &str, target: &Target) -> RetryPartition {
+        RetryPartition::new(format!(
+            "{}/{}/{}",
+            target.account_id, service, target.region
+        ))
+    }
+
+    fn credentials_for(&self, target: &Target) -> Option<SharedCredentialsProvider> {
+        let role_arn = target.role_arn.as_ref()?;
+        let mut cache = lock(&self.credentials);
+        let provider = cache.entry(target.account_id.clone()).or_insert_with(|| {
+            let sts_config = aws_sdk_sts::config::Builder::from(&self.base)
+                .timeout_config(self.timeouts())
+                .retry_config(self.retries())
+                .retry_partition(Self::retry_partition("sts", target))
+                .interceptor(self.request_counter.clone())
+                .build();
+            SharedCredentialsProvider::new(AssumeRoleCredentials {
+                sts: aws_sdk_sts::Client::from_conf(sts_config),
+                role_arn: role_arn.clone(),
+                external_id: target.external_id.clone(),
+                session_name: self.settings.role_session_name.clone(),
+            })
+        });
+        Some(provider.clone())
+    }
+
+    pub fn secrets_manager(&self, target: &Target) -> aws_sdk_secretsmanager::Client {
+        let key = (target.account_id.clone(), target.region.clone());
+        if let Some(client) = lock(&self.secrets_manager).get(&key) {
+            return client.clone();
+        }
+        let credentials = self.credentials_for(target);
+        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&self.base)
+            .region(Region::new(target.region.clone()))
+            .timeout_config(self.timeouts())
+            .retry_config(self.retries())
+            .retry_partition(Self::retry_partition("secretsmanager", target))
+            .interceptor(self.request_counter.clone());
+        if credentials.is_some() {
+            builder.set_credentials_provider(credentials);
+        }
+        let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
+        lock(&self.secrets_manager)
+            .entry(key)
+            .or_insert(client)
+            .clone()
+    }
+
+    /// The account of the base credentials, for a config that lists no accounts.
+    pub async fn caller_account(&self) -> Result<String, SourceError> {
+        let config = aws_sdk_sts::config::Builder::from(&self.base)
+            .timeout_config(self.timeouts())
+            .retry_config(self.retries())
+            .interceptor(self.request_counter.clone())
+            .build();
+        let client = aws_sdk_sts::Client::from_conf(config);
+        let identity = client
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|err| classify_sdk_error(&err))?;
+        identity
+            .account()
+            .map(str::to_owned)
+            .ok_or_else(|| SourceError {
+                reason: ErrorReason::InvalidResponse,
+                message: "GetCallerIdentity returned no account".to_owned(),
+            })
+    }
+}
+
+/// A poisoned lock only means another task panicked mid-insert into a cache
+/// of clients; the map itself is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

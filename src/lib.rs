@@ -1,0 +1,13 @@
+//! secrets-rotation-exporter: inventories AWS Secrets Manager secrets across
+//! accounts and regions, judges their rotation against a policy and serves the
+//! result to Prometheus.
+
+pub mod aws;
+pub mod compliance;
+pub mod config;
+pub mod http;
+pub mod inventory;
+pub mod metrics;
+pub mod poller;
+pub mod schedule;
+pub mod snapshot;

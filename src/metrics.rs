@@ -1,0 +1,934 @@
+//! Every metric name, label and HELP text the exporter serves, and their
+//! rendering in the Prometheus text exposition format (version 0.0.4).
+//!
+//! The families built from a poll are written by hand from the immutable
+//! [`Snapshot`] instead of being kept in a `prometheus` registry: each scrape
+//! emits fresh families, so a secret that vanished from AWS leaves no label set
+//! behind, and writing straight into one buffer keeps a scrape of 100,000
+//! secrets free of per-series allocations. Only the process-lifetime
+//! instruments (counters that must survive polls) live in a registry, in
+//! [`ExporterMetrics`].
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::compliance::Check;
+use crate::config::Labels;
+use crate::snapshot::{ErrorReason, SecretReport, Snapshot, Source, TargetSnapshot};
+
+/// The value written for the `kms_key` label when a secret has no `KmsKeyId`.
+pub const AWS_MANAGED_KEY: &str = "aws/secretsmanager";
+
+/// The `# TYPE` of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Gauge,
+    Counter,
+    Histogram,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
+            MetricType::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric family of the exposition: its name, `# HELP` text and `# TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricFamily {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub metric_type: MetricType,
+}
+
+const fn gauge(name: &'static str, help: &'static str) -> MetricFamily {
+    MetricFamily {
+        name,
+        help,
+        metric_type: MetricType::Gauge,
+    }
+}
+
+const fn counter(name: &'static str, help: &'static str) -> MetricFamily {
+    MetricFamily {
+        name,
+        help,
+        metric_type: MetricType::Counter,
+    }
+}
+
+pub const SECRET_INFO: MetricFamily = gauge(
+    "aws_secretsmanager_secret_info",
+    "Attributes of a Secrets Manager secret; always 1.",
+);
+pub const SECRET_CREATED: MetricFamily = gauge(
+    "aws_secretsmanager_secret_created_timestamp_seconds",
+    "When the secret was created (CreatedDate), as a Unix timestamp.",
+);
+pub const SECRET_LAST_CHANGED: MetricFamily = gauge(
+    "aws_secretsmanager_secret_last_changed_timestamp_seconds",
+    "When the secret was last changed (LastChangedDate), as a Unix timestamp.",
+);
+pub const SECRET_LAST_ACCESSED: MetricFamily = gauge(
+    "aws_secretsmanager_secret_last_accessed_timestamp_seconds",
+    "When the secret was last accessed (LastAccessedDate, day precision), as a Unix timestamp.",
+);
+pub const SECRET_LAST_ROTATED: MetricFamily = gauge(
+    "aws_secretsmanager_secret_last_rotated_timestamp_seconds",
+    "When the secret was last rotated (LastRotatedDate), as a Unix timestamp.",
+);
+pub const SECRET_CURRENT_VERSION_CREATED: MetricFamily = gauge(
+    "aws_secretsmanager_secret_current_version_created_timestamp_seconds",
+    "When the AWSCURRENT version of the secret was created, as a Unix timestamp.",
+);
+pub const SECRET_NEXT_ROTATION: MetricFamily = gauge(
+    "aws_secretsmanager_secret_next_rotation_timestamp_seconds",
+    "When the next scheduled rotation is due (NextRotationDate), as a Unix timestamp.",
+);
+pub const SECRET_DELETION: MetricFamily = gauge(
+    "aws_secretsmanager_secret_deletion_timestamp_seconds",
+    "When the secret was scheduled for deletion (DeletedDate), as a Unix timestamp.",
+);
+pub const SECRET_ROTATION_ENABLED: MetricFamily = gauge(
+    "aws_secretsmanager_secret_rotation_enabled",
+    "Whether automatic rotation is enabled for the secret (1) or not (0).",
+);
+pub const SECRET_ROTATION_INTERVAL: MetricFamily = gauge(
+    "aws_secretsmanager_secret_rotation_interval_seconds",
+    "Longest gap between two rotations of the secret's rotation schedule, in seconds.",
+);
+pub const SECRET_ROTATION_MAX_AGE: MetricFamily = gauge(
+    "aws_secretsmanager_secret_rotation_max_age_seconds",
+    "Maximum age of the secret's value allowed by the policy in force for it, in seconds.",
+);
+pub const SECRET_ROTATION_PENDING_SINCE: MetricFamily = gauge(
+    "aws_secretsmanager_secret_rotation_pending_since_timestamp_seconds",
+    "When the version staged AWSPENDING without AWSCURRENT was created, as a Unix timestamp.",
+);
+pub const SECRET_ROTATION_LAST_EVENT: MetricFamily = gauge(
+    "aws_secretsmanager_secret_rotation_last_event_timestamp_seconds",
+    "When the newest CloudTrail rotation event of each kind happened, as a Unix timestamp.",
+);
+pub const SECRET_EXEMPT: MetricFamily = gauge(
+    "aws_secretsmanager_secret_exempt",
+    "Whether the secret is exempt from the rotation checks by tag (1) or not (0).",
+);
+pub const SECRET_COMPLIANT: MetricFamily = gauge(
+    "aws_secretsmanager_secret_compliant",
+    "Whether the secret passes the compliance check (1) or not (0); one series per applicable check.",
+);
+pub const SECRETS: MetricFamily = gauge(
+    "aws_secretsmanager_secrets",
+    "Number of secrets in the account and region.",
+);
+pub const NONCOMPLIANT_SECRETS: MetricFamily = gauge(
+    "aws_secretsmanager_noncompliant_secrets",
+    "Number of secrets in the account and region that fail the compliance check.",
+);
+pub const ROTATION_EVENTS_TOTAL: MetricFamily = counter(
+    "aws_secretsmanager_rotation_events_total",
+    "Rotation events seen in CloudTrail since the exporter started.",
+);
+pub const TARGET_UP: MetricFamily = gauge(
+    "secrets_rotation_exporter_target_up",
+    "Whether the last poll of this account, region and source succeeded (1) or not (0).",
+);
+pub const TARGET_LAST_SUCCESS: MetricFamily = gauge(
+    "secrets_rotation_exporter_target_last_success_timestamp_seconds",
+    "When the poll of this account, region and source last succeeded, as a Unix timestamp.",
+);
+pub const TARGET_POLL_DURATION: MetricFamily = gauge(
+    "secrets_rotation_exporter_target_poll_duration_seconds",
+    "How long the last poll of this account, region and source took, in seconds.",
+);
+pub const LAST_POLL: MetricFamily = gauge(
+    "secrets_rotation_exporter_last_poll_timestamp_seconds",
+    "When the last completed poll ended, as a Unix timestamp.",
+);
+pub const BUILD_INFO: MetricFamily = gauge(
+    "secrets_rotation_exporter_build_info",
+    "Version and revision the exporter was built from; always 1.",
+);
+pub const ERRORS_TOTAL: MetricFamily = counter(
+    "secrets_rotation_exporter_errors_total",
+    "Failed polls of an account, region and source, by reason.",
+);
+pub const AWS_REQUESTS_TOTAL: MetricFamily = counter(
+    "secrets_rotation_exporter_aws_requests_total",
+    "AWS API requests made by the exporter, by service, operation and outcome.",
+);
+pub const POLLS_SKIPPED_TOTAL: MetricFamily = counter(
+    "secrets_rotation_exporter_polls_skipped_total",
+    "Poll ticks skipped because the previous poll was still running.",
+);
+pub const POLL_DURATION: MetricFamily = MetricFamily {
+    name: "secrets_rotation_exporter_poll_duration_seconds",
+    help: "How long complete polls of every target took, in seconds.",
+    metric_type: MetricType::Histogram,
+};
+
+/// Every family the exporter can serve, in exposition order: the ones built
+/// from a snapshot, then the exporter's own.
+pub const ALL_FAMILIES: [MetricFamily; 27] = [
+    SECRET_INFO,
+    SECRET_CREATED,
+    SECRET_LAST_CHANGED,
+    SECRET_LAST_ACCESSED,
+    SECRET_LAST_ROTATED,
+    SECRET_CURRENT_VERSION_CREATED,
+    SECRET_NEXT_ROTATION,
+    SECRET_DELETION,
+    SECRET_ROTATION_ENABLED,
+    SECRET_ROTATION_INTERVAL,
+    SECRET_ROTATION_MAX_AGE,
+    SECRET_ROTATION_PENDING_SINCE,
+    SECRET_ROTATION_LAST_EVENT,
+    SECRET_EXEMPT,
+    SECRET_COMPLIANT,
+    SECRETS,
+    NONCOMPLIANT_SECRETS,
+    ROTATION_EVENTS_TOTAL,
+    TARGET_UP,
+    TARGET_LAST_SUCCESS,
+    TARGET_POLL_DURATION,
+    LAST_POLL,
+    BUILD_INFO,
+    ERRORS_TOTAL,
+    AWS_REQUESTS_TOTAL,
+    POLLS_SKIPPED_TOTAL,
+    POLL_DURATION,
+];
+
+/// The Prometheus label name a tag key is copied to: `tag_` and the key with
+/// every character outside `[a-zA-Z0-9_]` replaced by `_`.
+pub fn tag_label_name(tag_key: &str) -> String {
+    let mut label = String::with_capacity(4 + tag_key.len());
+    label.push_str("tag_");
+    label.extend(tag_key.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    label
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TagLabel {
+    key: String,
+    label: String,
+}
+
+/// How a snapshot is rendered: which tag keys become `tag_<key>` labels on
+/// `aws_secretsmanager_secret_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    tag_labels: Vec<TagLabel>,
+}
+
+impl RenderOptions {
+    /// Two keys that sanitise to the same label name (`team-a`, `team_a`)
+    /// would repeat a label and make Prometheus reject the whole scrape, so
+    /// only the first of them is kept.
+    pub fn new<I, S>(tag_keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut tag_labels: Vec<TagLabel> = Vec::new();
+        for key in tag_keys {
+            let key = key.into();
+            let label = tag_label_name(&key);
+            if tag_labels.iter().all(|existing| existing.label != label) {
+                tag_labels.push(TagLabel { key, label });
+            }
+        }
+        Self { tag_labels }
+    }
+
+    pub fn from_labels(labels: &Labels) -> Self {
+        Self::new(labels.tags.iter().cloned())
+    }
+
+    /// The `tag_<key>` label names, in the order they are written.
+    pub fn tag_label_names(&self) -> impl Iterator<Item = &str> {
+        self.tag_labels.iter().map(|tag| tag.label.as_str())
+    }
+}
+
+/// A sample value. Every value the snapshot holds is an integer or a time
+/// with nanosecond precision, so values are written as exact decimals: no
+/// exponent, no rounding through `f64`, and never NaN or infinity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SampleValue {
+    Count(u64),
+    /// `whole` plus `nanos` billionths, `nanos` below one billion.
+    Seconds {
+        whole: i64,
+        nanos: u32,
+    },
+}
+
+impl SampleValue {
+    fn flag(on: bool) -> Self {
+        SampleValue::Count(u64::from(on))
+    }
+
+    fn count(n: usize) -> Self {
+        SampleValue::Count(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    fn timestamp(time: DateTime<Utc>) -> Self {
+        let mut whole = time.timestamp();
+        let mut nanos = time.timestamp_subsec_nanos();
+        // chrono counts a leap second as nanos past one billion.
+        if nanos >= 1_000_000_000 {
+            whole = whole.saturating_add(1);
+            nanos -= 1_000_000_000;
+        }
+        SampleValue::Seconds { whole, nanos }
+    }
+
+    fn duration(duration: Duration) -> Self {
+        SampleValue::Seconds {
+            whole: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+            nanos: duration.subsec_nanos(),
+        }
+    }
+
+    fn write(self, out: &mut String) {
+        match self {
+            SampleValue::Count(n) => push_display(out, n),
+            SampleValue::Seconds { whole, nanos } => {
+                // `whole` is the floor, so before 1970 the fraction counts up
+                // from a more negative second: -1 s + 0.25 s is -0.75.
+                let (negative, integer, fraction) = if whole < 0 && nanos > 0 {
+                    (true, (whole + 1).unsigned_abs(), 1_000_000_000 - nanos)
+                } else {
+                    (whole < 0, whole.unsigned_abs(), nanos)
+                };
+                if negative {
+                    out.push('-');
+                }
+                push_display(out, integer);
+                if fraction > 0 {
+                    out.push('.');
+                    let start = out.len();
+                    push_display(out, format_args!("{fraction:09}"));
+                    let trimmed = out[start..].trim_end_matches('0').len();
+                    out.truncate(start + trimmed);
+                }
+            }
+        }
+    }
+}
+
+fn push_display(out: &mut String, value: impl std::fmt::Display) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{value}");
+}
+
+/// Escapes a label value as the text format requires: backslash, double
+/// quote and line feed.
+fn push_escaped(out: &mut String, value: &str) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends `,name="value"`.
+fn push_label(out: &mut String, name: &str, value: &str) {
+    out.push(',');
+    out.push_str(name);
+    out.push_str("=\"");
+    push_escaped(out, value);
+    out.push('"');
+}
+
+/// Writes the series of one family. The header goes out with the first
+/// series only, so a family with nothing to report is left out entirely.
+struct FamilyWriter<'a> {
+    out: &'a mut String,
+    family: &'static MetricFamily,
+    header_written: bool,
+}
+
+impl<'a> FamilyWriter<'a> {
+    fn new(out: &'a mut String, family: &'static MetricFamily) -> Self {
+        Self {
+            out,
+            family,
+            header_written: false,
+        }
+    }
+
+    fn write_header(&mut self) {
+        if self.header_written {
+            return;
+        }
+        self.header_written = true;
+        let out = &mut *self.out;
+        out.push_str("# HELP ");
+        out.push_str(self.family.name);
+        out.push(' ');
+        out.push_str(self.family.help);
+        out.push_str("\n# TYPE ");
+        out.push_str(self.family.name);
+        out.push(' ');
+        out.push_str(self.family.metric_type.as_str());
+        out.push('\n');
+    }
+
+    /// Writes `name{account_id="..."`; more labels follow with [`push_label`]
+    /// and the series ends with [`end_series`].
+    fn start_series(&mut self, account_id: &str) -> &mut String {
+        self.write_header();
+        let out = &mut *self.out;
+        out.push_str(self.family.name);
+        out.push_str("{account_id=\"");
+        push_escaped(out, account_id);
+        out.push('"');
+        out
+    }
+
+    fn start_target_series(&mut self, target: &TargetSnapshot) -> &mut String {
+        let out = self.start_series(&target.account_id);
+        push_label(out, "region", &target.region);
+        out
+    }
+
+    fn start_secret_series(
+        &mut self,
+        target: &TargetSnapshot,
+        secret: &SecretReport,
+    ) -> &mut String {
+        let out = self.start_target_series(target);
+        push_label(out, "secret_name", &secret.record.name);
+        out
+    }
+
+    fn unlabelled_series(&mut self, value: SampleValue) {
+        self.write_header();
+        let out = &mut *self.out;
+        out.push_str(self.family.name);
+        out.push(' ');
+        value.write(out);
+        out.push('\n');
+    }
+}
+
+fn end_series(out: &mut String, value: SampleValue) {
+    out.push_str("} ");
+    value.write(out);
+    out.push('\n');
+}
+
+/// A family with one series per secret carrying only the three identifying
+/// labels; `value` returning `None` (an unknown time) emits no series.
+fn write_secret_family(
+    out: &mut String,
+    family: &'static MetricFamily,
+    snapshot: &Snapshot,
+    value: impl Fn(&SecretReport) -> Option<SampleValue>,
+) {
+    let mut writer = FamilyWriter::new(out, family);
+    for target in &snapshot.targets {
+        for secret in &target.secrets {
+            if let Some(value) = value(secret) {
+                let out = writer.start_secret_series(target, secret);
+                end_series(out, value);
+            }
+        }
+    }
+}
+
+fn write_secret_info(out: &mut String, snapshot: &Snapshot, options: &RenderOptions) {
+    let mut writer = FamilyWriter::new(out, &SECRET_INFO);
+    for target in &snapshot.targets {
+        let account_name = target.account_name.as_deref().unwrap_or("");
+        for secret in &target.secrets {
+            let record = &secret.record;
+            let out = writer.start_secret_series(target, secret);
+            push_label(out, "secret_arn", &record.arn);
+            push_label(out, "account_name", account_name);
+            push_label(
+                out,
+                "owning_service",
+                record.owning_service.as_deref().unwrap_or(""),
+            );
+            push_label(
+                out,
+                "primary_region",
+                record.primary_region.as_deref().unwrap_or(""),
+            );
+            push_label(
+                out,
+                "kms_key",
+                record.kms_key_id.as_deref().unwrap_or(AWS_MANAGED_KEY),
+            );
+            push_label(
+                out,
+                "rotation_lambda_arn",
+                record.rotation_lambda_arn.as_deref().unwrap_or(""),
+            );
+            // Every configured tag is written, empty when the secret lacks
+            // it, so all `_info` series share one label set.
+            for tag in &options.tag_labels {
+                let value = record.tags.get(&tag.key).map_or("", String::as_str);
+                push_label(out, &tag.label, value);
+            }
+            end_series(out, SampleValue::Count(1));
+        }
+    }
+}
+
+fn write_secret_compliant(out: &mut String, snapshot: &Snapshot) {
+    let mut writer = FamilyWriter::new(out, &SECRET_COMPLIANT);
+    for target in &snapshot.targets {
+        for secret in &target.secrets {
+            for verdict in &secret.evaluation.verdicts {
+                let out = writer.start_secret_series(target, secret);
+                push_label(out, "check", verdict.check.as_str());
+                end_series(out, SampleValue::flag(verdict.compliant));
+            }
+        }
+    }
+}
+
+/// Whether the target's inventory is known. A target that has never been
+/// listed successfully gets no aggregate series: a 0 there would read as "no
+/// secrets" rather than "unknown".
+fn inventory_known(target: &TargetSnapshot) -> bool {
+    !target.secrets.is_empty()
+        || target.health.iter().any(|health| {
+            health.source == Source::SecretsManager && (health.up || health.last_success.is_some())
+        })
+}
+
+fn write_secrets_per_target(out: &mut String, snapshot: &Snapshot) {
+    let mut writer = FamilyWriter::new(out, &SECRETS);
+    for target in snapshot.targets.iter().filter(|t| inventory_known(t)) {
+        let out = writer.start_target_series(target);
+        end_series(out, SampleValue::count(target.secrets.len()));
+    }
+}
+
+/// Checks whose verdicts need CloudTrail history; without it their count
+/// would be a 0 that means "unknown".
+fn needs_cloudtrail(check: Check) -> bool {
+    matches!(check, Check::RotationFailed)
+}
+
+/// One series per check, 0 included, so alerts need no `absent()`; a
+/// CloudTrail check only when the target has CloudTrail data.
+fn write_noncompliant_per_target(out: &mut String, snapshot: &Snapshot) {
+    let mut writer = FamilyWriter::new(out, &NONCOMPLIANT_SECRETS);
+    for target in snapshot.targets.iter().filter(|t| inventory_known(t)) {
+        let mut noncompliant = [0usize; Check::ALL.len()];
+        let mut evaluated = [false; Check::ALL.len()];
+        for verdict in target
+            .secrets
+            .iter()
+            .flat_map(|secret| &secret.evaluation.verdicts)
+        {
+            if let Some(index) = Check::ALL.iter().position(|c| *c == verdict.check) {
+                evaluated[index] = true;
+                if !verdict.compliant {
+                    noncompliant[index] += 1;
+                }
+            }
+        }
+        let has_cloudtrail = target
+            .health
+            .iter()
+            .any(|health| health.source == Source::CloudTrail);
+        for (index, check) in Check::ALL.iter().enumerate() {
+            if needs_cloudtrail(*check) && !has_cloudtrail && !evaluated[index] {
+                continue;
+            }
+            let out = writer.start_target_series(target);
+            push_label(out, "check", check.as_str());
+            end_series(out, SampleValue::count(noncompliant[index]));
+        }
+    }
+}
+
+fn write_health_family(
+    out: &mut String,
+    family: &'static MetricFamily,
+    snapshot: &Snapshot,
+    value: impl Fn(&crate::snapshot::SourceHealth) -> Option<SampleValue>,
+) {
+    let mut writer = FamilyWriter::new(out, family);
+    for target in &snapshot.targets {
+        for health in &target.health {
+            if let Some(value) = value(health) {
+                let out = writer.start_target_series(target);
+                push_label(out, "source", health.source.as_str());
+                end_series(out, value);
+            }
+        }
+    }
+}
+
+/// Appends the families built from one poll. The snapshot's order (targets
+/// by account and region, secrets by name) is the exposition order.
+pub fn render_snapshot(snapshot: &Snapshot, options: &RenderOptions, out: &mut String) {
+    use SampleValue as V;
+
+    write_secret_info(out, snapshot, options);
+    write_secret_family(out, &SECRET_CREATED, snapshot, |s| {
+        s.record.created.map(V::timestamp)
+    });
+    write_secret_family(out, &SECRET_LAST_CHANGED, snapshot, |s| {
+        s.record.last_changed.map(V::timestamp)
+    });
+    write_secret_family(out, &SECRET_LAST_ACCESSED, snapshot, |s| {
+        s.record.last_accessed.map(V::timestamp)
+    });
+    write_secret_family(out, &SECRET_LAST_ROTATED, snapshot, |s| {
+        s.record.last_rotated.map(V::timestamp)
+    });
+    write_secret_family(out, &SECRET_CURRENT_VERSION_CREATED, snapshot, |s| {
+        s.record.current_version_created.map(V::timestamp)
+    });
+    write_secret_family(out, &SECRET_NEXT_ROTATION, snapshot, |s| {
+        s.record.next_rotation.map(V::timestamp)
+    });
+    write_secret_family(out, &SECRET_DELETION, snapshot, |s| {
+        s.record.deleted.map(V::timestamp)
+    });
+    write_secret_family(out, &SECRET_ROTATION_ENABLED, snapshot, |s| {
+        Some(V::flag(s.record.rotation_enabled))
+    });
+    write_secret_family(out, &SECRET_ROTATION_INTERVAL, snapshot, |s| {
+        s.evaluation.rotation_interval.map(V::duration)
+    });
+    // No policy applies to a secret on its way out, so no limit is in force.
+    write_secret_family(out, &SECRET_ROTATION_MAX_AGE, snapshot, |s| {
+        (!s.evaluation.scheduled_for_deletion).then(|| V::duration(s.evaluation.max_age))
+    });
+    write_secret_family(out, &SECRET_ROTATION_PENDING_SINCE, snapshot, |s| {
+        s.record.pending_since.map(V::timestamp)
+    });
+    // SECRET_ROTATION_LAST_EVENT belongs here, one series per secret and
+    // `event`, once the snapshot carries CloudTrail rotation events.
+    write_secret_family(out, &SECRET_EXEMPT, snapshot, |s| {
+        Some(V::flag(s.evaluation.exemption.is_some()))
+    });
+    write_secret_compliant(out, snapshot);
+
+    write_secrets_per_target(out, snapshot);
+    write_noncompliant_per_target(out, snapshot);
+    // ROTATION_EVENTS_TOTAL belongs here, one series per target and `event`.
+
+    write_health_family(out, &TARGET_UP, snapshot, |h| Some(V::flag(h.up)));
+    write_health_family(out, &TARGET_LAST_SUCCESS, snapshot, |h| {
+        h.last_success.map(V::timestamp)
+    });
+    write_health_family(out, &TARGET_POLL_DURATION, snapshot, |h| {
+        Some(V::duration(h.poll_duration))
+    });
+    FamilyWriter::new(out, &LAST_POLL).unlabelled_series(V::timestamp(snapshot.completed_at));
+}
+
+/// The `outcome` label of `secrets_rotation_exporter_aws_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestOutcome {
+    Ok,
+    Error,
+    Throttled,
+}
+
+impl RequestOutcome {
+    pub const ALL: [RequestOutcome; 3] = [
+        RequestOutcome::Ok,
+        RequestOutcome::Error,
+        RequestOutcome::Throttled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Ok => "ok",
+            RequestOutcome::Error => "error",
+            RequestOutcome::Throttled => "throttled",
+        }
+    }
+}
+
+/// Buckets for whole polls: a handful of accounts takes seconds, thousands
+/// of accounts throttled by `LookupEvents` can take most of an hour.
+const POLL_DURATION_BUCKETS: [f64; 12] = [
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+];
+
+/// The exporter's own instruments, which live as long as the process rather
+/// than one poll. Cloning shares the same instruments.
+#[derive(Clone)]
+pub struct ExporterMetrics {
+    registry: Registry,
+    errors_total: IntCounterVec,
+    aws_requests_total: IntCounterVec,
+    polls_skipped_total: IntCounter,
+    poll_duration: Histogram,
+}
+
+impl std::fmt::Debug for ExporterMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExporterMetrics").finish_non_exhaustive()
+    }
+}
+
+impl ExporterMetrics {
+    /// Errors only if the schema above is malformed, which the tests rule out.
+    pub fn new(version: &str, revision: &str) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+
+        let build_info = IntGaugeVec::new(
+            Opts::new(BUILD_INFO.name, BUILD_INFO.help),
+            &["version", "revision"],
+        )?;
+        registry.register(Box::new(build_info.clone()))?;
+        build_info.with_label_values(&[version, revision]).set(1);
+
+        let errors_total = IntCounterVec::new(
+            Opts::new(ERRORS_TOTAL.name, ERRORS_TOTAL.help),
+            &["account_id", "region", "source", "reason"],
+        )?;
+        registry.register(Box::new(errors_total.clone()))?;
+
+        let aws_requests_total = IntCounterVec::new(
+            Opts::new(AWS_REQUESTS_TOTAL.name, AWS_REQUESTS_TOTAL.help),
+            &["service", "operation", "outcome"],
+        )?;
+        registry.register(Box::new(aws_requests_total.clone()))?;
+
+        let polls_skipped_total =
+            IntCounter::new(POLLS_SKIPPED_TOTAL.name, POLLS_SKIPPED_TOTAL.help)?;
+        registry.register(Box::new(polls_skipped_total.clone()))?;
+
+        let poll_duration = Histogram::with_opts(
+            HistogramOpts::new(POLL_DURATION.name, POLL_DURATION.help)
+                .buckets(POLL_DURATION_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(poll_duration.clone()))?;
+
+        Ok(Self {
+            registry,
+            errors_total,
+            aws_requests_total,
+            polls_skipped_total,
+            poll_duration,
+        })
+    }
+
+    /// Creates the target's error series at 0 for every reason. A counter
+    /// that first appears at 1 has no earlier sample, so `rate()` and
+    /// `increase()` would miss its first error.
+    pub fn init_target(&self, account_id: &str, region: &str, source: Source) {
+        for reason in ErrorReason::ALL {
+            self.errors_total.with_label_values(&[
+                account_id,
+                region,
+                source.as_str(),
+                reason.as_str(),
+            ]);
+        }
+    }
+
+    pub fn record_error(
+        &self,
+        account_id: &str,
+        region: &str,
+        source: Source,
+        reason: ErrorReason,
+    ) {
+        self.errors_total
+            .with_label_values(&[account_id, region, source.as_str(), reason.as_str()])
+            .inc();
+    }
+
+    /// Creates the operation's request series at 0 for every outcome, for the
+    /// same reason as [`ExporterMetrics::init_target`].
+    pub fn init_aws_operation(&self, service: &str, operation: &str) {
+        for outcome in RequestOutcome::ALL {
+            self.aws_requests_total
+                .with_label_values(&[service, operation, outcome.as_str()]);
+        }
+    }
+
+    pub fn record_aws_request(&self, service: &str, operation: &str, outcome: RequestOutcome) {
+        self.aws_requests_total
+            .with_label_values(&[service, operation, outcome.as_str()])
+            .inc();
+    }
+
+    pub fn record_poll_skipped(&self) {
+        self.polls_skipped_total.inc();
+    }
+
+    pub fn observe_poll_duration(&self, duration: Duration) {
+        self.poll_duration.observe(duration.as_secs_f64());
+    }
+
+    /// For callers that register more collectors next to these.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn render(&self, out: &mut String) -> Result<(), prometheus::Error> {
+        TextEncoder::new().encode_utf8(&self.registry.gather(), out)
+    }
+}
+
+/// The content type of what [`render_all`] writes.
+pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+
+/// The whole `/metrics` body: the newest snapshot's families, when a poll has
+/// completed, then the exporter's own.
+pub fn render_all(
+    snapshot: Option<&Snapshot>,
+    exporter: &ExporterMetrics,
+    options: &RenderOptions,
+    out: &mut String,
+) -> Result<(), prometheus::Error> {
+    if let Some(snapshot) = snapshot {
+        render_snapshot(snapshot, options, out);
+    }
+    exporter.render(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn rendered(value: SampleValue) -> String {
+        let mut out = String::new();
+        value.write(&mut out);
+        out
+    }
+
+    #[test]
+    fn whole_timestamps_print_as_integers() {
+        let time = Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).single();
+        let time = time.map(SampleValue::timestamp).map(rendered);
+        assert_eq!(time.as_deref(), Some("1717243200"));
+    }
+
+    #[test]
+    fn fractional_seconds_print_exactly_without_trailing_zeros() {
+        let value = SampleValue::Seconds {
+            whole: 1_717_243_200,
+            nanos: 120_000_000,
+        };
+        assert_eq!(rendered(value), "1717243200.12");
+        let value = SampleValue::duration(Duration::from_nanos(1_000_000_001));
+        assert_eq!(rendered(value), "1.000000001");
+    }
+
+    #[test]
+    fn times_before_1970_print_the_right_negative_value() {
+        let time = DateTime::<Utc>::from_timestamp(-2, 250_000_000);
+        assert_eq!(
+            time.map(SampleValue::timestamp).map(rendered).as_deref(),
+            Some("-1.75")
+        );
+        let time = DateTime::<Utc>::from_timestamp(-3, 0);
+        assert_eq!(
+            time.map(SampleValue::timestamp).map(rendered).as_deref(),
+            Some("-3")
+        );
+    }
+
+    #[test]
+    fn huge_durations_saturate_instead_of_wrapping() {
+        assert_eq!(
+            rendered(SampleValue::duration(Duration::MAX)),
+            "9223372036854775807.999999999"
+        );
+    }
+
+    #[test]
+    fn label_values_escape_backslash_quote_and_newline() {
+        let mut out = String::new();
+        push_escaped(&mut out, "a\\b\"c\nd é");
+        assert_eq!(out, "a\\\\b\\\"c\\nd é");
+    }
+
+    #[test]
+    fn tag_keys_become_valid_label_names() {
+        assert_eq!(tag_label_name("team"), "tag_team");
+        assert_eq!(tag_label_name("cost-center:é.x"), "tag_cost_center___x");
+        assert_eq!(tag_label_name("9lives"), "tag_9lives");
+    }
+
+    #[test]
+    fn tag_keys_sanitised_to_one_label_keep_the_first() {
+        let options = RenderOptions::new(["team-a", "env", "team_a"]);
+        let labels: Vec<&str> = options.tag_label_names().collect();
+        assert_eq!(labels, ["tag_team_a", "tag_env"]);
+    }
+
+    #[test]
+    fn every_family_name_is_unique() {
+        for (index, family) in ALL_FAMILIES.iter().enumerate() {
+            assert!(
+                ALL_FAMILIES[index + 1..]
+                    .iter()
+                    .all(|other| other.name != family.name),
+                "{} is declared twice",
+                family.name
+            );
+        }
+    }
+
+    #[test]
+    fn exporter_metrics_start_errors_at_zero_for_every_reason() -> Result<(), prometheus::Error> {
+        let metrics = ExporterMetrics::new("1.2.3", "abc")?;
+        metrics.init_target("111111111111", "us-east-1", Source::SecretsManager);
+        metrics.record_error(
+            "111111111111",
+            "us-east-1",
+            Source::SecretsManager,
+            ErrorReason::Throttled,
+        );
+        let mut out = String::new();
+        metrics.render(&mut out)?;
+        for reason in ErrorReason::ALL {
+            let expected = if reason == ErrorReason::Throttled {
+                1
+            } else {
+                0
+            };
+            let line = format!(
+                "secrets_rotation_exporter_errors_total{{account_id=\"111111111111\",reason=\"{}\",region=\"us-east-1\",source=\"secretsmanager\"}} {expected}",
+                reason.as_str()
+            );
+            assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
+        }
+        assert!(out.contains(
+            "secrets_rotation_exporter_build_info{revision=\"abc\",version=\"1.2.3\"} 1"
+        ));
+        Ok(())
+    }
+}

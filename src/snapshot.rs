@@ -1,0 +1,139 @@
+//! The result of one poll, immutable once built, swapped in whole so that a
+//! scrape always sees one complete poll.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::compliance::Evaluation;
+use crate::inventory::SecretRecord;
+
+/// The API a target's health refers to (the `source` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    SecretsManager,
+    CloudTrail,
+    CloudWatch,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::SecretsManager => "secretsmanager",
+            Source::CloudTrail => "cloudtrail",
+            Source::CloudWatch => "cloudwatch",
+        }
+    }
+}
+
+/// The bounded `reason` label of `secrets_rotation_exporter_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorReason {
+    Throttled,
+    AccessDenied,
+    Timeout,
+    Network,
+    Service,
+    InvalidResponse,
+    Other,
+}
+
+impl ErrorReason {
+    pub const ALL: [ErrorReason; 7] = [
+        ErrorReason::Throttled,
+        ErrorReason::AccessDenied,
+        ErrorReason::Timeout,
+        ErrorReason::Network,
+        ErrorReason::Service,
+        ErrorReason::InvalidResponse,
+        ErrorReason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorReason::Throttled => "throttled",
+            ErrorReason::AccessDenied => "access_denied",
+            ErrorReason::Timeout => "timeout",
+            ErrorReason::Network => "network",
+            ErrorReason::Service => "service",
+            ErrorReason::InvalidResponse => "invalid_response",
+            ErrorReason::Other => "other",
+        }
+    }
+}
+
+/// Health of one source of one target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceHealth {
+    pub source: Source,
+    /// The last poll of this source succeeded.
+    pub up: bool,
+    pub last_success: Option<DateTime<Utc>>,
+    /// How long the last poll of this source took.
+    pub poll_duration: Duration,
+    /// The last error, while `up` is false.
+    pub last_error: Option<TargetError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetError {
+    pub reason: ErrorReason,
+    pub message: String,
+}
+
+/// One secret and its verdicts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecretReport {
+    pub record: SecretRecord,
+    pub evaluation: Evaluation,
+}
+
+/// One (account, region).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetSnapshot {
+    pub account_id: String,
+    pub account_name: Option<String>,
+    pub region: String,
+    pub health: Vec<SourceHealth>,
+    /// The secrets of the last successful inventory, sorted by name. A failed
+    /// target keeps them for three poll intervals.
+    pub secrets: Vec<SecretReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// When the poll that built this snapshot ended.
+    pub completed_at: DateTime<Utc>,
+    /// Sorted by (account, region).
+    pub targets: Vec<TargetSnapshot>,
+}
+
+/// Holds the newest snapshot. Readers never wait on a running poll.
+#[derive(Default)]
+pub struct SnapshotStore {
+    current: ArcSwapOption<Snapshot>,
+}
+
+impl SnapshotStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `None` until the first poll completes.
+    pub fn load(&self) -> Option<Arc<Snapshot>> {
+        self.current.load_full()
+    }
+
+    pub fn store(&self, snapshot: Snapshot) {
+        self.store_arc(Arc::new(snapshot));
+    }
+
+    pub fn store_arc(&self, snapshot: Arc<Snapshot>) {
+        self.current.store(Some(snapshot));
+    }
+}

@@ -1,0 +1,333 @@
+//! Configuration fixtures: every `*.ok.yaml` must load, every `*.bad.yaml`
+//! must fail with exactly the lines of its sibling `*.bad.expected`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrets_rotation_exporter::config::{self, Config, parse_duration};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config")
+}
+
+fn fixtures_ending_with(suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .expect("fixtures directory is readable")
+        .map(|entry| entry.expect("fixture entry is readable").path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.ends_with(suffix))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn load_fixture(name: &str) -> Config {
+    let path = fixtures_dir().join(name);
+    config::load(&path).unwrap_or_else(|err| panic!("{} should load:\n{err}", path.display()))
+}
+
+#[test]
+fn every_ok_fixture_loads() {
+    let files = fixtures_ending_with(".ok.yaml");
+    assert!(
+        files.len() >= 4,
+        "expected the ok fixtures, found {files:?}"
+    );
+    for path in files {
+        if let Err(err) = config::load(&path) {
+            panic!("{} should load:\n{err}", path.display());
+        }
+    }
+}
+
+#[test]
+fn every_bad_fixture_fails_with_its_expected_lines() {
+    let files = fixtures_ending_with(".bad.yaml");
+    assert!(
+        files.len() >= 14,
+        "expected the bad fixtures, found {files:?}"
+    );
+    for path in files {
+        let expected_path = path.with_extension("expected");
+        let expected = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|err| panic!("{}: {err}", expected_path.display()));
+        match config::load(&path) {
+            Ok(_) => panic!("{} should not load", path.display()),
+            Err(err) => assert_eq!(
+                err.to_string(),
+                expected.trim_end(),
+                "error of {}",
+                path.display()
+            ),
+        }
+    }
+}
+
+#[test]
+fn every_bad_fixture_has_an_expected_file_and_the_reverse() {
+    for path in fixtures_ending_with(".bad.yaml") {
+        assert!(
+            path.with_extension("expected").is_file(),
+            "{} has no .expected sibling",
+            path.display()
+        );
+    }
+    for path in fixtures_ending_with(".bad.expected") {
+        assert!(
+            path.with_extension("yaml").is_file(),
+            "{} has no .yaml sibling",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_spec_example_gives_the_documented_values() {
+    let config = load_fixture("full.ok.yaml");
+    assert_eq!(config.poll_interval, 5 * MINUTE);
+    assert_eq!(config.regions, ["us-east-1", "eu-west-1"]);
+
+    let [account] = config.accounts.as_slice() else {
+        panic!("one account expected, got {:?}", config.accounts);
+    };
+    assert_eq!(account.id, "111111111111");
+    assert_eq!(
+        account.role_arn.as_deref(),
+        Some("arn:aws:iam::111111111111:role/secrets-rotation-reader")
+    );
+    assert_eq!(account.external_id.as_deref(), Some("optional-external-id"));
+    assert_eq!(account.regions, ["us-east-1"]);
+    assert_eq!(account.name.as_deref(), Some("payments-prod"));
+
+    let defaults = &config.policy.defaults;
+    assert_eq!(defaults.max_rotation_interval, 30 * DAY);
+    assert_eq!(defaults.max_age, 30 * DAY);
+    assert_eq!(defaults.overdue_grace, 24 * HOUR);
+    assert_eq!(defaults.pending_timeout, 6 * HOUR);
+    assert_eq!(defaults.unused_after, 90 * DAY);
+    assert!(defaults.require_customer_managed_key);
+    assert!(defaults.required_tags.is_empty());
+    assert_eq!(config.policy.exempt_tag, "rotation-exempt");
+
+    let [dev] = config.policy.overrides.as_slice() else {
+        panic!("one override expected");
+    };
+    assert_eq!(
+        dev.matcher.tags.get("environment").map(String::as_str),
+        Some("dev")
+    );
+    assert_eq!(dev.max_age, Some(90 * DAY));
+    assert_eq!(dev.max_rotation_interval, Some(90 * DAY));
+    assert_eq!(dev.overdue_grace, None);
+
+    assert!(config.cloudtrail.enabled);
+    assert_eq!(config.cloudtrail.lookback, 7 * DAY);
+    assert_eq!(config.cloudtrail.requests_per_second, 1.0);
+    assert!(!config.cloudwatch.enabled);
+    assert_eq!(config.cloudwatch.namespace, "SecretsRotation");
+    assert!(!config.cloudwatch.alarms.manage);
+    assert_eq!(config.cloudwatch.alarms.prefix, "secrets-rotation-");
+    assert_eq!(config.labels.tags, ["environment", "team"]);
+}
+
+#[test]
+fn the_spec_example_equals_the_defaults_plus_its_targets() {
+    // Every value SPEC.md writes out is also the default, so leaving the
+    // keys out must give the same policy and integrations.
+    let spelled_out = load_fixture("full.ok.yaml");
+    let minimal = config::parse(
+        "regions: [us-east-1]\npolicy:\n  overrides:\n    - match: { tags: { environment: dev } }\n      max_age: 90d\n      max_rotation_interval: 90d\nlabels: { tags: [environment, team] }\n",
+    )
+    .expect("minimal config parses");
+    assert_eq!(minimal.policy, spelled_out.policy);
+    assert_eq!(minimal.cloudtrail, spelled_out.cloudtrail);
+    assert_eq!(minimal.cloudwatch, spelled_out.cloudwatch);
+    assert_eq!(minimal.labels, spelled_out.labels);
+    assert_eq!(minimal.poll_interval, spelled_out.poll_interval);
+}
+
+#[test]
+fn aws_settings_default_when_the_section_is_absent() {
+    let config = load_fixture("minimal.ok.yaml");
+    assert!(config.accounts.is_empty());
+    let aws = &config.aws;
+    assert_eq!(aws.connect_timeout, Duration::from_secs(5));
+    assert_eq!(aws.operation_timeout, Duration::from_secs(30));
+    assert_eq!(aws.target_timeout, 2 * MINUTE);
+    assert_eq!(aws.max_concurrent_targets, 32);
+    assert_eq!(aws.max_attempts, 3);
+    assert_eq!(aws.role_session_name, "secrets-rotation-exporter");
+}
+
+#[test]
+fn an_unset_target_timeout_shrinks_to_a_short_poll_interval() {
+    let config = load_fixture("no-accounts.ok.yaml");
+    assert_eq!(config.poll_interval, MINUTE);
+    assert_eq!(config.aws.target_timeout, MINUTE);
+    assert_eq!(config.regions, ["us-gov-west-1", "cn-north-1"]);
+}
+
+#[test]
+fn the_overrides_fixture_gives_typed_overrides_and_settings() {
+    let config = load_fixture("overrides.ok.yaml");
+    assert_eq!(config.poll_interval, 10 * MINUTE);
+
+    // An account without its own regions inherits the top-level list.
+    assert_eq!(config.accounts[0].regions, ["us-east-1", "eu-central-2"]);
+    assert_eq!(config.accounts[1].regions, ["ap-southeast-4"]);
+    assert_eq!(config.accounts[1].role_arn, None);
+
+    assert_eq!(config.policy.defaults.max_age, 45 * DAY);
+    assert_eq!(config.policy.defaults.max_rotation_interval, 30 * DAY);
+    assert_eq!(
+        config.policy.defaults.required_tags,
+        ["team", "cost-center"]
+    );
+
+    let overrides = &config.policy.overrides;
+    assert_eq!(overrides.len(), 3);
+
+    let legacy = &overrides[0];
+    let glob = legacy
+        .matcher
+        .name_glob
+        .as_ref()
+        .expect("name glob compiled");
+    assert!(glob.is_match("legacy/db/password"));
+    assert!(!glob.is_match("prod/legacy/db"));
+    assert_eq!(legacy.require_customer_managed_key, Some(false));
+    assert_eq!(legacy.max_rotation_interval, Some(7 * DAY));
+    assert_eq!(legacy.max_age, None);
+
+    let regional = &overrides[1];
+    assert_eq!(regional.matcher.account.as_deref(), Some("333333333333"));
+    assert_eq!(regional.matcher.region.as_deref(), Some("ap-southeast-4"));
+    assert!(regional.matcher.name_glob.is_none());
+    assert_eq!(regional.unused_after, Some(180 * DAY));
+    assert_eq!(regional.pending_timeout, Some(HOUR + 30 * MINUTE));
+    assert_eq!(regional.overdue_grace, Some(12 * HOUR));
+
+    let tagged = &overrides[2];
+    assert_eq!(tagged.matcher.tags.len(), 2);
+    assert_eq!(tagged.required_tags.as_deref(), Some(&[][..]));
+    assert_eq!(tagged.max_age, Some(90 * DAY));
+
+    assert!(!config.cloudtrail.enabled);
+    assert_eq!(config.cloudtrail.requests_per_second, 2.0);
+    assert!(config.cloudwatch.alarms.manage);
+    assert_eq!(
+        config.cloudwatch.alarms.actions,
+        ["arn:aws:sns:us-east-1:222222222222:pager"]
+    );
+    assert_eq!(config.aws.target_timeout, 5 * MINUTE);
+    assert_eq!(config.aws.max_concurrent_targets, 8);
+    assert_eq!(config.aws.max_attempts, 5);
+    assert_eq!(config.aws.role_session_name, "sre-secrets-audit");
+}
+
+#[test]
+fn empty_documents_fail_only_for_lack_of_regions() {
+    for text in ["", "{}", "~", "# nothing\n"] {
+        let err = config::parse(text).expect_err("no regions");
+        assert_eq!(err.problems.len(), 1, "{text:?}: {err}");
+        assert_eq!(err.problems[0].path, "regions", "{text:?}");
+    }
+}
+
+#[test]
+fn a_missing_file_is_named_in_the_error() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("absent.yaml");
+    let err = config::load(&path).expect_err("missing file");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("{}: cannot read file", path.display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn tag_labels_replace_every_other_character_with_underscores() {
+    assert_eq!(config::tag_label_name("team"), "tag_team");
+    assert_eq!(config::tag_label_name("cost-center"), "tag_cost_center");
+    assert_eq!(
+        config::tag_label_name("aws:cloudformation:stack"),
+        "tag_aws_cloudformation_stack"
+    );
+    assert_eq!(config::tag_label_name("Ünit 1"), "tag__nit_1");
+}
+
+#[test]
+fn durations_accept_prometheus_units_and_compounds() {
+    let cases = [
+        ("0", Duration::ZERO),
+        ("500ms", Duration::from_millis(500)),
+        ("90s", Duration::from_secs(90)),
+        ("5m", 5 * MINUTE),
+        ("24h", 24 * HOUR),
+        ("30d", 30 * DAY),
+        ("1w", 7 * DAY),
+        ("1y", 365 * DAY),
+        ("1h30m", HOUR + 30 * MINUTE),
+        (
+            "1d12h30m15s250ms",
+            DAY + 12 * HOUR + 30 * MINUTE + Duration::from_millis(15_250),
+        ),
+        ("0s", Duration::ZERO),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(parse_duration(text), Ok(expected), "{text}");
+    }
+}
+
+#[test]
+fn durations_reject_malformed_text_with_a_reason() {
+    let cases = [
+        ("", "empty duration"),
+        ("-5m", "must not be negative"),
+        ("5", "missing unit after 5"),
+        ("5x", "unknown unit \"x\""),
+        ("5mins", "unknown unit \"mins\""),
+        ("1.5h", "use whole numbers"),
+        ("m", "expected a whole number followed by a unit"),
+        ("5m 30s", "unexpected character ' '"),
+        (" 5m", "unexpected character ' '"),
+        ("30m1h", "largest to smallest"),
+        ("1h1h", "largest to smallest"),
+        ("5M", "unknown unit \"M\""),
+        ("99999999999999999999999s", "too large"),
+        ("300y", "too large"),
+        ("18446744073709551615ms", "too large"),
+    ];
+    for (text, reason) in cases {
+        match parse_duration(text) {
+            Ok(duration) => panic!("{text:?} parsed as {duration:?}"),
+            Err(message) => assert!(message.contains(reason), "{text:?}: {message}"),
+        }
+    }
+}
+
+#[test]
+fn durations_round_trip_through_their_display_form() {
+    for text in ["500ms", "90s", "5m", "1h30m", "30d", "1d1h1m1s1ms"] {
+        let duration = parse_duration(text).expect("valid duration");
+        let shown = config::format_duration(duration);
+        assert_eq!(
+            parse_duration(&shown),
+            Ok(duration),
+            "{text} shown as {shown}"
+        );
+    }
+    assert_eq!(
+        config::format_duration(parse_duration("1w").expect("valid")),
+        "7d"
+    );
+    assert_eq!(config::format_duration(Duration::ZERO), "0s");
+}
