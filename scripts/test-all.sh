@@ -102,7 +102,12 @@ phase_setup() {
     install_python_venv
 }
 
-phase_fmt() { cargo fmt --all -- --check; }
+phase_fmt() {
+    local color=never
+    [[ -t 1 ]] && color=auto
+    # rustfmt colours its diff even into a log file unless told not to.
+    cargo fmt --all -- --check --color="$color"
+}
 
 phase_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 
@@ -116,7 +121,7 @@ phase_parity() {
     # Honours CARGO_TARGET_DIR and any target-dir setting in .cargo/config.
     target_dir=$(cargo metadata --format-version 1 --no-deps \
         | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-    SECRETS_ROTATION_BIN_DIR="$target_dir/debug" "$VENV/bin/pytest" -q tests/moto
+    SECRETS_ROTATION_BIN_DIR="$target_dir/debug" "$VENV/bin/pytest" -q -p no:cacheprovider tests/moto
 }
 
 main() {

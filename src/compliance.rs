@@ -413,13 +413,13 @@ fn rotation_interval_verdict(
             let compliant = gap <= limit;
             let reason = if compliant {
                 format!(
-                    "schedule rotates at least every {}, policy requires at least every {}",
+                    "schedule leaves at most {} between rotations, policy allows {}",
                     format_duration(gap),
                     format_duration(limit)
                 )
             } else {
                 format!(
-                    "schedule leaves up to {} between rotations, policy requires at least every {}",
+                    "schedule leaves up to {} between rotations, policy allows {}",
                     format_duration(gap),
                     format_duration(limit)
                 )
@@ -621,7 +621,7 @@ fn unused(record: &SecretRecord, thresholds: &Thresholds, now: DateTime<Utc>) ->
         let idle = elapsed(end_of_day, now);
         let compliant = idle <= limit;
         let reason = format!(
-            "last accessed on {day}, {} ago counted from the end of that day (AWS records only the day), policy allows {} unused",
+            "last accessed on {day} (AWS records only the day), so unused for at least {}; policy allows {}",
             format_duration(idle),
             format_duration(limit)
         );

@@ -2,12 +2,15 @@
 //! accounts and regions, judges their rotation against a policy and serves the
 //! result to Prometheus.
 
+pub mod app;
 pub mod aws;
 pub mod compliance;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod inventory;
 pub mod metrics;
 pub mod poller;
+pub mod report;
 pub mod schedule;
 pub mod snapshot;

@@ -1,1 +1,247 @@
-fn main() {}
+//! The command line: wiring only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+
+use secrets_rotation_exporter::app::{Exporter, base_sdk_config};
+use secrets_rotation_exporter::report::{EXIT_CANNOT_EVALUATE, Report};
+use secrets_rotation_exporter::{config, demo, http};
+
+/// The default listen address. 9897 is not taken in the Prometheus
+/// project's list of default exporter ports.
+const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9897";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "secrets-rotation-exporter",
+    version,
+    about = "Watches AWS Secrets Manager rotation across accounts and regions and exports it to Prometheus"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Only log messages at or above this level.
+    #[arg(long = "log.level", global = true, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    log_level: String,
+    #[arg(long = "log.format", global = true, value_enum, default_value_t = LogFormat::Logfmt)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Poll in the background and serve /metrics, /healthz, /readyz.
+    Serve {
+        #[arg(long = "config.file")]
+        config_file: PathBuf,
+        #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
+        listen_address: SocketAddr,
+    },
+    /// Start the bundled AWS simulator with a realistic fleet and serve it as `serve` would.
+    Demo {
+        #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
+        listen_address: SocketAddr,
+    },
+    /// Poll once and print a compliance report; exit 0 all compliant, 1 some non-compliant, 2 could not evaluate.
+    Check {
+        #[arg(long = "config.file")]
+        config_file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Configuration file commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file; exit 2 with `path: problem` lines on error.
+    Check {
+        #[arg(long = "config.file")]
+        config_file: PathBuf,
+    },
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},aws_config=warn,aws_smithy_runtime=warn,hyper=warn"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Logfmt => builder.init(),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes and systemd send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn load_config(path: &std::path::Path) -> Result<config::Config, ExitCode> {
+    config::load(path).map_err(|err| {
+        eprintln!("{err}");
+        ExitCode::from(EXIT_CANNOT_EVALUATE as u8)
+    })
+}
+
+/// Polls in the background and serves until a signal arrives.
+async fn run_server(exporter: Exporter, listen_address: SocketAddr) -> ExitCode {
+    let listener = match TcpListener::bind(listen_address).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(address = %listen_address, error = %err, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        address = %listen_address,
+        targets = exporter.poller.targets().len(),
+        poll_interval = %config::format_duration(exporter.config.poll_interval),
+        "serving /metrics"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = exporter.poller.clone();
+    let mut poll_stop = stop_rx.clone();
+    let polling = tokio::spawn(poller.run(async move {
+        let _ = poll_stop.wait_for(|stop| *stop).await;
+    }));
+    let app = http::app(exporter.state.clone());
+    let served = http::serve(listener, app, async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    let _ = polling.await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "HTTP server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format);
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check { config_file },
+        } => match load_config(&config_file) {
+            Ok(_) => {
+                println!("{}: ok", config_file.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Check {
+            config_file,
+            output,
+        } => {
+            let config = match load_config(&config_file) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            let exporter = match Exporter::build(config, base_sdk_config().await).await {
+                Ok(exporter) => exporter,
+                Err(err) => {
+                    eprintln!("{err}");
+                    return ExitCode::from(EXIT_CANNOT_EVALUATE as u8);
+                }
+            };
+            let snapshot = exporter.poller.poll_once(Utc::now()).await;
+            let report = Report::new(&snapshot);
+            let mut stdout = std::io::stdout().lock();
+            let written = match output {
+                Output::Json => report.write_json(&mut stdout),
+                Output::Table => report.write_table(&mut stdout),
+            };
+            if let Err(err) = written {
+                eprintln!("cannot write the report: {err}");
+                return ExitCode::from(EXIT_CANNOT_EVALUATE as u8);
+            }
+            ExitCode::from(report.exit_code() as u8)
+        }
+        Command::Serve {
+            config_file,
+            listen_address,
+        } => {
+            let config = match load_config(&config_file) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            match Exporter::build(config, base_sdk_config().await).await {
+                Ok(exporter) => run_server(exporter, listen_address).await,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot start");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo { listen_address } => match demo::start().await {
+            Ok(demo) => {
+                tracing::info!(
+                    simulator = %demo.simulator.endpoint_url(),
+                    "demo: the bundled AWS simulator is serving a fleet of {} secrets",
+                    demo.secret_count
+                );
+                let code = run_server(demo.exporter, listen_address).await;
+                demo.simulator.shutdown().await;
+                code
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot start the demo");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

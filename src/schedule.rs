@@ -274,6 +274,7 @@ fn parse_cron(body: &str) -> Result<CronSchedule, CronProblem> {
     let hours = parse_plain_field(hours, &HOURS).map_err(in_field(CronField::Hours))?;
     let months = parse_plain_field(month, &MONTHS).map_err(in_field(CronField::Month))?;
     let years = parse_years(year).map_err(in_field(CronField::Year))?;
+
     // AWS: "You can't specify the Day-of-month and Day-of-week fields in the
     // same cron expression. If you specify a value in one of the fields, you
     // must use a ? in the other." Yet the Secrets Manager guide's own example
@@ -323,7 +324,7 @@ fn parse_cron(body: &str) -> Result<CronSchedule, CronProblem> {
         times_of_day,
         longest_gap_within_day,
         days,
-        // Both masks are built from ranges capped at 12 and 23 bits wide.
+        // The month mask only ever has bits 1-12 set.
         months: u16::try_from(months).unwrap_or(0),
         years,
     })

@@ -270,6 +270,11 @@ fn rotation_interval() {
                 Some(false),
             ),
             (
+                "cron whose years have passed",
+                schedule("cron(0 0 1 1 ? 2020)"),
+                Some(false),
+            ),
+            (
                 "unparseable expression",
                 schedule("rate(every now and then)"),
                 Some(false),
@@ -356,6 +361,19 @@ fn interval_reasons_say_what_is_wrong() {
         verdict.reason
     );
     assert_eq!(unreadable.rotation_interval, None);
+
+    let stopped = evaluate(
+        &with(|r| r.rotation_rules = rules(Some("cron(0 0 1 1 ? 2020)"), None)),
+        &policy(),
+        now(),
+    );
+    let verdict = stopped.verdict(Check::RotationInterval).unwrap();
+    assert!(
+        verdict.reason.contains("stops firing"),
+        "{}",
+        verdict.reason
+    );
+    assert_eq!(stopped.rotation_interval, None);
 
     let missing = evaluate(&with(|r| r.rotation_rules = None), &policy(), now());
     let verdict = missing.verdict(Check::RotationInterval).unwrap();

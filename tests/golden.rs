@@ -269,10 +269,10 @@ fn promtool_check(text: &str) -> Result<(), String> {
         ),
         Err(error) => panic!("could not start promtool: {error}"),
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        if let Err(error) = stdin.write_all(text.as_bytes()) {
-            panic!("could not write to promtool: {error}");
-        }
+    if let Some(mut stdin) = child.stdin.take()
+        && let Err(error) = stdin.write_all(text.as_bytes())
+    {
+        panic!("could not write to promtool: {error}");
     }
     let output = match child.wait_with_output() {
         Ok(output) => output,
@@ -409,10 +409,10 @@ fn family_of<'a>(name: &'a str, declared: &HashSet<&str>) -> &'a str {
         return name;
     }
     for suffix in ["_bucket", "_sum", "_count"] {
-        if let Some(base) = name.strip_suffix(suffix) {
-            if declared.contains(base) {
-                return base;
-            }
+        if let Some(base) = name.strip_suffix(suffix)
+            && declared.contains(base)
+        {
+            return base;
         }
     }
     name
@@ -515,7 +515,6 @@ fn never_listed_target_gets_health_series_but_no_counts() {
     never_listed.health[0].last_success = None;
     let mut text = String::new();
     render_snapshot(&snapshot, &render_options(), &mut text);
-    assert!(!text.contains("account_id=\"222222222222\",region=\"eu-west-1\"} 0\n#"));
     assert!(
         !text
             .lines()

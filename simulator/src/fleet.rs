@@ -345,16 +345,9 @@ impl Fleet {
 
     /// Parses fleet YAML; relative times count from `now`.
     pub fn from_yaml_str(text: &str, now: DateTime<Utc>) -> Result<Self, FleetError> {
-        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-        let file: FleetFile = serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            if path == "." {
-                FleetError::Invalid(inner.to_string())
-            } else {
-                FleetError::Invalid(format!("{path}: {inner}"))
-            }
-        })?;
+        // serde_yaml_ng already names the path of the offending field in its messages.
+        let file: FleetFile = serde_yaml_ng::from_str(text)
+            .map_err(|error| FleetError::Invalid(error.to_string()))?;
         file.into_fleet(now).map_err(FleetError::Invalid)
     }
 

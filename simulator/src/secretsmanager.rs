@@ -204,7 +204,7 @@ fn encode_token(text: &str) -> String {
 }
 
 fn decode_token(token: &str) -> Result<String, JsonError> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(invalid_token());
     }
     let bytes = (0..token.len())

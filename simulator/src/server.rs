@@ -110,10 +110,10 @@ async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
             };
             return error.into_response_with(&request_id);
         };
-        if let Some(fault) = shared.take_fault(operation, &caller.account, &caller.region) {
-            if let Some(error) = json_fault(fault, &service, operation, &caller).await {
-                return error.into_response_with(&request_id);
-            }
+        if let Some(fault) = shared.take_fault(operation, &caller.account, &caller.region)
+            && let Some(error) = json_fault(fault, &service, operation, &caller).await
+        {
+            return error.into_response_with(&request_id);
         }
         let answer = if service == "secretsmanager" {
             secretsmanager::handle(&shared, &caller, operation, &body)

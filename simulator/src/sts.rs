@@ -226,11 +226,16 @@ fn assume_role(
                     .to_string(),
             ));
         };
-        let session_ok = (2..=64).contains(&session_name.len())
-            && session_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c));
-        if !session_ok {
+        if !(2..=64).contains(&session_name.len()) {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed \
+                 to satisfy constraint: Member must have length between 2 and 64"
+            )));
+        }
+        if !session_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+        {
             return Err(validation(format!(
                 "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed \
                  to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"

@@ -4,7 +4,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::snapshot::{ErrorReason, TargetError};
@@ -94,7 +94,7 @@ pub fn classify_sdk_error<E>(err: &SdkError<E, HttpResponse>) -> SourceError
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    let message = DisplayErrorContext(err).to_string();
+    let mut message = concise_message(err);
     let reason = match err {
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
@@ -112,6 +112,7 @@ where
         SdkError::ResponseError(_) => ErrorReason::InvalidResponse,
         SdkError::DispatchFailure(failure) => {
             if let Some(inner) = find_source_error(err) {
+                message = inner.message.clone();
                 inner.reason
             } else if failure.is_timeout() {
                 ErrorReason::Timeout
@@ -121,12 +122,43 @@ where
                 ErrorReason::Other
             }
         }
-        SdkError::ConstructionFailure(_) => {
-            find_source_error(err).map_or(ErrorReason::Other, |inner| inner.reason)
-        }
+        SdkError::ConstructionFailure(_) => match find_source_error(err) {
+            Some(inner) => {
+                message = inner.message.clone();
+                inner.reason
+            }
+            None => ErrorReason::Other,
+        },
         _ => ErrorReason::Other,
     };
     SourceError { reason, message }
+}
+
+/// `Code: message` for a service error; otherwise the chain of causes,
+/// without the SDK's Debug dump of the raw response.
+fn concise_message<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    if let SdkError::ServiceError(service) = err {
+        let error = service.err();
+        return match (error.code(), error.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => format!(
+                "HTTP {} without an error code",
+                service.raw().status().as_u16()
+            ),
+        };
+    }
+    let mut parts = vec![err.to_string()];
+    let mut current = err.source();
+    while let Some(source) = current {
+        parts.push(source.to_string());
+        current = source.source();
+    }
+    parts.dedup();
+    parts.join(": ")
 }
 
 /// A failed `AssumeRole` surfaces as a dispatch failure of the call that

@@ -7,21 +7,21 @@ use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorC
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use prometheus::IntCounterVec;
 
 use super::errors::classify_code;
+use crate::metrics::{ExporterMetrics, RequestOutcome};
 use crate::snapshot::ErrorReason;
 
 /// An SDK interceptor feeding `secrets_rotation_exporter_aws_requests_total`
 /// (labels `service`, `operation`, `outcome`).
 #[derive(Debug, Clone)]
 pub struct RequestCounter {
-    requests: IntCounterVec,
+    metrics: ExporterMetrics,
 }
 
 impl RequestCounter {
-    pub fn new(requests: IntCounterVec) -> Self {
-        Self { requests }
+    pub fn new(metrics: ExporterMetrics) -> Self {
+        Self { metrics }
     }
 }
 
@@ -42,8 +42,8 @@ impl Intercept for RequestCounter {
         let outcome = match context.response() {
             // No response at all: the attempt never reached AWS (or timed out);
             // still an attempt that counts against nothing but our patience.
-            None => "error",
-            Some(response) if response.status().is_success() => "ok",
+            None => RequestOutcome::Error,
+            Some(response) if response.status().is_success() => RequestOutcome::Ok,
             Some(response) => {
                 let code = response
                     .headers()
@@ -58,12 +58,15 @@ impl Intercept for RequestCounter {
                     });
                 let throttled = response.status().as_u16() == 429
                     || code.as_deref().and_then(classify_code) == Some(ErrorReason::Throttled);
-                if throttled { "throttled" } else { "error" }
+                if throttled {
+                    RequestOutcome::Throttled
+                } else {
+                    RequestOutcome::Error
+                }
             }
         };
-        self.requests
-            .with_label_values(&[service_label(metadata.service()), metadata.name(), outcome])
-            .inc();
+        self.metrics
+            .record_aws_request(service_label(metadata.service()), metadata.name(), outcome);
         Ok(())
     }
 }

@@ -215,7 +215,7 @@ def describe(compliant: bool | None) -> str:
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(row[column])) for row in [header, *rows]) for column in range(len(header))]
     lines = [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -1,0 +1,100 @@
+//! Wiring shared by `serve`, `check` and `demo`: the base AWS configuration,
+//! the targets, the poller and the HTTP state.
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use thiserror::Error;
+
+use crate::aws::{ClientFactory, RequestCounter, SourceError, Target};
+use crate::config::{Account, Config};
+use crate::http::AppState;
+use crate::metrics::{ExporterMetrics, RenderOptions};
+use crate::poller::Poller;
+use crate::snapshot::SnapshotStore;
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("the exporter's metric schema did not register: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error(
+        "no accounts are configured and the account of the base credentials could not be found (sts:GetCallerIdentity): {0}"
+    )]
+    CallerIdentity(SourceError),
+}
+
+/// The revision baked in at build time when the build sets it.
+pub fn revision() -> &'static str {
+    option_env!("SECRETS_ROTATION_EXPORTER_REVISION").unwrap_or("unknown")
+}
+
+/// The base configuration from the standard AWS chain: environment, profile,
+/// web identity, ECS/EC2 metadata; `AWS_ENDPOINT_URL` points every client
+/// at an emulator.
+pub async fn base_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// A running exporter's parts.
+pub struct Exporter {
+    pub config: Arc<Config>,
+    pub metrics: ExporterMetrics,
+    pub poller: Arc<Poller<ClientFactory>>,
+    pub state: Arc<AppState>,
+}
+
+impl Exporter {
+    /// Builds the clients and resolves the targets. With no accounts
+    /// configured, the account of the base credentials is the one target
+    /// account: that costs one `GetCallerIdentity` at start.
+    pub async fn build(config: Config, base: SdkConfig) -> Result<Self, StartError> {
+        let metrics = ExporterMetrics::new(env!("CARGO_PKG_VERSION"), revision())?;
+        for (service, operation) in [
+            ("secretsmanager", "ListSecrets"),
+            ("sts", "AssumeRole"),
+        ] {
+            metrics.init_aws_operation(service, operation);
+        }
+        let factory = ClientFactory::new(
+            base,
+            config.aws.clone(),
+            RequestCounter::new(metrics.clone()),
+        );
+        let accounts = if config.accounts.is_empty() {
+            let id = factory
+                .caller_account()
+                .await
+                .map_err(StartError::CallerIdentity)?;
+            vec![Account {
+                id,
+                role_arn: None,
+                external_id: None,
+                regions: config.regions.clone(),
+                name: None,
+            }]
+        } else {
+            config.accounts.clone()
+        };
+        let targets = Target::all(&accounts);
+        let config = Arc::new(config);
+        let store = Arc::new(SnapshotStore::new());
+        let poller = Arc::new(Poller::new(
+            config.clone(),
+            targets,
+            Arc::new(factory),
+            store.clone(),
+            metrics.clone(),
+        ));
+        let state = Arc::new(AppState::new(
+            store,
+            metrics.clone(),
+            RenderOptions::from_labels(&config.labels),
+        ));
+        Ok(Self {
+            config,
+            metrics,
+            poller,
+            state,
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! `demo`: the bundled AWS simulator with a fleet that shows every check
+//! both passing and failing, and the exporter pointed at it, in one process.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::region::Region;
+use chrono::{DateTime, Duration, Utc};
+use simulator::{Fleet, RotationSpec, SecretSpec, SimulatorHandle, VersionSpec};
+use thiserror::Error;
+
+use crate::app::{Exporter, StartError};
+use crate::config::{self, ConfigError};
+
+#[derive(Debug, Error)]
+pub enum DemoError {
+    #[error("the demo fleet is invalid: {0}")]
+    Fleet(#[from] simulator::FleetError),
+    #[error("the simulator did not start: {0}")]
+    Simulator(#[from] simulator::SimulatorError),
+    #[error("the demo configuration is invalid: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// The demo's configuration, the same YAML a user writes. The simulator's
+/// accounts are reached through AssumeRole like real member accounts.
+pub const DEMO_CONFIG: &str = r#"
+poll_interval: 30s
+regions: [us-east-1, eu-west-1]
+accounts:
+  - id: "111111111111"
+    name: payments-prod
+    role_arn: arn:aws:iam::111111111111:role/secrets-rotation-reader
+  - id: "222222222222"
+    name: identity-prod
+    role_arn: arn:aws:iam::222222222222:role/secrets-rotation-reader
+    external_id: demo-external-id
+  - id: "333333333333"
+    name: analytics-dev
+    role_arn: arn:aws:iam::333333333333:role/secrets-rotation-reader
+    regions: [us-east-1]
+  - id: "444444444444"
+    name: legacy-sandbox
+    role_arn: arn:aws:iam::444444444444:role/secrets-rotation-reader
+    regions: [us-east-1]
+policy:
+  max_rotation_interval: 30d
+  max_age: 30d
+  overdue_grace: 24h
+  pending_timeout: 6h
+  unused_after: 90d
+  require_customer_managed_key: true
+  required_tags: [team]
+  overrides:
+    - match: { tags: { environment: dev } }
+      max_age: 90d
+      max_rotation_interval: 90d
+aws:
+  target_timeout: 20s
+labels: { tags: [environment, team] }
+"#;
+
+pub struct Demo {
+    pub simulator: SimulatorHandle,
+    pub exporter: Exporter,
+    pub secret_count: usize,
+}
+
+fn cmk(account: &str, region: &str, n: u32) -> String {
+    format!("arn:aws:kms:{region}:{account}:key/0d5e{n:04}-7a1c-4b8e-9f10-2c3d4e5f6a7b")
+}
+
+fn lambda(account: &str, region: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:function:SecretsManagerRotation")
+}
+
+/// A healthy rotating secret: customer managed key, 30-day schedule, rotated recently.
+fn healthy(name: &str, account: &str, region: &str, team: &str, env: &str, rotated_days_ago: i64, now: DateTime<Utc>) -> SecretSpec {
+    let rotated = now - Duration::days(rotated_days_ago);
+    SecretSpec::new(name)
+        .created(now - Duration::days(400))
+        .kms_key_id(cmk(account, region, 1))
+        .tag("team", team)
+        .tag("environment", env)
+        .rotation(RotationSpec::schedule("rate(30 days)").lambda(lambda(account, region)).window("3h"))
+        .last_rotated(rotated)
+        .last_changed(rotated)
+        .last_accessed(now - Duration::days(1))
+        .next_rotation(rotated + Duration::days(30))
+        .version(VersionSpec::current(rotated))
+}
+
+/// The demo fleet: every check both compliant and non-compliant, across
+/// three reachable accounts and one whose role denies AssumeRole.
+pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
+    let mut builder = Fleet::builder()
+        .base_account("123456789012")
+        .regions(["us-east-1", "eu-west-1"])
+        .account("111111111111")
+        .account("222222222222")
+        .external_id("demo-external-id")
+        .account("333333333333")
+        .account_regions(["us-east-1"])
+        .account("444444444444")
+        .account_regions(["us-east-1"])
+        .deny_assume_role();
+
+    // Compliant secrets, a few per account and region.
+    for (account, team) in [("111111111111", "payments"), ("222222222222", "identity")] {
+        for region in ["us-east-1", "eu-west-1"] {
+            for (i, service) in ["api", "db", "queue", "webhook"].iter().enumerate() {
+                builder = builder.secret_in(
+                    account,
+                    region,
+                    healthy(&format!("{team}/{service}/credentials"), account, region, team, "prod", 2 + 5 * i as i64, now),
+                );
+            }
+        }
+    }
+
+    let a = "111111111111";
+    let b = "222222222222";
+    let dev = "333333333333";
+    let east = "us-east-1";
+    let west = "eu-west-1";
+    let broken = [
+        // rotation_enabled: never configured, on the default key, value a year old.
+        (a, east, SecretSpec::new("payments/legacy/ftp-password")
+            .created(now - Duration::days(380))
+            .tag("team", "payments")
+            .tag("environment", "prod")
+            .last_accessed(now - Duration::days(3))),
+        // rotation_enabled: turned off; the rules stay behind, as in AWS.
+        (a, west, SecretSpec::new("payments/reporting/db")
+            .created(now - Duration::days(200))
+            .kms_key_id(cmk(a, west, 2))
+            .tag("team", "payments")
+            .tag("environment", "prod")
+            .rotation(RotationSpec::every_days(30).lambda(lambda(a, west)).disabled())
+            .last_rotated(now - Duration::days(70))
+            .last_accessed(now - Duration::days(2))),
+        // rotation_interval: a 90-day schedule where policy asks for 30.
+        (a, east, SecretSpec::new("payments/partner/api-key")
+            .created(now - Duration::days(300))
+            .kms_key_id(cmk(a, east, 3))
+            .tag("team", "payments")
+            .tag("environment", "prod")
+            .rotation(RotationSpec::every_days(90).lambda(lambda(a, east)))
+            .last_rotated(now - Duration::days(20))
+            .next_rotation(now + Duration::days(70))
+            .last_accessed(now - Duration::days(1))),
+        // rotation_interval: a monthly cron, up to 31 days apart; also on schedule.
+        (b, east, SecretSpec::new("identity/ldap/bind-password")
+            .created(now - Duration::days(500))
+            .kms_key_id(cmk(b, east, 1))
+            .tag("team", "identity")
+            .tag("environment", "prod")
+            .rotation(RotationSpec::schedule("cron(0 4 1 * ? *)").lambda(lambda(b, east)).window("2h"))
+            .last_rotated(now - Duration::days(10))
+            .next_rotation(now + Duration::days(21))
+            .last_accessed(now - Duration::days(1))),
+        // rotation_overdue and rotation_age: the last rotation failed, so the
+        // next date is in the past and the value keeps ageing.
+        (b, west, SecretSpec::new("identity/oauth/client-secret")
+            .created(now - Duration::days(365))
+            .kms_key_id(cmk(b, west, 1))
+            .tag("team", "identity")
+            .tag("environment", "prod")
+            .rotation(RotationSpec::every_days(30).lambda(lambda(b, west)))
+            .last_rotated(now - Duration::days(34))
+            .next_rotation(now - Duration::days(4))
+            .last_accessed(now)),
+        // kms_customer_managed: rotating fine but on aws/secretsmanager.
+        (b, east, SecretSpec::new("identity/saml/signing-key")
+            .created(now - Duration::days(90))
+            .tag("team", "identity")
+            .tag("environment", "prod")
+            .rotation(RotationSpec::every_days(7).lambda(lambda(b, east)))
+            .last_rotated(now - Duration::days(3))
+            .next_rotation(now + Duration::days(4))
+            .last_accessed(now - Duration::days(1))),
+        // unused: nobody read it for 200 days.
+        (a, west, SecretSpec::new("payments/old-gateway/token")
+            .created(now - Duration::days(700))
+            .kms_key_id(cmk(a, west, 4))
+            .tag("team", "payments")
+            .tag("environment", "prod")
+            .rotation(RotationSpec::every_days(30).lambda(lambda(a, west)))
+            .last_rotated(now - Duration::days(12))
+            .next_rotation(now + Duration::days(18))
+            .last_accessed(now - Duration::days(200))),
+        // required_tags: no team tag (only an AWS-reserved one).
+        (b, east, SecretSpec::new("shared/smtp/password")
+            .created(now - Duration::days(60))
+            .kms_key_id(cmk(b, east, 5))
+            .tag("aws:cloudformation:stack-name", "mail")
+            .rotation(RotationSpec::every_days(30).lambda(lambda(b, east)))
+            .last_rotated(now - Duration::days(5))
+            .next_rotation(now + Duration::days(25))
+            .last_accessed(now - Duration::days(1))),
+        // Exempt while the vendor migration lasts.
+        (a, east, SecretSpec::new("payments/vendor/static-key")
+            .created(now - Duration::days(900))
+            .tag("team", "payments")
+            .tag("rotation-exempt", "vendor cannot accept rotated keys (PAY-1234)")
+            .tag("rotation-exempt-until", &(now + Duration::days(60)).format("%Y-%m-%d").to_string())
+            .last_accessed(now - Duration::days(1))),
+        // An exemption that has run out: the checks apply again.
+        (b, west, SecretSpec::new("identity/legacy/radius-secret")
+            .created(now - Duration::days(600))
+            .kms_key_id(cmk(b, west, 2))
+            .tag("team", "identity")
+            .tag("environment", "prod")
+            .tag("rotation-exempt", "waiting for RADIUS replacement")
+            .tag("rotation-exempt-until", &(now - Duration::days(10)).format("%Y-%m-%d").to_string())
+            .last_accessed(now - Duration::days(2))),
+        // Scheduled for deletion: inventoried, not judged.
+        (a, east, SecretSpec::new("payments/decommissioned/db")
+            .created(now - Duration::days(800))
+            .tag("team", "payments")
+            .deleted(now - Duration::days(2))),
+    ];
+    for (account, region, spec) in broken {
+        builder = builder.secret_in(account, region, spec);
+    }
+
+    // A development account: the dev override allows 90 days.
+    for (i, name) in ["analytics/notebook/token", "analytics/warehouse/reader", "analytics/etl/writer"].iter().enumerate() {
+        let rotated_days_ago = [45, 60, 120][i];
+        let rotated = now - Duration::days(rotated_days_ago);
+        builder = builder.secret_in(
+            dev,
+            east,
+            SecretSpec::new(*name)
+                .created(now - Duration::days(365))
+                .kms_key_id(cmk(dev, east, 1))
+                .tag("team", "analytics")
+                .tag("environment", "dev")
+                .rotation(RotationSpec::every_days(60).lambda(lambda(dev, east)))
+                .last_rotated(rotated)
+                .next_rotation(rotated + Duration::days(60))
+                .last_accessed(now - Duration::days(5)),
+        );
+    }
+    // The denied account still has secrets; the exporter cannot see them.
+    builder = builder.secret_in(
+        "444444444444",
+        east,
+        SecretSpec::new("sandbox/test/password").created(now - Duration::days(30)),
+    );
+    builder.build()
+}
+
+/// A base AWS configuration that reaches the simulator with its base
+/// credentials, whatever the environment holds.
+pub async fn simulator_sdk_config(simulator: &SimulatorHandle) -> SdkConfig {
+    let base = simulator.base_credentials();
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(simulator.endpoint_url())
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            base.access_key_id,
+            base.secret_access_key,
+            base.session_token,
+            None,
+            "simulator",
+        )))
+        .load()
+        .await
+}
+
+/// Starts the simulator on a free loopback port and builds the exporter for it.
+pub async fn start() -> Result<Demo, DemoError> {
+    let fleet = demo_fleet(Utc::now())?;
+    let secret_count = fleet.secrets().len();
+    let simulator = simulator::start(fleet, ([127, 0, 0, 1], 0).into()).await?;
+    let config = config::parse(DEMO_CONFIG)?;
+    let exporter = Exporter::build(config, simulator_sdk_config(&simulator).await).await?;
+    Ok(Demo {
+        simulator,
+        exporter,
+        secret_count,
+    })
+}

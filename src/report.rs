@@ -1,0 +1,183 @@
+//! The `check` command's report: a table for people, JSON for machines,
+//! and the exit code of SPEC.md (0 all compliant, 1 some non-compliant,
+//! 2 could not evaluate).
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::compliance::Verdict;
+use crate::snapshot::{Snapshot, TargetError};
+
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub generated_at: String,
+    pub targets: Vec<TargetRow<'a>>,
+    pub secrets: Vec<SecretRow<'a>>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetRow<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub source: &'static str,
+    pub up: bool,
+    pub error: Option<&'a TargetError>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SecretRow<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub name: &'a str,
+    pub arn: &'a str,
+    pub exempt: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exempt_reason: Option<&'a str>,
+    pub scheduled_for_deletion: bool,
+    pub compliant: bool,
+    pub checks: &'a [Verdict],
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub secrets: usize,
+    pub noncompliant_secrets: usize,
+    pub targets: usize,
+    pub targets_down: usize,
+}
+
+pub const EXIT_COMPLIANT: i32 = 0;
+pub const EXIT_NONCOMPLIANT: i32 = 1;
+pub const EXIT_CANNOT_EVALUATE: i32 = 2;
+
+impl<'a> Report<'a> {
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        let mut targets = Vec::new();
+        let mut secrets = Vec::new();
+        for target in &snapshot.targets {
+            for health in &target.health {
+                targets.push(TargetRow {
+                    account_id: &target.account_id,
+                    region: &target.region,
+                    source: health.source.as_str(),
+                    up: health.up,
+                    error: health.last_error.as_ref(),
+                });
+            }
+            for secret in &target.secrets {
+                let evaluation = &secret.evaluation;
+                secrets.push(SecretRow {
+                    account_id: &secret.record.account_id,
+                    region: &secret.record.region,
+                    name: &secret.record.name,
+                    arn: &secret.record.arn,
+                    exempt: evaluation.exemption.is_some(),
+                    exempt_reason: evaluation.exemption.as_ref().map(|e| e.reason.as_str()),
+                    scheduled_for_deletion: evaluation.scheduled_for_deletion,
+                    compliant: evaluation.verdicts.iter().all(|v| v.compliant),
+                    checks: &evaluation.verdicts,
+                });
+            }
+        }
+        let summary = Summary {
+            secrets: secrets.len(),
+            noncompliant_secrets: secrets.iter().filter(|s| !s.compliant).count(),
+            targets: snapshot.targets.len(),
+            targets_down: snapshot
+                .targets
+                .iter()
+                .filter(|t| t.health.iter().any(|h| !h.up))
+                .count(),
+        };
+        Self {
+            generated_at: snapshot.completed_at.to_rfc3339(),
+            targets,
+            secrets,
+            summary,
+        }
+    }
+
+    /// A target that could not be read leaves its secrets unjudged, which
+    /// must never pass for compliant.
+    pub fn exit_code(&self) -> i32 {
+        if self.summary.targets_down > 0 {
+            EXIT_CANNOT_EVALUATE
+        } else if self.summary.noncompliant_secrets > 0 {
+            EXIT_NONCOMPLIANT
+        } else {
+            EXIT_COMPLIANT
+        }
+    }
+
+    pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        writeln!(out)
+    }
+
+    /// One row per secret; the failing checks' reasons follow each
+    /// non-compliant secret so the table says what to fix.
+    pub fn write_table(&self, out: &mut impl Write) -> io::Result<()> {
+        let width = |f: &dyn Fn(&SecretRow) -> usize, header: &str| {
+            self.secrets.iter().map(f).max().unwrap_or(0).max(header.len())
+        };
+        let account_w = width(&|s| s.account_id.len(), "ACCOUNT");
+        let region_w = width(&|s| s.region.len(), "REGION");
+        let name_w = width(&|s| s.name.len(), "SECRET");
+        writeln!(
+            out,
+            "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  FAILING CHECKS",
+            "ACCOUNT", "REGION", "SECRET", "STATUS"
+        )?;
+        for secret in &self.secrets {
+            let status = if secret.scheduled_for_deletion {
+                "DELETING"
+            } else if secret.exempt {
+                "EXEMPT"
+            } else if secret.compliant {
+                "OK"
+            } else {
+                "NONCOMPLIANT"
+            };
+            let failing: Vec<&str> = secret
+                .checks
+                .iter()
+                .filter(|v| !v.compliant)
+                .map(|v| v.check.as_str())
+                .collect();
+            writeln!(
+                out,
+                "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  {}",
+                secret.account_id,
+                secret.region,
+                secret.name,
+                status,
+                failing.join(",")
+            )?;
+            for verdict in secret.checks.iter().filter(|v| !v.compliant) {
+                writeln!(out, "    {}: {}", verdict.check.as_str(), verdict.reason)?;
+            }
+        }
+        writeln!(out)?;
+        for target in self.targets.iter().filter(|t| !t.up) {
+            let (reason, message) = target
+                .error
+                .map(|e| (e.reason.as_str(), e.message.as_str()))
+                .unwrap_or(("other", "unknown error"));
+            writeln!(
+                out,
+                "target {} {} ({}) could not be read: {}: {}",
+                target.account_id, target.region, target.source, reason, message
+            )?;
+        }
+        writeln!(
+            out,
+            "{} secrets, {} non-compliant; {} targets, {} down",
+            self.summary.secrets,
+            self.summary.noncompliant_secrets,
+            self.summary.targets,
+            self.summary.targets_down
+        )
+    }
+}
