@@ -49,10 +49,7 @@ impl Exporter {
     /// account: that costs one `GetCallerIdentity` at start.
     pub async fn build(config: Config, base: SdkConfig) -> Result<Self, StartError> {
         let metrics = ExporterMetrics::new(env!("CARGO_PKG_VERSION"), revision())?;
-        for (service, operation) in [
-            ("secretsmanager", "ListSecrets"),
-            ("sts", "AssumeRole"),
-        ] {
+        for (service, operation) in [("secretsmanager", "ListSecrets"), ("sts", "AssumeRole")] {
             metrics.init_aws_operation(service, operation);
         }
         let factory = ClientFactory::new(

@@ -77,14 +77,26 @@ fn lambda(account: &str, region: &str) -> String {
 }
 
 /// A healthy rotating secret: customer managed key, 30-day schedule, rotated recently.
-fn healthy(name: &str, account: &str, region: &str, team: &str, env: &str, rotated_days_ago: i64, now: DateTime<Utc>) -> SecretSpec {
+fn healthy(
+    name: &str,
+    account: &str,
+    region: &str,
+    team: &str,
+    env: &str,
+    rotated_days_ago: i64,
+    now: DateTime<Utc>,
+) -> SecretSpec {
     let rotated = now - Duration::days(rotated_days_ago);
     SecretSpec::new(name)
         .created(now - Duration::days(400))
         .kms_key_id(cmk(account, region, 1))
         .tag("team", team)
         .tag("environment", env)
-        .rotation(RotationSpec::schedule("rate(30 days)").lambda(lambda(account, region)).window("3h"))
+        .rotation(
+            RotationSpec::schedule("rate(30 days)")
+                .lambda(lambda(account, region))
+                .window("3h"),
+        )
         .last_rotated(rotated)
         .last_changed(rotated)
         .last_accessed(now - Duration::days(1))
@@ -114,7 +126,15 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
                 builder = builder.secret_in(
                     account,
                     region,
-                    healthy(&format!("{team}/{service}/credentials"), account, region, team, "prod", 2 + 5 * i as i64, now),
+                    healthy(
+                        &format!("{team}/{service}/credentials"),
+                        account,
+                        region,
+                        team,
+                        "prod",
+                        2 + 5 * i as i64,
+                        now,
+                    ),
                 );
             }
         }
@@ -127,107 +147,175 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
     let west = "eu-west-1";
     let broken = [
         // rotation_enabled: never configured, on the default key, value a year old.
-        (a, east, SecretSpec::new("payments/legacy/ftp-password")
-            .created(now - Duration::days(380))
-            .tag("team", "payments")
-            .tag("environment", "prod")
-            .last_accessed(now - Duration::days(3))),
+        (
+            a,
+            east,
+            SecretSpec::new("payments/legacy/ftp-password")
+                .created(now - Duration::days(380))
+                .tag("team", "payments")
+                .tag("environment", "prod")
+                .last_accessed(now - Duration::days(3)),
+        ),
         // rotation_enabled: turned off; the rules stay behind, as in AWS.
-        (a, west, SecretSpec::new("payments/reporting/db")
-            .created(now - Duration::days(200))
-            .kms_key_id(cmk(a, west, 2))
-            .tag("team", "payments")
-            .tag("environment", "prod")
-            .rotation(RotationSpec::every_days(30).lambda(lambda(a, west)).disabled())
-            .last_rotated(now - Duration::days(70))
-            .last_accessed(now - Duration::days(2))),
+        (
+            a,
+            west,
+            SecretSpec::new("payments/reporting/db")
+                .created(now - Duration::days(200))
+                .kms_key_id(cmk(a, west, 2))
+                .tag("team", "payments")
+                .tag("environment", "prod")
+                .rotation(
+                    RotationSpec::every_days(30)
+                        .lambda(lambda(a, west))
+                        .disabled(),
+                )
+                .last_rotated(now - Duration::days(70))
+                .last_accessed(now - Duration::days(2)),
+        ),
         // rotation_interval: a 90-day schedule where policy asks for 30.
-        (a, east, SecretSpec::new("payments/partner/api-key")
-            .created(now - Duration::days(300))
-            .kms_key_id(cmk(a, east, 3))
-            .tag("team", "payments")
-            .tag("environment", "prod")
-            .rotation(RotationSpec::every_days(90).lambda(lambda(a, east)))
-            .last_rotated(now - Duration::days(20))
-            .next_rotation(now + Duration::days(70))
-            .last_accessed(now - Duration::days(1))),
+        (
+            a,
+            east,
+            SecretSpec::new("payments/partner/api-key")
+                .created(now - Duration::days(300))
+                .kms_key_id(cmk(a, east, 3))
+                .tag("team", "payments")
+                .tag("environment", "prod")
+                .rotation(RotationSpec::every_days(90).lambda(lambda(a, east)))
+                .last_rotated(now - Duration::days(20))
+                .next_rotation(now + Duration::days(70))
+                .last_accessed(now - Duration::days(1)),
+        ),
         // rotation_interval: a monthly cron, up to 31 days apart; also on schedule.
-        (b, east, SecretSpec::new("identity/ldap/bind-password")
-            .created(now - Duration::days(500))
-            .kms_key_id(cmk(b, east, 1))
-            .tag("team", "identity")
-            .tag("environment", "prod")
-            .rotation(RotationSpec::schedule("cron(0 4 1 * ? *)").lambda(lambda(b, east)).window("2h"))
-            .last_rotated(now - Duration::days(10))
-            .next_rotation(now + Duration::days(21))
-            .last_accessed(now - Duration::days(1))),
+        (
+            b,
+            east,
+            SecretSpec::new("identity/ldap/bind-password")
+                .created(now - Duration::days(500))
+                .kms_key_id(cmk(b, east, 1))
+                .tag("team", "identity")
+                .tag("environment", "prod")
+                .rotation(
+                    RotationSpec::schedule("cron(0 4 1 * ? *)")
+                        .lambda(lambda(b, east))
+                        .window("2h"),
+                )
+                .last_rotated(now - Duration::days(10))
+                .next_rotation(now + Duration::days(21))
+                .last_accessed(now - Duration::days(1)),
+        ),
         // rotation_overdue and rotation_age: the last rotation failed, so the
         // next date is in the past and the value keeps ageing.
-        (b, west, SecretSpec::new("identity/oauth/client-secret")
-            .created(now - Duration::days(365))
-            .kms_key_id(cmk(b, west, 1))
-            .tag("team", "identity")
-            .tag("environment", "prod")
-            .rotation(RotationSpec::every_days(30).lambda(lambda(b, west)))
-            .last_rotated(now - Duration::days(34))
-            .next_rotation(now - Duration::days(4))
-            .last_accessed(now)),
+        (
+            b,
+            west,
+            SecretSpec::new("identity/oauth/client-secret")
+                .created(now - Duration::days(365))
+                .kms_key_id(cmk(b, west, 1))
+                .tag("team", "identity")
+                .tag("environment", "prod")
+                .rotation(RotationSpec::every_days(30).lambda(lambda(b, west)))
+                .last_rotated(now - Duration::days(34))
+                .next_rotation(now - Duration::days(4))
+                .last_accessed(now),
+        ),
         // kms_customer_managed: rotating fine but on aws/secretsmanager.
-        (b, east, SecretSpec::new("identity/saml/signing-key")
-            .created(now - Duration::days(90))
-            .tag("team", "identity")
-            .tag("environment", "prod")
-            .rotation(RotationSpec::every_days(7).lambda(lambda(b, east)))
-            .last_rotated(now - Duration::days(3))
-            .next_rotation(now + Duration::days(4))
-            .last_accessed(now - Duration::days(1))),
+        (
+            b,
+            east,
+            SecretSpec::new("identity/saml/signing-key")
+                .created(now - Duration::days(90))
+                .tag("team", "identity")
+                .tag("environment", "prod")
+                .rotation(RotationSpec::every_days(7).lambda(lambda(b, east)))
+                .last_rotated(now - Duration::days(3))
+                .next_rotation(now + Duration::days(4))
+                .last_accessed(now - Duration::days(1)),
+        ),
         // unused: nobody read it for 200 days.
-        (a, west, SecretSpec::new("payments/old-gateway/token")
-            .created(now - Duration::days(700))
-            .kms_key_id(cmk(a, west, 4))
-            .tag("team", "payments")
-            .tag("environment", "prod")
-            .rotation(RotationSpec::every_days(30).lambda(lambda(a, west)))
-            .last_rotated(now - Duration::days(12))
-            .next_rotation(now + Duration::days(18))
-            .last_accessed(now - Duration::days(200))),
+        (
+            a,
+            west,
+            SecretSpec::new("payments/old-gateway/token")
+                .created(now - Duration::days(700))
+                .kms_key_id(cmk(a, west, 4))
+                .tag("team", "payments")
+                .tag("environment", "prod")
+                .rotation(RotationSpec::every_days(30).lambda(lambda(a, west)))
+                .last_rotated(now - Duration::days(12))
+                .next_rotation(now + Duration::days(18))
+                .last_accessed(now - Duration::days(200)),
+        ),
         // required_tags: no team tag (only an AWS-reserved one).
-        (b, east, SecretSpec::new("shared/smtp/password")
-            .created(now - Duration::days(60))
-            .kms_key_id(cmk(b, east, 5))
-            .tag("aws:cloudformation:stack-name", "mail")
-            .rotation(RotationSpec::every_days(30).lambda(lambda(b, east)))
-            .last_rotated(now - Duration::days(5))
-            .next_rotation(now + Duration::days(25))
-            .last_accessed(now - Duration::days(1))),
+        (
+            b,
+            east,
+            SecretSpec::new("shared/smtp/password")
+                .created(now - Duration::days(60))
+                .kms_key_id(cmk(b, east, 5))
+                .tag("aws:cloudformation:stack-name", "mail")
+                .rotation(RotationSpec::every_days(30).lambda(lambda(b, east)))
+                .last_rotated(now - Duration::days(5))
+                .next_rotation(now + Duration::days(25))
+                .last_accessed(now - Duration::days(1)),
+        ),
         // Exempt while the vendor migration lasts.
-        (a, east, SecretSpec::new("payments/vendor/static-key")
-            .created(now - Duration::days(900))
-            .tag("team", "payments")
-            .tag("rotation-exempt", "vendor cannot accept rotated keys (PAY-1234)")
-            .tag("rotation-exempt-until", &(now + Duration::days(60)).format("%Y-%m-%d").to_string())
-            .last_accessed(now - Duration::days(1))),
+        (
+            a,
+            east,
+            SecretSpec::new("payments/vendor/static-key")
+                .created(now - Duration::days(900))
+                .tag("team", "payments")
+                .tag(
+                    "rotation-exempt",
+                    "vendor cannot accept rotated keys (PAY-1234)",
+                )
+                .tag(
+                    "rotation-exempt-until",
+                    (now + Duration::days(60)).format("%Y-%m-%d").to_string(),
+                )
+                .last_accessed(now - Duration::days(1)),
+        ),
         // An exemption that has run out: the checks apply again.
-        (b, west, SecretSpec::new("identity/legacy/radius-secret")
-            .created(now - Duration::days(600))
-            .kms_key_id(cmk(b, west, 2))
-            .tag("team", "identity")
-            .tag("environment", "prod")
-            .tag("rotation-exempt", "waiting for RADIUS replacement")
-            .tag("rotation-exempt-until", &(now - Duration::days(10)).format("%Y-%m-%d").to_string())
-            .last_accessed(now - Duration::days(2))),
+        (
+            b,
+            west,
+            SecretSpec::new("identity/legacy/radius-secret")
+                .created(now - Duration::days(600))
+                .kms_key_id(cmk(b, west, 2))
+                .tag("team", "identity")
+                .tag("environment", "prod")
+                .tag("rotation-exempt", "waiting for RADIUS replacement")
+                .tag(
+                    "rotation-exempt-until",
+                    (now - Duration::days(10)).format("%Y-%m-%d").to_string(),
+                )
+                .last_accessed(now - Duration::days(2)),
+        ),
         // Scheduled for deletion: inventoried, not judged.
-        (a, east, SecretSpec::new("payments/decommissioned/db")
-            .created(now - Duration::days(800))
-            .tag("team", "payments")
-            .deleted(now - Duration::days(2))),
+        (
+            a,
+            east,
+            SecretSpec::new("payments/decommissioned/db")
+                .created(now - Duration::days(800))
+                .tag("team", "payments")
+                .deleted(now - Duration::days(2)),
+        ),
     ];
     for (account, region, spec) in broken {
         builder = builder.secret_in(account, region, spec);
     }
 
     // A development account: the dev override allows 90 days.
-    for (i, name) in ["analytics/notebook/token", "analytics/warehouse/reader", "analytics/etl/writer"].iter().enumerate() {
+    for (i, name) in [
+        "analytics/notebook/token",
+        "analytics/warehouse/reader",
+        "analytics/etl/writer",
+    ]
+    .iter()
+    .enumerate()
+    {
         let rotated_days_ago = [45, 60, 120][i];
         let rotated = now - Duration::days(rotated_days_ago);
         builder = builder.secret_in(

@@ -23,7 +23,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<SnapshotStore>, metrics: ExporterMetrics, render_options: RenderOptions) -> Self {
+    pub fn new(
+        store: Arc<SnapshotStore>,
+        metrics: ExporterMetrics,
+        render_options: RenderOptions,
+    ) -> Self {
         Self {
             store,
             metrics,

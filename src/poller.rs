@@ -45,6 +45,8 @@ pub struct Poller<S> {
     store: Arc<SnapshotStore>,
     metrics: ExporterMetrics,
     memory: Mutex<HashMap<(String, String), TargetMemory>>,
+    /// Longest gaps of cron schedules, shared by every secret using the same expression.
+    schedules: compliance::ScheduleCache,
 }
 
 impl<S: SecretsSource> Poller<S> {
@@ -65,6 +67,7 @@ impl<S: SecretsSource> Poller<S> {
             store,
             metrics,
             memory: Mutex::new(HashMap::new()),
+            schedules: compliance::ScheduleCache::new(),
         }
     }
 
@@ -175,7 +178,12 @@ impl<S: SecretsSource> Poller<S> {
                 .records
                 .iter()
                 .map(|record| SecretReport {
-                    evaluation: compliance::evaluate(record, &self.config.policy, now),
+                    evaluation: compliance::evaluate_with(
+                        record,
+                        &self.config.policy,
+                        now,
+                        &self.schedules,
+                    ),
                     record: record.clone(),
                 })
                 .collect();
@@ -188,7 +196,8 @@ impl<S: SecretsSource> Poller<S> {
             });
         }
         targets.sort_by(|a, b| {
-            (a.account_id.as_str(), a.region.as_str()).cmp(&(b.account_id.as_str(), b.region.as_str()))
+            (a.account_id.as_str(), a.region.as_str())
+                .cmp(&(b.account_id.as_str(), b.region.as_str()))
         });
         Snapshot {
             completed_at: now

@@ -35,6 +35,9 @@ pub struct SecretRow<'a> {
     pub exempt: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exempt_reason: Option<&'a str>,
+    /// Why exemption tags on the secret do not exempt it (ended, unreadable date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption_ignored: Option<&'a str>,
     pub scheduled_for_deletion: bool,
     pub compliant: bool,
     pub checks: &'a [Verdict],
@@ -75,6 +78,7 @@ impl<'a> Report<'a> {
                     arn: &secret.record.arn,
                     exempt: evaluation.exemption.is_some(),
                     exempt_reason: evaluation.exemption.as_ref().map(|e| e.reason.as_str()),
+                    exemption_ignored: evaluation.exemption_ignored.as_deref(),
                     scheduled_for_deletion: evaluation.scheduled_for_deletion,
                     compliant: evaluation.verdicts.iter().all(|v| v.compliant),
                     checks: &evaluation.verdicts,
@@ -120,7 +124,12 @@ impl<'a> Report<'a> {
     /// non-compliant secret so the table says what to fix.
     pub fn write_table(&self, out: &mut impl Write) -> io::Result<()> {
         let width = |f: &dyn Fn(&SecretRow) -> usize, header: &str| {
-            self.secrets.iter().map(f).max().unwrap_or(0).max(header.len())
+            self.secrets
+                .iter()
+                .map(f)
+                .max()
+                .unwrap_or(0)
+                .max(header.len())
         };
         let account_w = width(&|s| s.account_id.len(), "ACCOUNT");
         let region_w = width(&|s| s.region.len(), "REGION");

@@ -322,6 +322,9 @@ pub struct Fleet {
     secrets: Vec<PlacedSecret>,
 }
 
+/// The YAML of [`Fleet::demo`].
+pub const DEMO_FLEET: &str = include_str!("../fleets/demo.yaml");
+
 /// The region used when neither the fleet nor an account names any.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// The base account when a fleet names none.
@@ -341,6 +344,12 @@ impl Fleet {
         })?;
         Self::from_yaml_str(&text, Utc::now())
             .map_err(|error| FleetError::Invalid(format!("{}: {error}", path.display())))
+    }
+
+    /// The bundled demo fleet (`fleets/demo.yaml`): four accounts, two regions, and secrets that
+    /// pass and fail each compliance check; relative times count from `now`.
+    pub fn demo(now: DateTime<Utc>) -> Result<Self, FleetError> {
+        Self::from_yaml_str(DEMO_FLEET, now)
     }
 
     /// Parses fleet YAML; relative times count from `now`.
@@ -656,14 +665,15 @@ fn check_region(region: &str) -> Result<(), String> {
     }
 }
 
-/// Secrets Manager allows 1 to 512 of ASCII letters, digits and `/_+=.@-`.
+/// Secrets Manager allows 1 to 512 of ASCII letters, digits and `/_+=.@-`, and `!` in the names
+/// of secrets other services manage (`rds!db-...`).
 pub(crate) fn check_secret_name(name: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-!".contains(c);
     if name.is_empty() || name.len() > 512 {
         Err(format!("name `{name}` must be 1 to 512 characters"))
     } else if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
         Err(format!(
-            "name `{name}` has `{bad}`; only ASCII letters, digits and /_+=.@- are allowed"
+            "name `{name}` has `{bad}`; only ASCII letters, digits and /_+=.@-! are allowed"
         ))
     } else {
         Ok(())
@@ -992,6 +1002,30 @@ mod tests {
                 .unwrap_or_default();
             assert!(error.starts_with(expected), "{yaml}\n=> {error}");
         }
+    }
+
+    #[test]
+    fn the_demo_fleet_parses_and_covers_every_kind_of_secret() -> Result<(), FleetError> {
+        let fleet = Fleet::demo(Utc::now())?;
+        let secrets = fleet.secrets();
+        assert_eq!(fleet.accounts().len(), 4);
+        assert!(fleet.accounts().iter().any(|a| a.deny_assume_role));
+        assert!(secrets.iter().any(|p| p.secret.rotation.is_none()));
+        assert!(
+            secrets
+                .iter()
+                .any(|p| p.secret.rotation.as_ref().is_some_and(|r| !r.enabled))
+        );
+        assert!(secrets.iter().any(|p| p.secret.deleted.is_some()));
+        assert!(secrets.iter().any(|p| p.secret.tags.is_empty()));
+        assert!(secrets.iter().any(|p| p.secret.owning_service.is_some()));
+        assert!(secrets.iter().any(|p| p.region == "eu-west-1"));
+        assert!(
+            secrets
+                .iter()
+                .any(|p| p.secret.versions.iter().any(|v| v.stages == [AWSPENDING]))
+        );
+        Ok(())
     }
 
     #[test]

@@ -65,8 +65,11 @@ impl Intercept for RequestCounter {
                 }
             }
         };
-        self.metrics
-            .record_aws_request(service_label(metadata.service()), metadata.name(), outcome);
+        self.metrics.record_aws_request(
+            service_label(metadata.service()),
+            metadata.name(),
+            outcome,
+        );
         Ok(())
     }
 }

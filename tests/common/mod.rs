@@ -1,0 +1,113 @@
+//! Shared by the integration tests: the simulator, an exporter pointed at
+//! it, a real HTTP listener, and a small reader of the exposition format.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use secrets_rotation_exporter::app::Exporter;
+use secrets_rotation_exporter::config;
+use secrets_rotation_exporter::demo::simulator_sdk_config;
+use secrets_rotation_exporter::http;
+use simulator::{Fleet, SimulatorHandle};
+
+pub struct Harness {
+    pub simulator: SimulatorHandle,
+    pub exporter: Exporter,
+    pub metrics_url: String,
+    pub base_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Harness {
+    pub async fn start(fleet: Fleet, config_yaml: &str) -> Harness {
+        let simulator = simulator::start(fleet, ([127, 0, 0, 1], 0).into())
+            .await
+            .expect("simulator starts");
+        let config = config::parse(config_yaml).expect("test config is valid");
+        let exporter = Exporter::build(config, simulator_sdk_config(&simulator).await)
+            .await
+            .expect("exporter builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = http::app(Arc::clone(&exporter.state));
+        tokio::spawn(http::serve(listener, app, async move {
+            let _ = stopped.await;
+        }));
+        Harness {
+            simulator,
+            exporter,
+            metrics_url: format!("http://{addr}/metrics"),
+            base_url: format!("http://{addr}"),
+            stop: Some(stop),
+        }
+    }
+
+    pub async fn scrape(&self) -> Exposition {
+        let response = reqwest::get(&self.metrics_url).await.expect("GET /metrics");
+        assert_eq!(response.status(), 200, "GET /metrics status");
+        Exposition(response.text().await.expect("body"))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{}", self.base_url, path))
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A scraped `/metrics` body with lookups by name and labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposition(pub String);
+
+impl Exposition {
+    /// Every sample of `name` whose labels include all of `labels`.
+    pub fn samples(&self, name: &str, labels: &[(&str, &str)]) -> Vec<(String, f64)> {
+        self.0
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let metric = series.split('{').next()?;
+                if metric != name {
+                    return None;
+                }
+                let matches = labels
+                    .iter()
+                    .all(|(key, value)| series.contains(&format!("{key}=\"{value}\"")));
+                if !matches {
+                    return None;
+                }
+                Some((series.to_owned(), value.parse::<f64>().ok()?))
+            })
+            .collect()
+    }
+
+    /// The one sample of `name` with `labels`; panics naming what is missing or ambiguous.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found = self.samples(name, labels);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected exactly one {name}{labels:?}, found {found:?}"
+        );
+        found[0].1
+    }
+
+    pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> usize {
+        self.samples(name, labels).len()
+    }
+}
