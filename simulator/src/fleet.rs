@@ -322,9 +322,6 @@ pub struct Fleet {
     secrets: Vec<PlacedSecret>,
 }
 
-/// The YAML of [`Fleet::demo`].
-pub const DEMO_FLEET: &str = include_str!("../fleets/demo.yaml");
-
 /// The region used when neither the fleet nor an account names any.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// The base account when a fleet names none.
@@ -344,12 +341,6 @@ impl Fleet {
         })?;
         Self::from_yaml_str(&text, Utc::now())
             .map_err(|error| FleetError::Invalid(format!("{}: {error}", path.display())))
-    }
-
-    /// The bundled demo fleet (`fleets/demo.yaml`): four accounts, two regions, and secrets that
-    /// pass and fail each compliance check; relative times count from `now`.
-    pub fn demo(now: DateTime<Utc>) -> Result<Self, FleetError> {
-        Self::from_yaml_str(DEMO_FLEET, now)
     }
 
     /// Parses fleet YAML; relative times count from `now`.
@@ -1005,8 +996,8 @@ mod tests {
     }
 
     #[test]
-    fn the_demo_fleet_parses_and_covers_every_kind_of_secret() -> Result<(), FleetError> {
-        let fleet = Fleet::demo(Utc::now())?;
+    fn the_example_fleet_parses_and_covers_every_kind_of_secret() -> Result<(), FleetError> {
+        let fleet = Fleet::from_yaml_str(include_str!("../fleets/example.yaml"), Utc::now())?;
         let secrets = fleet.secrets();
         assert_eq!(fleet.accounts().len(), 4);
         assert!(fleet.accounts().iter().any(|a| a.deny_assume_role));
