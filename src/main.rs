@@ -141,8 +141,10 @@ async fn run_server(exporter: Exporter, listen_address: SocketAddr) -> ExitCode 
             return ExitCode::FAILURE;
         }
     };
+    // Logs the bound address, not the requested one, so port 0 is usable.
+    let address = listener.local_addr().unwrap_or(listen_address);
     tracing::info!(
-        address = %listen_address,
+        address = %address,
         targets = exporter.poller.targets().len(),
         poll_interval = %config::format_duration(exporter.config.poll_interval),
         "serving /metrics"

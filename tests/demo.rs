@@ -1,0 +1,151 @@
+//! The README's first command: `demo` serves metrics that promtool accepts
+//! and that show every check of the inventory both passing and failing.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Exposition;
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `demo` on a free port and returns the process and its address.
+fn start_demo() -> (KillOnDrop, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secrets-rotation-exporter"))
+        .args(["demo", "--web.listen-address", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let stderr = child.stderr.take().expect("stderr");
+    let guard = KillOnDrop(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the demo logged 'serving /metrics' before exiting")
+            .expect("read stderr");
+        if line.contains("serving /metrics") {
+            let address = line
+                .split_whitespace()
+                .find_map(|field| field.strip_prefix("address="))
+                .expect("address= in the log line")
+                .to_owned();
+            break address;
+        }
+    };
+    // Keep draining stderr so the demo never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (guard, address)
+}
+
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is required: install Debian's `prometheus` package (apt-get install prometheus)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let output = child.wait_with_output().expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool check metrics rejected the demo's /metrics:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it() {
+    let (_demo, address) = start_demo();
+    let base = format!("http://{address}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = reqwest::get(format!("{base}/readyz"))
+            .await
+            .map(|r| r.status().as_u16());
+        if matches!(ready, Ok(200)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo was not ready within 60s: {ready:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let body = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("body");
+    promtool_check(&body);
+    let scraped = Exposition(body);
+
+    for check in [
+        "rotation_enabled",
+        "rotation_interval",
+        "rotation_age",
+        "rotation_overdue",
+        "kms_customer_managed",
+        "unused",
+        "required_tags",
+    ] {
+        let verdicts = scraped.samples("aws_secretsmanager_secret_compliant", &[("check", check)]);
+        assert!(
+            verdicts.iter().any(|(_, v)| *v == 1.0),
+            "{check}: no compliant secret in the demo"
+        );
+        assert!(
+            verdicts.iter().any(|(_, v)| *v == 0.0),
+            "{check}: no non-compliant secret in the demo"
+        );
+    }
+    assert!(
+        scraped
+            .samples("aws_secretsmanager_secret_exempt", &[])
+            .iter()
+            .any(|(_, v)| *v == 1.0)
+    );
+    assert_eq!(
+        scraped.count("aws_secretsmanager_secret_deletion_timestamp_seconds", &[]),
+        1
+    );
+    assert_eq!(
+        scraped.value(
+            "secrets_rotation_exporter_target_up",
+            &[("account_id", "444444444444"), ("source", "secretsmanager")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        scraped.value(
+            "secrets_rotation_exporter_target_up",
+            &[("account_id", "111111111111"), ("region", "eu-west-1")]
+        ),
+        1.0
+    );
+    // Team routing needs the tag on the _info series.
+    assert!(
+        scraped.count(
+            "aws_secretsmanager_secret_info",
+            &[("tag_team", "payments")]
+        ) > 0
+    );
+}
