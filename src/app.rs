@@ -11,6 +11,7 @@ use crate::config::{Account, Config};
 use crate::http::AppState;
 use crate::metrics::{ExporterMetrics, RenderOptions};
 use crate::poller::Poller;
+use crate::rotation_tracker::RotationTracker;
 use crate::snapshot::SnapshotStore;
 
 #[derive(Debug, Error)]
@@ -40,6 +41,8 @@ pub struct Exporter {
     pub config: Arc<Config>,
     pub metrics: ExporterMetrics,
     pub poller: Arc<Poller<ClientFactory>>,
+    /// Reads rotation events from CloudTrail when `cloudtrail.enabled`.
+    pub tracker: Option<Arc<RotationTracker<ClientFactory>>>,
     pub state: Arc<AppState>,
 }
 
@@ -75,13 +78,28 @@ impl Exporter {
         let targets = Target::all(&accounts);
         let config = Arc::new(config);
         let store = Arc::new(SnapshotStore::new());
-        let poller = Arc::new(Poller::new(
+        let factory = Arc::new(factory);
+        let tracker = config.cloudtrail.enabled.then(|| {
+            Arc::new(RotationTracker::new(
+                factory.clone(),
+                targets.clone(),
+                config.cloudtrail.lookback,
+                config.cloudtrail.requests_per_second,
+                config.poll_interval,
+                metrics.clone(),
+            ))
+        });
+        let mut poller = Poller::new(
             config.clone(),
             targets,
-            Arc::new(factory),
+            factory,
             store.clone(),
             metrics.clone(),
-        ));
+        );
+        if let Some(tracker) = &tracker {
+            poller = poller.with_trail(tracker.clone());
+        }
+        let poller = Arc::new(poller);
         let state = Arc::new(AppState::new(
             store,
             metrics.clone(),
@@ -91,6 +109,7 @@ impl Exporter {
             config,
             metrics,
             poller,
+            tracker,
             state,
         })
     }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Override, OverrideMatch, Policy, Thresholds};
 use crate::inventory::SecretRecord;
+use crate::rotation_events::RotationEvent;
 use crate::schedule;
 
 /// The AWS managed key, which every principal with access to the account's
@@ -77,6 +78,9 @@ pub struct Verdict {
     /// The limit it was compared with, in seconds, when one applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_seconds: Option<f64>,
+    /// The CloudTrail event behind the verdict (`rotation_failed`, `rotation_pending`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<RotationEvent>,
 }
 
 /// Why no rotation check applies to a secret.
@@ -283,10 +287,7 @@ pub fn evaluate_with(
     }
     verdicts.push(rotation_age(record, &thresholds, now));
     verdicts.extend(rotation_overdue(record, &thresholds, now));
-    // `rotation_failed` judges the newest RotationFailed / RotationAbandoned /
-    // RotationSucceeded CloudTrail event. SecretRecord carries no events yet, so
-    // the check applies to no secret and emits nothing; its verdict belongs here,
-    // between `rotation_overdue` and `rotation_pending`, once it does.
+    verdicts.extend(rotation_failed(record));
     verdicts.extend(rotation_pending(record, &thresholds, now));
     verdicts.extend(kms_customer_managed(record, policy, &thresholds));
     verdicts.push(unused(record, &thresholds, now));
@@ -510,6 +511,39 @@ fn rotation_overdue(
     ))
 }
 
+/// Judged only where the target's CloudTrail history is known, and only for
+/// secrets that rotate or have rotation events: a secret that never rotated
+/// cannot have failed to.
+fn rotation_failed(record: &SecretRecord) -> Option<Verdict> {
+    let events = record.rotation_events.as_ref()?;
+    let newest = events.newest();
+    if newest.is_none() && !record.rotation_enabled {
+        return None;
+    }
+    let check = Check::RotationFailed;
+    let Some(newest) = newest else {
+        return Some(verdict(
+            check,
+            true,
+            "no rotation event in CloudTrail's window".to_owned(),
+        ));
+    };
+    let compliant = !newest.kind.is_failure();
+    let mut reason = format!(
+        "the newest rotation event is {} at {} (event {})",
+        newest.kind.event_name(),
+        format_time(newest.time),
+        newest.id
+    );
+    if let Some(message) = &newest.message {
+        reason.push_str(&format!(": {message}"));
+    }
+    Some(Verdict {
+        event: Some(newest.clone()),
+        ..verdict(check, compliant, reason)
+    })
+}
+
 fn rotation_pending(
     record: &SecretRecord,
     thresholds: &Thresholds,
@@ -526,13 +560,21 @@ fn rotation_pending(
         format_time(since),
         format_duration(limit)
     );
-    Some(measured(
-        Check::RotationPending,
-        compliant,
-        reason,
-        pending_for,
-        limit,
-    ))
+    // The rotation that left the version pending, when CloudTrail saw it start.
+    let started = record
+        .rotation_events
+        .as_ref()
+        .and_then(|events| events.started.clone());
+    Some(Verdict {
+        event: started,
+        ..measured(
+            Check::RotationPending,
+            compliant,
+            reason,
+            pending_for,
+            limit,
+        )
+    })
 }
 
 fn kms_customer_managed(
@@ -702,6 +744,7 @@ fn verdict(check: Check, compliant: bool, reason: String) -> Verdict {
         reason,
         observed_seconds: None,
         limit_seconds: None,
+        event: None,
     }
 }
 

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::rotation_events::SecretRotationEvents;
+
 /// The rotation schedule as `ListSecrets` returns it. The fields stay on a
 /// secret after rotation is disabled, so their presence says nothing about
 /// whether rotation is on.
@@ -48,6 +50,10 @@ pub struct SecretRecord {
     /// Creation of a version that carries `AWSPENDING` without `AWSCURRENT`,
     /// when it has been looked up.
     pub pending_since: Option<DateTime<Utc>>,
+    /// The newest CloudTrail rotation event of each kind. `None` while the
+    /// target's CloudTrail history is not known (disabled, or the start-up
+    /// lookback has not completed): then `rotation_failed` cannot be judged.
+    pub rotation_events: Option<SecretRotationEvents>,
 }
 
 impl SecretRecord {

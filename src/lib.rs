@@ -12,5 +12,8 @@ pub mod inventory;
 pub mod metrics;
 pub mod poller;
 pub mod report;
+pub mod rotation_events;
+pub mod rotation_tracker;
 pub mod schedule;
 pub mod snapshot;
+pub mod web_config;

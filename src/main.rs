@@ -155,6 +155,10 @@ async fn run_server(exporter: Exporter, listen_address: SocketAddr) -> ExitCode 
     let polling = tokio::spawn(poller.run(async move {
         let _ = poll_stop.wait_for(|stop| *stop).await;
     }));
+    let tracking = exporter
+        .tracker
+        .clone()
+        .map(|tracker| tokio::spawn(tracker.run(stop_rx.clone())));
     let app = http::app(exporter.state.clone());
     let served = http::serve(listener, app, async move {
         shutdown_signal().await;
@@ -162,6 +166,9 @@ async fn run_server(exporter: Exporter, listen_address: SocketAddr) -> ExitCode 
     })
     .await;
     let _ = polling.await;
+    if let Some(tracking) = tracking {
+        let _ = tracking.await;
+    }
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -200,7 +207,11 @@ async fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CANNOT_EVALUATE as u8);
                 }
             };
-            let snapshot = exporter.poller.poll_once(Utc::now()).await;
+            let now = Utc::now();
+            if let Some(tracker) = &exporter.tracker {
+                tracker.refresh_all(now).await;
+            }
+            let snapshot = exporter.poller.poll_once(now).await;
             let report = Report::new(&snapshot);
             let mut stdout = std::io::stdout().lock();
             let written = match output {

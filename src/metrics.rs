@@ -19,6 +19,7 @@ use prometheus::{
 
 use crate::compliance::Check;
 use crate::config::Labels;
+use crate::rotation_events::RotationEventKind;
 use crate::snapshot::{ErrorReason, SecretReport, Snapshot, Source, TargetSnapshot};
 
 /// The value written for the `kms_key` label when a secret has no `KmsKeyId`.
@@ -572,6 +573,42 @@ fn write_noncompliant_per_target(out: &mut String, snapshot: &Snapshot) {
     }
 }
 
+/// The newest CloudTrail event of each kind per secret; a kind never seen
+/// in CloudTrail's window emits nothing.
+fn write_last_rotation_events(out: &mut String, snapshot: &Snapshot) {
+    let mut writer = FamilyWriter::new(out, &SECRET_ROTATION_LAST_EVENT);
+    for target in &snapshot.targets {
+        for secret in &target.secrets {
+            let Some(events) = &secret.record.rotation_events else {
+                continue;
+            };
+            for kind in RotationEventKind::ALL {
+                if let Some(event) = events.get(kind) {
+                    let out = writer.start_secret_series(target, secret);
+                    push_label(out, "event", kind.as_str());
+                    end_series(out, SampleValue::timestamp(event.time));
+                }
+            }
+        }
+    }
+}
+
+/// Events first seen since start, per target and kind, every kind from 0 so
+/// that `increase()` sees the first one.
+fn write_rotation_events_total(out: &mut String, snapshot: &Snapshot) {
+    let mut writer = FamilyWriter::new(out, &ROTATION_EVENTS_TOTAL);
+    for target in &snapshot.targets {
+        let Some(counts) = &target.rotation_events_total else {
+            continue;
+        };
+        for (kind, count) in RotationEventKind::ALL.into_iter().zip(counts) {
+            let out = writer.start_target_series(target);
+            push_label(out, "event", kind.as_str());
+            end_series(out, SampleValue::Count(*count));
+        }
+    }
+}
+
 fn write_health_family(
     out: &mut String,
     family: &'static MetricFamily,
@@ -630,8 +667,7 @@ pub fn render_snapshot(snapshot: &Snapshot, options: &RenderOptions, out: &mut S
     write_secret_family(out, &SECRET_ROTATION_PENDING_SINCE, snapshot, |s| {
         s.record.pending_since.map(V::timestamp)
     });
-    // SECRET_ROTATION_LAST_EVENT belongs here, one series per secret and
-    // `event`, once the snapshot carries CloudTrail rotation events.
+    write_last_rotation_events(out, snapshot);
     write_secret_family(out, &SECRET_EXEMPT, snapshot, |s| {
         Some(V::flag(s.evaluation.exemption.is_some()))
     });
@@ -639,7 +675,7 @@ pub fn render_snapshot(snapshot: &Snapshot, options: &RenderOptions, out: &mut S
 
     write_secrets_per_target(out, snapshot);
     write_noncompliant_per_target(out, snapshot);
-    // ROTATION_EVENTS_TOTAL belongs here, one series per target and `event`.
+    write_rotation_events_total(out, snapshot);
 
     write_health_family(out, &TARGET_UP, snapshot, |h| Some(V::flag(h.up)));
     write_health_family(out, &TARGET_LAST_SUCCESS, snapshot, |h| {

@@ -16,13 +16,45 @@ use crate::compliance;
 use crate::config::Config;
 use crate::inventory::SecretRecord;
 use crate::metrics::ExporterMetrics;
+use crate::rotation_tracker::TrailView;
 use crate::snapshot::{
     SecretReport, Snapshot, SnapshotStore, Source, SourceHealth, TargetError, TargetSnapshot,
 };
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A failed target keeps its last good secrets for this many poll intervals,
 /// so a blip does not make every alert on its secrets resolve and re-fire.
 pub const STALE_INTERVALS: u32 = 3;
+
+/// At most this many `ListSecretVersionIds` per target and poll: a large
+/// account seen for the first time catches up over a few polls instead of
+/// holding one poll for minutes.
+pub const MAX_VERSION_LOOKUPS_PER_TARGET: usize = 100;
+
+/// Creation times of the versions the checks need, by (secret ARN, version
+/// id). Only versions still current or pending are kept.
+type VersionCache = HashMap<(String, String), DateTime<Utc>>;
+
+/// Whether the value may have changed after its last rotation: a manual
+/// `PutSecretValue` moves `LastChangedDate` but not `LastRotatedDate`. When
+/// it cannot have, the last rotation (or creation) is the value's age and
+/// the `AWSCURRENT` version's creation adds nothing worth a request.
+fn value_may_have_changed_outside_rotation(record: &SecretRecord) -> bool {
+    let Some(changed) = record.last_changed else {
+        return false;
+    };
+    let known_change = match (record.last_rotated, record.created) {
+        (Some(rotated), Some(created)) => rotated.max(created),
+        (Some(only), None) | (None, Some(only)) => only,
+        (None, None) => return true,
+    };
+    changed > known_change + chrono::Duration::seconds(60)
+}
 
 /// What the poller remembers of a target between polls.
 #[derive(Debug, Default)]
@@ -45,6 +77,8 @@ pub struct Poller<S> {
     store: Arc<SnapshotStore>,
     metrics: ExporterMetrics,
     memory: Mutex<HashMap<(String, String), TargetMemory>>,
+    versions: Mutex<HashMap<(String, String), VersionCache>>,
+    trail: Option<Arc<dyn TrailView>>,
     /// Longest gaps of cron schedules, shared by every secret using the same expression.
     schedules: compliance::ScheduleCache,
 }
@@ -67,8 +101,16 @@ impl<S: SecretsSource> Poller<S> {
             store,
             metrics,
             memory: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
+            trail: None,
             schedules: compliance::ScheduleCache::new(),
         }
+    }
+
+    /// Rotation events from CloudTrail, merged into every snapshot.
+    pub fn with_trail(mut self, trail: Arc<dyn TrailView>) -> Self {
+        self.trail = Some(trail);
+        self
     }
 
     pub fn targets(&self) -> &[Target] {
@@ -89,9 +131,7 @@ impl<S: SecretsSource> Poller<S> {
             .map(|target| async move {
                 let began = Instant::now();
                 let result =
-                    match tokio::time::timeout(target_timeout, self.source.list_secrets(&target))
-                        .await
-                    {
+                    match tokio::time::timeout(target_timeout, self.inventory(&target)).await {
                         Ok(result) => result,
                         Err(_) => Err(SourceError::timeout(format!(
                             "listing secrets took longer than {}s",
@@ -115,6 +155,90 @@ impl<S: SecretsSource> Poller<S> {
         snapshot
     }
 
+    /// Lists the target's secrets and fills in the version creations the
+    /// checks need.
+    async fn inventory(&self, target: &Target) -> Result<Vec<SecretRecord>, SourceError> {
+        let mut records = self.source.list_secrets(target).await?;
+        self.resolve_versions(target, &mut records).await;
+        Ok(records)
+    }
+
+    /// Looks up version creations with `ListSecretVersionIds`, only for a
+    /// version id the exporter has not seen: a pending version (a rotation
+    /// in progress or stuck), or a new current version whose value may have
+    /// changed outside rotation. A steady fleet costs no request.
+    async fn resolve_versions(&self, target: &Target, records: &mut [SecretRecord]) {
+        let key = (target.account_id.clone(), target.region.clone());
+        let mut cache = lock(&self.versions).remove(&key).unwrap_or_default();
+        let mut lookups = 0;
+        for record in records.iter_mut() {
+            let wanted: Vec<String> = [
+                record.pending_version_id(),
+                record
+                    .current_version_id()
+                    .filter(|_| value_may_have_changed_outside_rotation(record)),
+            ]
+            .into_iter()
+            .flatten()
+            .map(str::to_owned)
+            .collect();
+            let missing = wanted
+                .iter()
+                .any(|id| !cache.contains_key(&(record.arn.clone(), id.clone())));
+            if missing && lookups < MAX_VERSION_LOOKUPS_PER_TARGET {
+                lookups += 1;
+                match self.source.version_creations(target, &record.arn).await {
+                    Ok(created) => {
+                        for id in &wanted {
+                            if let Some(when) = created.get(id) {
+                                cache.insert((record.arn.clone(), id.clone()), *when);
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        // The inventory itself succeeded: the target stays
+                        // up, the ages fall back to the listed dates, and
+                        // the next poll asks again.
+                        tracing::warn!(
+                            account_id = %target.account_id,
+                            region = %target.region,
+                            secret = %record.name,
+                            reason = err.reason.as_str(),
+                            error = %err.message,
+                            "ListSecretVersionIds failed"
+                        );
+                        self.metrics.record_error(
+                            &target.account_id,
+                            &target.region,
+                            Source::SecretsManager,
+                            err.reason,
+                        );
+                        lookups = MAX_VERSION_LOOKUPS_PER_TARGET;
+                    }
+                }
+            }
+            let created = |id: Option<&str>| {
+                id.and_then(|id| cache.get(&(record.arn.clone(), id.to_owned())).copied())
+            };
+            record.current_version_created = created(record.current_version_id());
+            record.pending_since = created(record.pending_version_id());
+        }
+        // Keep only the versions still current or pending: memory stays
+        // proportional to the fleet, not to its history.
+        let live: std::collections::HashSet<(String, String)> = records
+            .iter()
+            .flat_map(|r| {
+                [r.current_version_id(), r.pending_version_id()]
+                    .into_iter()
+                    .flatten()
+                    .map(|id| (r.arn.clone(), id.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        cache.retain(|key, _| live.contains(key));
+        lock(&self.versions).insert(key, cache);
+    }
+
     fn build_snapshot(
         &self,
         outcomes: Vec<TargetOutcome>,
@@ -122,10 +246,7 @@ impl<S: SecretsSource> Poller<S> {
         elapsed: Duration,
     ) -> Snapshot {
         let keep_for = self.config.poll_interval * STALE_INTERVALS;
-        let mut memory = self
-            .memory
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut memory = lock(&self.memory);
         let mut targets = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             let target = outcome.target;
@@ -174,25 +295,33 @@ impl<S: SecretsSource> Poller<S> {
                     }
                 }
             };
-            let secrets = remembered
-                .records
-                .iter()
+            let mut records = remembered.records.clone();
+            let mut health = vec![health];
+            let mut rotation_events_total = None;
+            if let Some(trail) = &self.trail {
+                let status = trail.annotate(&target.account_id, &target.region, &mut records);
+                health.extend(status.health);
+                rotation_events_total = Some(status.new_events);
+            }
+            let secrets = records
+                .into_iter()
                 .map(|record| SecretReport {
                     evaluation: compliance::evaluate_with(
-                        record,
+                        &record,
                         &self.config.policy,
                         now,
                         &self.schedules,
                     ),
-                    record: record.clone(),
+                    record,
                 })
                 .collect();
             targets.push(TargetSnapshot {
                 account_id: target.account_id,
                 account_name: target.account_name,
                 region: target.region,
-                health: vec![health],
+                health,
                 secrets,
+                rotation_events_total,
             });
         }
         targets.sort_by(|a, b| {

@@ -103,6 +103,9 @@ pub struct TargetSnapshot {
     /// The secrets of the last successful inventory, sorted by name. A failed
     /// target keeps them for three poll intervals.
     pub secrets: Vec<SecretReport>,
+    /// Rotation events first seen since the exporter started, in
+    /// `RotationEventKind::ALL` order; `None` when CloudTrail is not read.
+    pub rotation_events_total: Option<[u64; 4]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

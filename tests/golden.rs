@@ -39,6 +39,7 @@ fn verdict(check: Check, compliant: bool) -> Verdict {
         reason: String::new(),
         observed_seconds: None,
         limit_seconds: None,
+        event: None,
     }
 }
 
@@ -179,6 +180,7 @@ fn fixture_snapshot() -> Snapshot {
         completed_at: at(2024, 6, 1, 12, 0),
         targets: vec![
             TargetSnapshot {
+                rotation_events_total: None,
                 account_id: ACCOUNT_UP.into(),
                 account_name: Some("payments-prod".into()),
                 region: "us-east-1".into(),
@@ -210,6 +212,7 @@ fn fixture_snapshot() -> Snapshot {
                 ],
             },
             TargetSnapshot {
+                rotation_events_total: None,
                 account_id: ACCOUNT_DOWN.into(),
                 account_name: None,
                 region: "eu-west-1".into(),

@@ -136,6 +136,7 @@ async fn polls_every_account_and_region_within_the_request_budget() {
                 &[
                     ("account_id", DENIED),
                     ("region", region),
+                    ("source", "secretsmanager"),
                     ("reason", "access_denied")
                 ]
             ),
@@ -231,7 +232,12 @@ async fn persistent_throttling_downs_only_that_target() {
     assert_eq!(
         scraped.value(
             "secrets_rotation_exporter_errors_total",
-            &[("account_id", B), ("region", WEST), ("reason", "throttled")]
+            &[
+                ("account_id", B),
+                ("region", WEST),
+                ("source", "secretsmanager"),
+                ("reason", "throttled")
+            ]
         ),
         1.0
     );
@@ -416,7 +422,12 @@ async fn a_hung_target_times_out_without_holding_the_others() {
     assert_eq!(
         scraped.value(
             "secrets_rotation_exporter_errors_total",
-            &[("account_id", A), ("region", WEST), ("reason", "timeout")]
+            &[
+                ("account_id", A),
+                ("region", WEST),
+                ("source", "secretsmanager"),
+                ("reason", "timeout")
+            ]
         ),
         1.0
     );

@@ -1,6 +1,6 @@
 //! A small AWS that speaks the wire protocols of the AWS SDK: STS (`AssumeRole`,
-//! `GetCallerIdentity`) and Secrets Manager's metadata reads (`ListSecrets`, `DescribeSecret`,
-//! `ListSecretVersionIds`) on one HTTP listener. Accounts are told apart by the access key of the
+//! `GetCallerIdentity`), Secrets Manager's metadata reads (`ListSecrets`, `DescribeSecret`,
+//! `ListSecretVersionIds`) and CloudTrail's `LookupEvents` on one HTTP listener. Accounts are told apart by the access key of the
 //! SigV4 `Authorization` header and regions by its credential scope, so an SDK client pointed at
 //! [`SimulatorHandle::endpoint_url`] cannot tell it from AWS.
 //!
@@ -19,7 +19,9 @@
 //! # }
 //! ```
 
+mod cloudtrail;
 mod fleet;
+mod rotation;
 mod secretsmanager;
 mod server;
 mod state;
@@ -31,18 +33,24 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use cloudtrail::{
+    DEFAULT_LOOKUP_RATE, HISTORY_DAYS, LOOKUP_PAGE_LIMIT, RecordedEvent, RotationEventName,
+    RotationEventSpec, SECRET_RESOURCE_TYPE, SECRETS_MANAGER_EVENT_SOURCE, SecretIdForm,
+};
 pub use fleet::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet,
     FleetBuilder, FleetError, PlacedSecret, RotationSpec, SecretSpec, VersionSpec,
 };
+pub use rotation::RotationOutcome;
 pub use state::{AssumeRoleCall, Credentials, Fault, FaultRule};
 pub use store::secret_arn;
 pub use time::{days_ago, days_from_now, parse_time};
 
+use rotation::Scenario;
 use state::Shared;
 
 /// Why the simulator could not start or a mutation was refused.
@@ -63,6 +71,10 @@ pub enum SimulatorError {
     },
     #[error("{0}")]
     InvalidSecret(String),
+    /// A rotation scenario that AWS could not have produced, such as abandoning a rotation that
+    /// is not in progress.
+    #[error("{0}")]
+    InvalidScenario(String),
 }
 
 /// Starts serving `fleet` on `addr` (use port 0 for a free port) in the current Tokio runtime.
@@ -305,5 +317,121 @@ impl SimulatorHandle {
 
     pub fn reset_counts(&self) {
         self.shared.reset_counts();
+    }
+
+    /// Logs a Secrets Manager rotation event to the CloudTrail history of `account`/`region`
+    /// and returns its `EventId`. The secret need not exist (events outlive secrets).
+    pub fn record_event(
+        &self,
+        account: &str,
+        region: &str,
+        event: RotationEventSpec,
+    ) -> Result<String, SimulatorError> {
+        rotation::record_event(&self.shared, account, region, &event)
+    }
+
+    /// Logs an event whose `CloudTrailEvent` is `cloudtrail_event_json` verbatim, valid JSON or
+    /// not, and returns its `EventId`. It becomes visible after the delivery delay.
+    pub fn record_raw_event(
+        &self,
+        account: &str,
+        region: &str,
+        event_name: &str,
+        at: DateTime<Utc>,
+        cloudtrail_event_json: String,
+    ) -> Result<String, SimulatorError> {
+        rotation::record_raw_event(
+            &self.shared,
+            account,
+            region,
+            event_name,
+            at,
+            cloudtrail_event_json,
+        )
+    }
+
+    /// How late CloudTrail delivers events recorded from now on (default none): an event is
+    /// returned by `LookupEvents` from its time plus this delay. AWS's is up to about 15 minutes.
+    pub fn set_cloudtrail_delivery_delay(&self, delay: std::time::Duration) {
+        self.shared.cloudtrail_settings().delivery_delay =
+            chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+    }
+
+    /// `LookupEvents` requests per second per account and region, with a burst of one second's
+    /// worth (default AWS's 2); beyond it `ThrottlingException`. `None` lifts the quota.
+    pub fn set_cloudtrail_rate(&self, requests_per_second: Option<f64>) {
+        self.shared
+            .cloudtrail_settings()
+            .set_rate(requests_per_second);
+    }
+
+    /// A rotation that fails as AWS leaves it: `RotationStarted` a second ago and
+    /// `RotationFailed` now, a new version created now that carries `AWSPENDING` only (taking the
+    /// label from any older one), `NextRotationDate` left at the missed date (the start of the
+    /// rotation unless it was already in the past), `LastChangedDate` now and `LastRotatedDate`
+    /// unchanged. The secret must have rotation configured.
+    pub fn fail_rotation(
+        &self,
+        account: &str,
+        region: &str,
+        secret_name: &str,
+    ) -> Result<RotationOutcome, SimulatorError> {
+        rotation::run(&self.shared, account, region, secret_name, Scenario::Fail)
+    }
+
+    /// A rotation that succeeds: `RotationStarted` a second ago and `RotationSucceeded` now; the
+    /// pending version (or a new one created now) becomes `AWSCURRENT`, the old current
+    /// `AWSPREVIOUS`; `LastRotatedDate` and `LastChangedDate` now and, with rotation enabled,
+    /// `NextRotationDate` one interval ahead (`AutomaticallyAfterDays`, a `rate()`, a day for a
+    /// cron). The secret must have rotation configured.
+    pub fn succeed_rotation(
+        &self,
+        account: &str,
+        region: &str,
+        secret_name: &str,
+    ) -> Result<RotationOutcome, SimulatorError> {
+        rotation::run(
+            &self.shared,
+            account,
+            region,
+            secret_name,
+            Scenario::Succeed,
+        )
+    }
+
+    /// What AWS logs as `RotationAbandoned`: a version put by hand while a rotation was pending.
+    /// The new version (created now) becomes `AWSCURRENT`, the old current `AWSPREVIOUS`,
+    /// `AWSPENDING` is removed, `LastChangedDate` is now; `LastRotatedDate` and
+    /// `NextRotationDate` are unchanged. Needs a version with `AWSPENDING` but not `AWSCURRENT`.
+    pub fn abandon_rotation(
+        &self,
+        account: &str,
+        region: &str,
+        secret_name: &str,
+    ) -> Result<RotationOutcome, SimulatorError> {
+        rotation::run(
+            &self.shared,
+            account,
+            region,
+            secret_name,
+            Scenario::Abandon,
+        )
+    }
+
+    /// Events recorded in `account`/`region`, delivered or not, expired or not.
+    pub fn cloudtrail_event_count(&self, account: &str, region: &str) -> usize {
+        self.shared
+            .world()
+            .trail(account, region)
+            .map_or(0, |trail| trail.len())
+    }
+
+    /// Events recorded in `account`/`region`, newest first, delivered or not.
+    pub fn cloudtrail_events(&self, account: &str, region: &str) -> Vec<RecordedEvent> {
+        self.shared
+            .world()
+            .trail(account, region)
+            .map(|trail| trail.newest_first().cloned().collect())
+            .unwrap_or_default()
     }
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
-use crate::{secretsmanager, sts};
+use crate::{cloudtrail, secretsmanager, sts};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -59,6 +59,8 @@ pub(crate) struct Caller {
     pub region: String,
 }
 
+const CLOUDTRAIL_TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.";
+
 /// Region assumed when the credential scope names none, as the SDK's global STS endpoint does.
 const FALLBACK_REGION: &str = "us-east-1";
 
@@ -82,9 +84,12 @@ async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
     let request_id = shared.request_id();
 
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-        let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
+        // `secretsmanager.ListSecrets`, `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents`
+        let (prefix, operation) = target.rsplit_once('.').unwrap_or(("", target));
         let service = if prefix == "secretsmanager" {
             "secretsmanager".to_string()
+        } else if prefix.starts_with(CLOUDTRAIL_TARGET_PREFIX) {
+            "cloudtrail".to_string()
         } else {
             scope
                 .service
@@ -115,10 +120,10 @@ async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
         {
             return error.into_response_with(&request_id);
         }
-        let answer = if service == "secretsmanager" {
-            secretsmanager::handle(&shared, &caller, operation, &body)
-        } else {
-            Err(unknown_operation())
+        let answer = match service.as_str() {
+            "secretsmanager" => secretsmanager::handle(&shared, &caller, operation, &body),
+            "cloudtrail" => cloudtrail::handle(&shared, &caller, operation, &body),
+            _ => Err(unknown_operation()),
         };
         return match answer {
             Ok(value) => json_response(StatusCode::OK, &value, &request_id),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::cloudtrail;
 use crate::fleet::Fleet;
 use crate::store::{World, derived_chars};
 
@@ -126,6 +127,7 @@ pub(crate) struct Shared {
     faults: Mutex<Vec<FaultRule>>,
     counts: Mutex<BTreeMap<(String, String, String), u64>>,
     sequence: AtomicU64,
+    cloudtrail: Mutex<cloudtrail::Settings>,
 }
 
 /// A poisoned lock only means another request panicked; the data is still usable for a simulator.
@@ -176,7 +178,13 @@ impl Shared {
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(BTreeMap::new()),
             sequence: AtomicU64::new(1),
+            cloudtrail: Mutex::new(cloudtrail::Settings::default()),
         }
+    }
+
+    /// Never held while taking the world lock.
+    pub fn cloudtrail_settings(&self) -> MutexGuard<'_, cloudtrail::Settings> {
+        lock(&self.cloudtrail)
     }
 
     pub fn world(&self) -> RwLockReadGuard<'_, World> {

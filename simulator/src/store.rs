@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::cloudtrail::Trail;
 use crate::fleet::{AWSCURRENT, Account, SecretSpec};
 
 /// A secret as served: its spec with versions settled and its ARN.
@@ -18,6 +19,17 @@ pub(crate) struct StoredSecret {
 pub(crate) struct RegionStore {
     pub by_name: BTreeMap<String, Arc<StoredSecret>>,
     pub by_created: BTreeSet<(i64, String)>,
+}
+
+impl StoredSecret {
+    /// The spec with every version's id filled in, ready to be changed and stored again.
+    pub fn settled_spec(&self) -> SecretSpec {
+        let mut spec = self.spec.clone();
+        for (version, id) in spec.versions.iter_mut().zip(&self.version_ids) {
+            version.id = Some(id.clone());
+        }
+        spec
+    }
 }
 
 impl RegionStore {
@@ -64,11 +76,23 @@ impl RegionStore {
 pub(crate) struct World {
     pub accounts: BTreeMap<String, Account>,
     pub stores: HashMap<(String, String), RegionStore>,
+    /// CloudTrail event history per (account, region).
+    pub trails: HashMap<(String, String), Trail>,
 }
 
 impl World {
     pub fn store(&self, account: &str, region: &str) -> Option<&RegionStore> {
         self.stores.get(&(account.to_string(), region.to_string()))
+    }
+
+    pub fn trail(&self, account: &str, region: &str) -> Option<&Trail> {
+        self.trails.get(&(account.to_string(), region.to_string()))
+    }
+
+    pub fn trail_mut(&mut self, account: &str, region: &str) -> &mut Trail {
+        self.trails
+            .entry((account.to_string(), region.to_string()))
+            .or_default()
     }
 
     pub fn store_mut(&mut self, account: &str, region: &str) -> &mut RegionStore {
@@ -154,11 +178,12 @@ pub fn secret_arn(account: &str, region: &str, name: &str) -> String {
 
 fn version_id(account: &str, region: &str, name: &str, index: usize) -> String {
     let index = index.to_string();
-    let hex = derived_chars(
-        &["version", account, region, name, &index],
-        b"0123456789abcdef",
-        32,
-    );
+    derived_uuid(&["version", account, region, name, &index])
+}
+
+/// A version-4-shaped UUID derived from `seed`, so generated ids are reproducible.
+pub(crate) fn derived_uuid(seed: &[&str]) -> String {
+    let hex = derived_chars(seed, b"0123456789abcdef", 32);
     format!(
         "{}-{}-4{}-8{}-{}",
         &hex[0..8],

@@ -3,6 +3,7 @@
 //! service and region.
 
 mod assume_role;
+pub mod cloudtrail;
 mod errors;
 mod request_counter;
 pub mod secretsmanager;
@@ -67,6 +68,7 @@ pub struct ClientFactory {
     request_counter: RequestCounter,
     credentials: Mutex<HashMap<String, SharedCredentialsProvider>>,
     secrets_manager: Mutex<HashMap<(String, String), aws_sdk_secretsmanager::Client>>,
+    cloudtrail: Mutex<HashMap<(String, String), aws_sdk_cloudtrail::Client>>,
 }
 
 impl ClientFactory {
@@ -83,6 +85,7 @@ impl ClientFactory {
             request_counter,
             credentials: Mutex::new(HashMap::new()),
             secrets_manager: Mutex::new(HashMap::new()),
+            cloudtrail: Mutex::new(HashMap::new()),
         }
     }
 
@@ -153,6 +156,25 @@ impl ClientFactory {
             .entry(key)
             .or_insert(client)
             .clone()
+    }
+
+    pub fn cloudtrail(&self, target: &Target) -> aws_sdk_cloudtrail::Client {
+        let key = (target.account_id.clone(), target.region.clone());
+        if let Some(client) = lock(&self.cloudtrail).get(&key) {
+            return client.clone();
+        }
+        let credentials = self.credentials_for(target);
+        let mut builder = aws_sdk_cloudtrail::config::Builder::from(&self.base)
+            .region(Region::new(target.region.clone()))
+            .timeout_config(self.timeouts())
+            .retry_config(self.retries())
+            .retry_partition(Self::retry_partition("cloudtrail", target))
+            .interceptor(self.request_counter.clone());
+        if credentials.is_some() {
+            builder.set_credentials_provider(credentials);
+        }
+        let client = aws_sdk_cloudtrail::Client::from_conf(builder.build());
+        lock(&self.cloudtrail).entry(key).or_insert(client).clone()
     }
 
     /// The account of the base credentials, for a config that lists no accounts.

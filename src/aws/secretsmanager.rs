@@ -21,6 +21,13 @@ pub trait SecretsSource: Send + Sync + 'static {
         &self,
         target: &Target,
     ) -> impl Future<Output = Result<Vec<SecretRecord>, SourceError>> + Send;
+
+    /// The creation time of every version of one secret, by version id.
+    fn version_creations(
+        &self,
+        target: &Target,
+        secret_arn: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, DateTime<Utc>>, SourceError>> + Send;
 }
 
 impl SecretsSource for ClientFactory {
@@ -43,6 +50,34 @@ impl SecretsSource for ClientFactory {
         }
         records.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.arn.cmp(&b.arn)));
         Ok(records)
+    }
+
+    async fn version_creations(
+        &self,
+        target: &Target,
+        secret_arn: &str,
+    ) -> Result<BTreeMap<String, DateTime<Utc>>, SourceError> {
+        let client = self.secrets_manager(target);
+        // Deprecated versions carry no staging label, so the ones asked
+        // about (AWSCURRENT, AWSPENDING) are always in the default listing.
+        let mut pages = client
+            .list_secret_version_ids()
+            .secret_id(secret_arn)
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut created = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| classify_sdk_error(&err))?;
+            for version in page.versions() {
+                if let (Some(id), Some(when)) =
+                    (version.version_id(), timestamp(version.created_date()))
+                {
+                    created.insert(id.to_owned(), when);
+                }
+            }
+        }
+        Ok(created)
     }
 }
 
@@ -106,5 +141,6 @@ pub fn record_from_entry(
         version_stages,
         current_version_created: None,
         pending_since: None,
+        rotation_events: None,
     })
 }

@@ -100,3 +100,22 @@ pub async fn list_all(
         }
     }
 }
+
+pub fn cloudtrail_client_with(
+    sim: &SimulatorHandle,
+    region: &str,
+    credentials: Credentials,
+) -> aws_sdk_cloudtrail::Client {
+    let config = aws_sdk_cloudtrail::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(sim.endpoint_url())
+        .region(aws_sdk_cloudtrail::config::Region::new(region.to_string()))
+        .credentials_provider(credentials)
+        .retry_config(aws_sdk_cloudtrail::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_cloudtrail::Client::from_conf(config)
+}
+
+pub fn cloudtrail_client(sim: &SimulatorHandle, region: &str) -> aws_sdk_cloudtrail::Client {
+    cloudtrail_client_with(sim, region, static_credentials(&sim.base_credentials()))
+}
