@@ -16,6 +16,9 @@ use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord};
 use secrets_rotation_exporter::metrics::{
     ALL_FAMILIES, ExporterMetrics, RenderOptions, RequestOutcome, render_all, render_snapshot,
 };
+use secrets_rotation_exporter::rotation_events::{
+    RotationEvent, RotationEventKind, SecretRotationEvents,
+};
 use secrets_rotation_exporter::snapshot::{
     ErrorReason, SecretReport, Snapshot, Source, SourceHealth, TargetError, TargetSnapshot,
 };
@@ -134,6 +137,29 @@ fn fixture_snapshot() -> Snapshot {
     pending.pending_since = Some(at(2024, 6, 1, 3, 0));
     pending.owning_service = Some("rds".into());
     pending.tags.remove("team");
+    // CloudTrail saw the rotation start and fail; an older one succeeded.
+    let rotation_event = |kind: RotationEventKind, time: DateTime<Utc>| RotationEvent {
+        id: format!("{}-event", kind.as_str()),
+        kind,
+        time,
+        secret: pending.arn.clone(),
+        message: None,
+    };
+    pending.rotation_events = Some(SecretRotationEvents {
+        started: Some(rotation_event(
+            RotationEventKind::Started,
+            at(2024, 6, 1, 3, 0),
+        )),
+        succeeded: Some(rotation_event(
+            RotationEventKind::Succeeded,
+            at(2024, 5, 2, 3, 0),
+        )),
+        failed: Some(rotation_event(
+            RotationEventKind::Failed,
+            at(2024, 6, 1, 3, 1),
+        )),
+        abandoned: None,
+    });
     let pending_evaluation = all_checks_with(&[
         Check::RotationOverdue,
         Check::RotationPending,
@@ -180,7 +206,7 @@ fn fixture_snapshot() -> Snapshot {
         completed_at: at(2024, 6, 1, 12, 0),
         targets: vec![
             TargetSnapshot {
-                rotation_events_total: None,
+                rotation_events_total: Some([2, 1, 1, 0]),
                 account_id: ACCOUNT_UP.into(),
                 account_name: Some("payments-prod".into()),
                 region: "us-east-1".into(),

@@ -61,7 +61,9 @@ fn every_bad_fixture_fails_with_its_expected_message() {
         };
         let prefix = format!("web.config.file {}: ", file.display());
         if !message.starts_with(&prefix) || !message.contains(&expected) {
-            failures.push(format!("{message:?}\n    expected {prefix:?} ... {expected:?}"));
+            failures.push(format!(
+                "{message:?}\n    expected {prefix:?} ... {expected:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -710,4 +712,12 @@ async fn tls_shutdown_lets_the_request_in_flight_finish() {
         TcpStream::connect(addr).await.is_err(),
         "no new connections after shutdown"
     );
+}
+
+#[test]
+#[ignore]
+fn print_bad_fixture_messages() {
+    for file in fixture_files(".bad.yaml") {
+        println!("{}", web_config::load(&file).expect_err("bad"));
+    }
 }

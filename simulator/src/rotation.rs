@@ -92,7 +92,7 @@ pub(crate) fn run(
             let id = fresh_id();
             spec.versions.push(VersionSpec::pending(now).id(id.clone()));
             // AWS leaves the date of the missed rotation, so it stays in the past.
-            if !spec.next_rotation.is_some_and(|when| when <= started) {
+            if spec.next_rotation.is_none_or(|when| when > started) {
                 spec.next_rotation = Some(started);
             }
             spec.last_changed = Some(now);
