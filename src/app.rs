@@ -52,7 +52,12 @@ impl Exporter {
     /// account: that costs one `GetCallerIdentity` at start.
     pub async fn build(config: Config, base: SdkConfig) -> Result<Self, StartError> {
         let metrics = ExporterMetrics::new(env!("CARGO_PKG_VERSION"), revision())?;
-        for (service, operation) in [("secretsmanager", "ListSecrets"), ("sts", "AssumeRole")] {
+        for (service, operation) in [
+            ("secretsmanager", "ListSecrets"),
+            ("secretsmanager", "ListSecretVersionIds"),
+            ("sts", "AssumeRole"),
+            ("cloudtrail", "LookupEvents"),
+        ] {
             metrics.init_aws_operation(service, operation);
         }
         let factory = ClientFactory::new(

@@ -332,6 +332,12 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
                 .last_accessed(now - Duration::days(5)),
         );
     }
+    // Its rotation fails every few minutes and recovers (see `flap_rotation`).
+    builder = builder.secret_in(
+        a,
+        east,
+        healthy(FLAPPING_SECRET, a, east, "payments", "prod", 3, now),
+    );
     // The denied account still has secrets; the exporter cannot see them.
     builder = builder.secret_in(
         "444444444444",
@@ -359,6 +365,25 @@ pub async fn simulator_sdk_config(simulator: &SimulatorHandle) -> SdkConfig {
         .await
 }
 
+/// The demo secret whose rotation keeps failing and recovering.
+pub const FLAPPING_SECRET: &str = "payments/card-vault/api-key";
+
+/// Makes the flapping secret's rotation fail, then succeed a little later,
+/// over and over, so `rotation_failed` and the CloudTrail families move.
+async fn flap_rotation(simulator: SimulatorHandle, every: std::time::Duration) {
+    let (account, region) = ("111111111111", "us-east-1");
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(err) = simulator.fail_rotation(account, region, FLAPPING_SECRET) {
+            tracing::warn!(error = %err, "demo: could not fail the rotation");
+        }
+        tokio::time::sleep(every).await;
+        if let Err(err) = simulator.succeed_rotation(account, region, FLAPPING_SECRET) {
+            tracing::warn!(error = %err, "demo: could not complete the rotation");
+        }
+    }
+}
+
 /// Starts the simulator on a free loopback port and builds the exporter for it.
 pub async fn start() -> Result<Demo, DemoError> {
     let fleet = demo_fleet(Utc::now())?;
@@ -366,6 +391,10 @@ pub async fn start() -> Result<Demo, DemoError> {
     let simulator = simulator::start(fleet, ([127, 0, 0, 1], 0).into()).await?;
     let config = config::parse(DEMO_CONFIG)?;
     let exporter = Exporter::build(config, simulator_sdk_config(&simulator).await).await?;
+    tokio::spawn(flap_rotation(
+        simulator.clone(),
+        std::time::Duration::from_secs(150),
+    ));
     Ok(Demo {
         simulator,
         exporter,

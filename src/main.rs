@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use secrets_rotation_exporter::app::{Exporter, base_sdk_config};
 use secrets_rotation_exporter::report::{EXIT_CANNOT_EVALUATE, Report};
+use secrets_rotation_exporter::web_config::{self, WebConfig};
 use secrets_rotation_exporter::{config, demo, http};
 
 /// The default listen address. 9897 is not taken in the Prometheus
@@ -52,6 +53,9 @@ enum Command {
         config_file: PathBuf,
         #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
         listen_address: SocketAddr,
+        /// TLS and basic authentication, in the Prometheus exporter-toolkit format.
+        #[arg(long = "web.config.file")]
+        web_config_file: Option<PathBuf>,
     },
     /// Start the bundled AWS simulator with a realistic fleet and serve it as `serve` would.
     Demo {
@@ -133,7 +137,11 @@ fn load_config(path: &std::path::Path) -> Result<config::Config, ExitCode> {
 }
 
 /// Polls in the background and serves until a signal arrives.
-async fn run_server(exporter: Exporter, listen_address: SocketAddr) -> ExitCode {
+async fn run_server(
+    exporter: Exporter,
+    listen_address: SocketAddr,
+    web: Option<WebConfig>,
+) -> ExitCode {
     let listener = match TcpListener::bind(listen_address).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -160,7 +168,7 @@ async fn run_server(exporter: Exporter, listen_address: SocketAddr) -> ExitCode 
         .clone()
         .map(|tracker| tokio::spawn(tracker.run(stop_rx.clone())));
     let app = http::app(exporter.state.clone());
-    let served = http::serve(listener, app, async move {
+    let served = web_config::serve(listener, app, web.as_ref(), async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     })
@@ -227,13 +235,22 @@ async fn main() -> ExitCode {
         Command::Serve {
             config_file,
             listen_address,
+            web_config_file,
         } => {
             let config = match load_config(&config_file) {
                 Ok(config) => config,
                 Err(code) => return code,
             };
+            // A bad web config fails at start, before any AWS call.
+            let web = match web_config_file.as_deref().map(web_config::load).transpose() {
+                Ok(web) => web,
+                Err(err) => {
+                    eprintln!("{err}");
+                    return ExitCode::from(EXIT_CANNOT_EVALUATE as u8);
+                }
+            };
             match Exporter::build(config, base_sdk_config().await).await {
-                Ok(exporter) => run_server(exporter, listen_address).await,
+                Ok(exporter) => run_server(exporter, listen_address, web).await,
                 Err(err) => {
                     tracing::error!(error = %err, "cannot start");
                     ExitCode::FAILURE
@@ -247,7 +264,7 @@ async fn main() -> ExitCode {
                     "demo: the bundled AWS simulator is serving a fleet of {} secrets",
                     demo.secret_count
                 );
-                let code = run_server(demo.exporter, listen_address).await;
+                let code = run_server(demo.exporter, listen_address, None).await;
                 demo.simulator.shutdown().await;
                 code
             }

@@ -57,7 +57,8 @@ const AUTH_CACHE_CAPACITY: usize = 100;
 #[error("web.config.file {}: {}{message}", file.display(), key.as_deref().map(|k| format!("{k}: ")).unwrap_or_default())]
 pub struct WebConfigError {
     pub file: PathBuf,
-    /// Dotted path of the offending key, when the problem has one.
+    /// Dotted path of the offending key (`tls_server_config.cert_file`), or
+    /// the line of a YAML syntax error.
     pub key: Option<String>,
     pub message: String,
 }
@@ -183,13 +184,7 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| error(None, format!("cannot read file: {err}")))?;
     let raw = parse_raw(&text).map_err(|(key, message)| error(key.as_deref(), message))?;
-    let base_dir = path.parent().unwrap_or(Path::new(""));
-    validate(raw, base_dir)
-        .map(|mut config| {
-            config.file = path.to_path_buf();
-            config
-        })
-        .map_err(|(key, message)| error(Some(&key), message))
+    validate(raw, path).map_err(|(key, message)| error(Some(&key), message))
 }
 
 fn parse_raw(text: &str) -> Result<RawWebConfig, (Option<String>, String)> {
@@ -234,11 +229,12 @@ fn not_supported(key: &str, instead: &str) -> Problem {
     )
 }
 
-fn validate(raw: RawWebConfig, base_dir: &Path) -> Result<WebConfig, Problem> {
+fn validate(raw: RawWebConfig, file: &Path) -> Result<WebConfig, Problem> {
+    let base_dir = file.parent().unwrap_or(Path::new(""));
     if raw.rate_limit.is_some() {
         return Err(not_supported(
             "rate_limit",
-            "remove it, or rate-limit in a reverse proxy",
+            "rate-limit in a reverse proxy and remove the key",
         ));
     }
     let tls = match raw.tls_server_config {
@@ -249,7 +245,7 @@ fn validate(raw: RawWebConfig, base_dir: &Path) -> Result<WebConfig, Problem> {
     if http.http2.is_some() {
         return Err(not_supported(
             "http_server_config.http2",
-            "remove it: HTTP/2 is offered over TLS through ALPN",
+            "HTTP/2 is always offered over TLS (ALPN); remove the key",
         ));
     }
     let headers = extra_headers(http.headers.unwrap_or_default())?;
@@ -258,7 +254,7 @@ fn validate(raw: RawWebConfig, base_dir: &Path) -> Result<WebConfig, Problem> {
         _ => None,
     };
     Ok(WebConfig {
-        file: PathBuf::new(),
+        file: file.to_path_buf(),
         tls,
         basic_auth,
         headers: headers.into(),
@@ -397,37 +393,37 @@ fn tls_server_config(
         (
             "cert",
             raw.cert.is_some(),
-            "put the PEM in a file and use cert_file",
+            "put the PEM in a file named by cert_file",
         ),
         (
             "key",
             raw.key.is_some(),
-            "put the PEM in a file and use key_file",
+            "put the PEM in a file named by key_file",
         ),
         (
             "client_ca",
             raw.client_ca.is_some(),
-            "put the PEM in a file and use client_ca_file",
+            "put the PEM in a file named by client_ca_file",
         ),
         (
             "client_allowed_sans",
             raw.client_allowed_sans.is_some(),
-            "remove it; restrict clients with a dedicated client_ca_file",
+            "admit clients through a dedicated client_ca_file and remove the key",
         ),
         (
             "cipher_suites",
             raw.cipher_suites.is_some(),
-            "remove it; rustls offers only modern cipher suites",
+            "only modern cipher suites are offered; remove the key",
         ),
         (
             "curve_preferences",
             raw.curve_preferences.is_some(),
-            "remove it; rustls chooses among modern key exchange groups",
+            "only modern key exchange groups are offered; remove the key",
         ),
         (
             "prefer_server_cipher_suites",
             raw.prefer_server_cipher_suites.is_some(),
-            "remove it; the server's preference order is always used",
+            "the server's preference order is always used; remove the key",
         ),
     ];
     if let Some((name, _, instead)) = unsupported.iter().find(|(_, present, _)| *present) {
@@ -911,6 +907,12 @@ pub async fn serve(
             .with_graceful_shutdown(shutdown)
             .await;
     };
+    tracing::info!(
+        web_config_file = %web.file.display(),
+        tls = web.tls_enabled(),
+        basic_auth = web.basic_auth_enabled(),
+        "serving with the web config"
+    );
     let app = protect(app, web);
     match &web.tls {
         None => {

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use secrets_rotation_exporter::web_config::{self, WebConfig};
 use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
@@ -226,12 +226,15 @@ fn client_tls(trusted_ca_pem: &str, client: Option<&Leaf>) -> rustls::ClientConf
 // Servers
 // ---------------------------------------------------------------------------
 
-fn test_app() -> Router {
+/// `/slow` tells `slow_started` when a request has reached it, so a test can
+/// shut down with a request surely in flight.
+fn test_app(slow_started: Arc<Notify>) -> Router {
     Router::new()
         .route("/metrics", get(|| async { "up 1\n" }))
         .route(
             "/slow",
-            get(|| async {
+            get(move || async move {
+                slow_started.notify_one();
                 tokio::time::sleep(Duration::from_millis(400)).await;
                 "slow done\n"
             }),
@@ -240,6 +243,7 @@ fn test_app() -> Router {
 
 struct Server {
     addr: SocketAddr,
+    slow_started: Arc<Notify>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -249,14 +253,17 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
+        let slow_started = Arc::new(Notify::new());
+        let app = test_app(slow_started.clone());
         let task = tokio::spawn(async move {
-            web_config::serve(listener, test_app(), web.as_ref(), async {
+            web_config::serve(listener, app, web.as_ref(), async {
                 let _ = stopped.await;
             })
             .await
         });
         Self {
             addr,
+            slow_started,
             stop: Some(stop),
             task,
         }
@@ -700,7 +707,7 @@ async fn tls_shutdown_lets_the_request_in_flight_finish() {
     let addr = server.addr;
     let tls = client_tls(&pki.ca_pem, None);
     let in_flight = tokio::spawn(async move { tls_get(addr, tls, "/slow").await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    server.slow_started.notified().await;
     server.shut_down().await.expect("clean shutdown");
     let reply = in_flight
         .await
@@ -712,12 +719,4 @@ async fn tls_shutdown_lets_the_request_in_flight_finish() {
         TcpStream::connect(addr).await.is_err(),
         "no new connections after shutdown"
     );
-}
-
-#[test]
-#[ignore]
-fn print_bad_fixture_messages() {
-    for file in fixture_files(".bad.yaml") {
-        println!("{}", web_config::load(&file).expect_err("bad"));
-    }
 }

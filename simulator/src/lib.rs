@@ -309,8 +309,8 @@ impl SimulatorHandle {
             .sum()
     }
 
-    /// Every count, keyed by (service, operation, account); service is `sts`, `secretsmanager`
-    /// or the signing service of anything else.
+    /// Every count, keyed by (service, operation, account); service is `sts`,
+    /// `secretsmanager`, `cloudtrail` or the signing service of anything else.
     pub fn request_counts(&self) -> BTreeMap<(String, String, String), u64> {
         self.shared.counts()
     }
