@@ -7,7 +7,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
 use crate::aws::{ClientFactory, RequestCounter, SourceError, Target};
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, Shard};
 use crate::http::AppState;
 use crate::metrics::{ExporterMetrics, RenderOptions};
 use crate::poller::Poller;
@@ -36,6 +36,16 @@ pub async fn base_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// The accounts `shard` polls; `count` replicas with indexes 0 to count - 1
+/// together poll every account exactly once.
+pub fn shard_accounts(accounts: &[Account], shard: Shard) -> Vec<Account> {
+    accounts
+        .iter()
+        .filter(|account| shard.owns(&account.id))
+        .cloned()
+        .collect()
+}
+
 /// A running exporter's parts.
 pub struct Exporter {
     pub config: Arc<Config>,
@@ -44,6 +54,8 @@ pub struct Exporter {
     /// Reads rotation events from CloudTrail when `cloudtrail.enabled`.
     pub tracker: Option<Arc<RotationTracker<ClientFactory>>>,
     pub state: Arc<AppState>,
+    /// The base AWS configuration, for clients built after start (CloudWatch).
+    pub sdk_config: SdkConfig,
 }
 
 impl Exporter {
@@ -60,6 +72,7 @@ impl Exporter {
         ] {
             metrics.init_aws_operation(service, operation);
         }
+        let sdk_config = base.clone();
         let factory = ClientFactory::new(
             base,
             config.aws.clone(),
@@ -80,27 +93,30 @@ impl Exporter {
         } else {
             config.accounts.clone()
         };
-        let targets = Target::all(&accounts);
+        let targets = Target::all(&shard_accounts(&accounts, config.shard));
         let config = Arc::new(config);
         let store = Arc::new(SnapshotStore::new());
         let factory = Arc::new(factory);
-        let tracker = config.cloudtrail.enabled.then(|| {
-            Arc::new(RotationTracker::new(
-                factory.clone(),
-                targets.clone(),
-                config.cloudtrail.lookback,
-                config.cloudtrail.requests_per_second,
-                config.poll_interval,
-                metrics.clone(),
-            ))
-        });
         let mut poller = Poller::new(
             config.clone(),
-            targets,
-            factory,
+            targets.clone(),
+            factory.clone(),
             store.clone(),
             metrics.clone(),
         );
+        let tracker = config.cloudtrail.enabled.then(|| {
+            Arc::new(
+                RotationTracker::new(
+                    factory,
+                    targets,
+                    config.cloudtrail.lookback,
+                    config.cloudtrail.requests_per_second,
+                    config.poll_interval,
+                    metrics.clone(),
+                )
+                .notify_changes(poller.trail_changed()),
+            )
+        });
         if let Some(tracker) = &tracker {
             poller = poller.with_trail(tracker.clone());
         }
@@ -116,6 +132,7 @@ impl Exporter {
             poller,
             tracker,
             state,
+            sdk_config,
         })
     }
 }

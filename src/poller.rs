@@ -56,11 +56,23 @@ fn value_may_have_changed_outside_rotation(record: &SecretRecord) -> bool {
     changed > known_change + chrono::Duration::seconds(60)
 }
 
+/// Work that follows each poll outside the poller, such as publishing to
+/// CloudWatch, and the health it reports on every snapshot.
+pub trait PollHook: Send + Sync {
+    /// Runs after each poll, once its snapshot is served.
+    fn after_poll<'a>(&'a self, snapshot: &'a Snapshot) -> futures::future::BoxFuture<'a, ()>;
+    /// Adds the hook's own health series to a snapshot being built.
+    fn decorate(&self, snapshot: &mut Snapshot);
+}
+
 /// What the poller remembers of a target between polls.
 #[derive(Debug, Default)]
 struct TargetMemory {
+    target: Option<Target>,
     records: Vec<SecretRecord>,
     last_success: Option<DateTime<Utc>>,
+    /// The inventory's health after the last poll.
+    health: Option<SourceHealth>,
 }
 
 /// The result of polling one target once.
@@ -79,6 +91,9 @@ pub struct Poller<S> {
     memory: Mutex<HashMap<(String, String), TargetMemory>>,
     versions: Mutex<HashMap<(String, String), VersionCache>>,
     trail: Option<Arc<dyn TrailView>>,
+    /// Signalled by the CloudTrail tracker when it learns something new.
+    trail_changed: Arc<tokio::sync::Notify>,
+    hook: std::sync::OnceLock<Arc<dyn PollHook>>,
     /// Longest gaps of cron schedules, shared by every secret using the same expression.
     schedules: compliance::ScheduleCache,
 }
@@ -103,6 +118,8 @@ impl<S: SecretsSource> Poller<S> {
             memory: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
             trail: None,
+            trail_changed: Arc::new(tokio::sync::Notify::new()),
+            hook: std::sync::OnceLock::new(),
             schedules: compliance::ScheduleCache::new(),
         }
     }
@@ -111,6 +128,16 @@ impl<S: SecretsSource> Poller<S> {
     pub fn with_trail(mut self, trail: Arc<dyn TrailView>) -> Self {
         self.trail = Some(trail);
         self
+    }
+
+    /// Sets the work that follows each poll; only the first call counts.
+    pub fn set_hook(&self, hook: Arc<dyn PollHook>) -> bool {
+        self.hook.set(hook).is_ok()
+    }
+
+    /// What the CloudTrail tracker signals to have the snapshot rebuilt.
+    pub fn trail_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.trail_changed.clone()
     }
 
     pub fn targets(&self) -> &[Target] {
@@ -148,10 +175,15 @@ impl<S: SecretsSource> Poller<S> {
             .collect()
             .await;
 
-        let snapshot = self.build_snapshot(outcomes, now, started.elapsed());
+        let mut snapshot = self.publish_poll(outcomes, now, started.elapsed());
         self.metrics.observe_poll_duration(started.elapsed());
-        let snapshot = Arc::new(snapshot);
-        self.store.store_arc(snapshot.clone());
+        if let Some(hook) = self.hook.get() {
+            hook.after_poll(&snapshot).await;
+            // The hook's health changed with its work: serve it now, not a poll later.
+            if let Some(updated) = self.republish(now) {
+                snapshot = updated;
+            }
+        }
         snapshot
     }
 
@@ -239,15 +271,17 @@ impl<S: SecretsSource> Poller<S> {
         lock(&self.versions).insert(key, cache);
     }
 
-    fn build_snapshot(
+    /// Folds one poll's outcomes into the memory, then builds and publishes
+    /// the snapshot while still holding the memory, so that a concurrent
+    /// `republish` can never publish an older view after it.
+    fn publish_poll(
         &self,
         outcomes: Vec<TargetOutcome>,
         now: DateTime<Utc>,
         elapsed: Duration,
-    ) -> Snapshot {
+    ) -> Arc<Snapshot> {
         let keep_for = self.config.poll_interval * STALE_INTERVALS;
         let mut memory = lock(&self.memory);
-        let mut targets = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             let target = outcome.target;
             let remembered = memory
@@ -295,8 +329,31 @@ impl<S: SecretsSource> Poller<S> {
                     }
                 }
             };
+            remembered.health = Some(health);
+            remembered.target = Some(target);
+        }
+        let completed_at =
+            now + chrono::Duration::from_std(elapsed).unwrap_or_else(|_| chrono::Duration::zero());
+        let snapshot = Arc::new(self.assemble(&memory, now, completed_at));
+        self.store.store_arc(snapshot.clone());
+        snapshot
+    }
+
+    /// The snapshot of everything remembered, judged at `now`.
+    fn assemble(
+        &self,
+        memory: &HashMap<(String, String), TargetMemory>,
+        now: DateTime<Utc>,
+        completed_at: DateTime<Utc>,
+    ) -> Snapshot {
+        let mut targets = Vec::with_capacity(memory.len());
+        for remembered in memory.values() {
+            let (Some(target), Some(inventory_health)) = (&remembered.target, &remembered.health)
+            else {
+                continue;
+            };
             let mut records = remembered.records.clone();
-            let mut health = vec![health];
+            let mut health = vec![inventory_health.clone()];
             let mut rotation_events_total = None;
             if let Some(trail) = &self.trail {
                 let status = trail.annotate(&target.account_id, &target.region, &mut records);
@@ -316,9 +373,9 @@ impl<S: SecretsSource> Poller<S> {
                 })
                 .collect();
             targets.push(TargetSnapshot {
-                account_id: target.account_id,
-                account_name: target.account_name,
-                region: target.region,
+                account_id: target.account_id.clone(),
+                account_name: target.account_name.clone(),
+                region: target.region.clone(),
                 health,
                 secrets,
                 rotation_events_total,
@@ -328,17 +385,33 @@ impl<S: SecretsSource> Poller<S> {
             (a.account_id.as_str(), a.region.as_str())
                 .cmp(&(b.account_id.as_str(), b.region.as_str()))
         });
-        Snapshot {
-            completed_at: now
-                + chrono::Duration::from_std(elapsed).unwrap_or_else(|_| chrono::Duration::zero()),
+        let mut snapshot = Snapshot {
+            completed_at,
             targets,
+        };
+        if let Some(hook) = self.hook.get() {
+            hook.decorate(&mut snapshot);
         }
+        snapshot
+    }
+
+    /// Rebuilds the snapshot from the last inventory with the newest
+    /// CloudTrail events, without calling AWS: a failed rotation reaches
+    /// `/metrics` as soon as CloudTrail shows it, not at the next poll.
+    /// Nothing is published before the first poll has completed.
+    pub fn republish(&self, now: DateTime<Utc>) -> Option<Arc<Snapshot>> {
+        let memory = lock(&self.memory);
+        let previous = self.store.load()?;
+        let snapshot = Arc::new(self.assemble(&memory, now, previous.completed_at));
+        self.store.store_arc(snapshot.clone());
+        Some(snapshot)
     }
 
     /// Polls every `poll_interval` until `shutdown` resolves. A tick that
     /// comes while a poll is still running is skipped and counted, never
     /// queued: polls must not pile up behind a slow account.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        let trail_changed = self.trail_changed.clone();
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         tokio::pin!(shutdown);
@@ -346,6 +419,9 @@ impl<S: SecretsSource> Poller<S> {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = trail_changed.notified() => {
+                    self.republish(Utc::now());
+                }
                 _ = ticker.tick() => {
                     if running.as_ref().is_some_and(|poll| !poll.is_finished()) {
                         self.metrics.record_poll_skipped();

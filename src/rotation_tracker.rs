@@ -67,6 +67,9 @@ pub struct RotationTracker<C> {
     poll_interval: Duration,
     metrics: ExporterMetrics,
     trails: HashMap<(String, String), Mutex<TargetTrail>>,
+    /// Told when a refresh learned a new event or the target's health
+    /// changed, so the snapshot is rebuilt without waiting for a poll.
+    changed: Option<Arc<tokio::sync::Notify>>,
 }
 
 fn lock(trail: &Mutex<TargetTrail>) -> MutexGuard<'_, TargetTrail> {
@@ -106,7 +109,13 @@ impl<C: CloudTrailSource> RotationTracker<C> {
             poll_interval,
             metrics,
             trails,
+            changed: None,
         }
+    }
+
+    pub fn notify_changes(mut self, changed: Arc<tokio::sync::Notify>) -> Self {
+        self.changed = Some(changed);
+        self
     }
 
     fn trail(&self, target: &Target) -> Option<&Mutex<TargetTrail>> {
@@ -142,6 +151,7 @@ impl<C: CloudTrailSource> RotationTracker<C> {
             Some(watermark) => (watermark - chrono_duration(LATE_DELIVERY_OVERLAP), false),
         };
         let mut failure: Option<SourceError> = None;
+        let mut learned = false;
         'kinds: for kind in RotationEventKind::ALL {
             let mut next_token = None;
             loop {
@@ -163,7 +173,7 @@ impl<C: CloudTrailSource> RotationTracker<C> {
                         // History read at start-up sets the newest events but
                         // never the counter: a restart is not a burst.
                         Ok(event) => {
-                            state.ledger.record(event, !history);
+                            learned |= state.ledger.record(event, !history);
                         }
                         Err(malformed) => {
                             state.ledger.malformed += 1;
@@ -191,6 +201,7 @@ impl<C: CloudTrailSource> RotationTracker<C> {
         }
         let mut state = lock(trail);
         let poll_duration = began.elapsed();
+        let was_up = state.health.as_ref().map(|h| h.up);
         match failure {
             None => {
                 // The watermark only moves when every kind was read to the
@@ -235,6 +246,13 @@ impl<C: CloudTrailSource> RotationTracker<C> {
                     last_error: Some(TargetError::from(err)),
                 });
             }
+        }
+        let now_up = state.health.as_ref().map(|h| h.up);
+        drop(state);
+        if (learned || was_up != now_up)
+            && let Some(changed) = &self.changed
+        {
+            changed.notify_one();
         }
     }
 

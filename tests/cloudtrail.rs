@@ -469,3 +469,50 @@ async fn a_steady_fleet_costs_no_version_lookups() {
     cycle(&harness).await;
     assert_eq!(sim.requests("ListSecretVersionIds"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_events_are_published_without_waiting_for_the_next_inventory_poll() {
+    let harness = Harness::start(fleet(3), &config(2.0)).await;
+    let tracker = harness.exporter.tracker.clone().expect("tracker");
+    tracker.refresh_all(Utc::now()).await;
+    // The serve loop: its first tick polls at once, the next in 5 minutes.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(harness.exporter.poller.clone().run(async move {
+        let _ = stopped.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while harness.exporter.state.store.load().is_none() {
+        assert!(Instant::now() < deadline, "the first poll did not complete");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let polls_before = harness.simulator.requests("ListSecrets");
+
+    harness
+        .simulator
+        .fail_rotation(ACCOUNT, REGION, "app/secret-00")
+        .expect("fail");
+    let injected = Instant::now();
+    tracker.refresh_all(Utc::now()).await;
+    loop {
+        let scraped = harness.scrape().await;
+        if compliant(&scraped, "app/secret-00", "rotation_failed") == Some(0.0) {
+            break;
+        }
+        assert!(
+            injected.elapsed() < Duration::from_secs(10),
+            "the failure was not republished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "failure -> /metrics without an inventory poll: {:?}",
+        injected.elapsed()
+    );
+    assert_eq!(
+        harness.simulator.requests("ListSecrets"),
+        polls_before,
+        "republishing must not call AWS"
+    );
+    let _ = stop.send(());
+    serving.await.expect("serve loop");
+}
