@@ -23,6 +23,74 @@ pub struct Config {
     pub cloudwatch: CloudWatch,
     pub labels: Labels,
     pub aws: AwsClientSettings,
+    /// The part of the accounts this replica polls.
+    pub shard: Shard,
+}
+
+/// One of `count` replicas that split the accounts between them: each
+/// account belongs to exactly one shard, chosen by a hash of its id that is
+/// the same in every process and release, so replicas agree without talking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// `count` at least 1 and `index` below it.
+    pub fn new(index: u32, count: u32) -> Result<Self, String> {
+        if count == 0 {
+            return Err("count must be at least 1".to_string());
+        }
+        if index >= count {
+            return Err(format!(
+                "index must be below count ({count}), from 0 to {} (got {index})",
+                count - 1
+            ));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Reads `INDEX/COUNT`, as the `--shard` flag takes it: `0/3`, `1/3`, `2/3`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("expected INDEX/COUNT such as 0/3, got {text:?}"))?;
+        let number = |part: &str, what: &str| {
+            part.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{what} must be a whole number, got {part:?}"))
+        };
+        Self::new(number(index, "index")?, number(count, "count")?)
+    }
+
+    /// The shard an account belongs to among `count`: 64-bit FNV-1a of the
+    /// account id, modulo `count`. Std's hasher is seeded per process, so
+    /// it could not be used for this.
+    pub fn of(account_id: &str, count: u32) -> u32 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in account_id.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        u32::try_from(hash % u64::from(count.max(1))).unwrap_or(0)
+    }
+
+    pub fn owns(&self, account_id: &str) -> bool {
+        Self::of(account_id, self.count) == self.index
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +171,13 @@ pub struct CloudTrail {
 pub struct CloudWatch {
     pub enabled: bool,
     pub namespace: String,
+    /// Where metrics and alarms go; `None`: the region of the base AWS configuration.
+    pub region: Option<String>,
+    /// A role in the account that receives metrics and alarms; `None`: the base credentials.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// Also publish one series per non-compliant secret (billed per metric).
+    pub per_secret_metrics: bool,
     pub alarms: Alarms,
 }
 
@@ -111,6 +186,10 @@ pub struct Alarms {
     pub manage: bool,
     pub prefix: String,
     pub actions: Vec<String>,
+    /// An alarm on the fleet's non-compliant secrets at or above this count; `None`: no alarm.
+    pub noncompliant_secrets: Option<u64>,
+    /// How often `serve` reconciles the alarms after the one at start.
+    pub reconcile_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +342,15 @@ struct RawConfig {
     labels: Option<RawLabels>,
     #[serde(default)]
     aws: Option<RawAws>,
+    #[serde(default)]
+    shard: Option<RawShard>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with index and count")]
+struct RawShard {
+    index: RawCount,
+    count: RawCount,
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,7 +452,7 @@ struct RawCloudTrail {
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with enabled, namespace, alarms"
+    expecting = "a mapping with enabled, namespace, region, role_arn, external_id, per_secret_metrics, alarms"
 )]
 struct RawCloudWatch {
     #[serde(default)]
@@ -372,13 +460,21 @@ struct RawCloudWatch {
     #[serde(default)]
     namespace: Option<String>,
     #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    role_arn: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    per_secret_metrics: Option<bool>,
+    #[serde(default)]
     alarms: Option<RawAlarms>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with manage, prefix, actions"
+    expecting = "a mapping with manage, prefix, actions, noncompliant_secrets, reconcile_interval"
 )]
 struct RawAlarms {
     #[serde(default)]
@@ -387,6 +483,10 @@ struct RawAlarms {
     prefix: Option<String>,
     #[serde(default)]
     actions: Option<Vec<String>>,
+    #[serde(default)]
+    noncompliant_secrets: Option<RawCount>,
+    #[serde(default)]
+    reconcile_interval: Option<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -582,6 +682,9 @@ const MAX_CLOUDTRAIL_RPS: f64 = 2.0;
 const DEFAULT_NAMESPACE: &str = "SecretsRotation";
 const MAX_NAMESPACE_LEN: usize = 255;
 const DEFAULT_ALARM_PREFIX: &str = "secrets-rotation-";
+const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Reconciling reads every managed alarm; more often than this only spends requests.
+const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_TARGET_TIMEOUT: Duration = Duration::from_secs(120);
@@ -675,6 +778,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let cloudwatch = validate_cloudwatch(&mut problems, raw.cloudwatch.unwrap_or_default());
     let labels = validate_labels(&mut problems, raw.labels.unwrap_or_default());
     let aws = validate_aws(&mut problems, raw.aws.unwrap_or_default(), poll_interval);
+    let shard = raw
+        .shard
+        .map_or_else(Shard::default, |raw| validate_shard(&mut problems, &raw));
 
     if !problems.0.is_empty() {
         return Err(ConfigError {
@@ -690,7 +796,35 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         cloudwatch,
         labels,
         aws,
+        shard,
     })
+}
+
+fn validate_shard(problems: &mut Problems, raw: &RawShard) -> Shard {
+    let count = match u32::try_from(raw.count.0) {
+        Ok(count) if count >= 1 => count,
+        _ => {
+            problems.add(
+                "shard.count",
+                format!("must be at least 1 (got {})", raw.count.0),
+            );
+            return Shard::default();
+        }
+    };
+    match u32::try_from(raw.index.0) {
+        Ok(index) if index < count => Shard { index, count },
+        _ => {
+            problems.add(
+                "shard.index",
+                format!(
+                    "must be from 0 to {} (count - 1) (got {})",
+                    count - 1,
+                    raw.index.0
+                ),
+            );
+            Shard::default()
+        }
+    }
 }
 
 fn validate_accounts(
@@ -1019,13 +1153,61 @@ fn validate_cloudwatch(problems: &mut Problems, raw: RawCloudWatch) -> CloudWatc
         }
     }
 
+    if let Some(region) = &raw.region {
+        check_region(problems, "cloudwatch.region", region);
+    }
+    if let Some(role_arn) = &raw.role_arn
+        && let Err(message) = role_arn_account(role_arn)
+    {
+        problems.add("cloudwatch.role_arn", message);
+    }
+    if raw.external_id.is_some() && raw.role_arn.is_none() {
+        problems.add(
+            "cloudwatch.external_id",
+            "is only used when assuming role_arn, which is not set",
+        );
+    }
+    let noncompliant_secrets = match raw_alarms.noncompliant_secrets {
+        None => None,
+        Some(RawCount(count)) if count >= 1 => u64::try_from(count).ok(),
+        Some(RawCount(count)) => {
+            problems.add(
+                "cloudwatch.alarms.noncompliant_secrets",
+                format!("must be at least 1 (got {count})"),
+            );
+            None
+        }
+    };
+    let reconcile_interval = problems
+        .positive_duration(
+            "cloudwatch.alarms.reconcile_interval",
+            raw_alarms.reconcile_interval.as_ref(),
+        )
+        .unwrap_or(DEFAULT_RECONCILE_INTERVAL);
+    if reconcile_interval < MIN_RECONCILE_INTERVAL {
+        problems.add(
+            "cloudwatch.alarms.reconcile_interval",
+            format!(
+                "must be at least {} (got {})",
+                format_duration(MIN_RECONCILE_INTERVAL),
+                format_duration(reconcile_interval)
+            ),
+        );
+    }
+
     CloudWatch {
         enabled: raw.enabled.unwrap_or(false),
         namespace,
+        region: raw.region,
+        role_arn: raw.role_arn,
+        external_id: raw.external_id,
+        per_secret_metrics: raw.per_secret_metrics.unwrap_or(false),
         alarms: Alarms {
             manage: raw_alarms.manage.unwrap_or(false),
             prefix,
             actions,
+            noncompliant_secrets,
+            reconcile_interval,
         },
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod cloudwatch;
 pub mod compliance;
 pub mod config;
 pub mod demo;

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use secrets_rotation_exporter::app::{Exporter, base_sdk_config};
 use secrets_rotation_exporter::report::{EXIT_CANNOT_EVALUATE, Report};
 use secrets_rotation_exporter::web_config::{self, WebConfig};
-use secrets_rotation_exporter::{config, demo, http};
+use secrets_rotation_exporter::{cloudwatch, config, demo, http};
 
 /// The default listen address. 9897 is not taken in the Prometheus
 /// project's list of default exporter ports.
@@ -56,6 +56,10 @@ enum Command {
         /// TLS and basic authentication, in the Prometheus exporter-toolkit format.
         #[arg(long = "web.config.file")]
         web_config_file: Option<PathBuf>,
+        /// Poll only this replica's share of the accounts, as INDEX/COUNT (0/3, 1/3, 2/3);
+        /// overrides `shard` in the config file.
+        #[arg(long, value_name = "INDEX/COUNT", value_parser = config::Shard::parse)]
+        shard: Option<config::Shard>,
     },
     /// Start the bundled AWS simulator with a realistic fleet and serve it as `serve` would.
     Demo {
@@ -68,11 +72,33 @@ enum Command {
         config_file: PathBuf,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// Check only this replica's share of the accounts, as INDEX/COUNT.
+        #[arg(long, value_name = "INDEX/COUNT", value_parser = config::Shard::parse)]
+        shard: Option<config::Shard>,
+    },
+    /// Show (plan) or make (apply) the CloudWatch alarm changes the config asks for.
+    Alarms {
+        #[command(subcommand)]
+        command: AlarmsCommand,
     },
     /// Configuration file commands.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlarmsCommand {
+    /// Print what would be created, updated and deleted.
+    Plan {
+        #[arg(long = "config.file")]
+        config_file: PathBuf,
+    },
+    /// Print the plan, then carry it out.
+    Apply {
+        #[arg(long = "config.file")]
+        config_file: PathBuf,
     },
 }
 
@@ -180,6 +206,7 @@ async fn run_server(
         .tracker
         .clone()
         .map(|tracker| tokio::spawn(tracker.run(stop_rx.clone())));
+    let reconciling = cloudwatch::start(&exporter, stop_rx.clone()).await;
     let app = http::app(exporter.state.clone());
     let served = web_config::serve(listener, app, web.as_ref(), async move {
         shutdown_signal().await;
@@ -187,6 +214,9 @@ async fn run_server(
     })
     .await;
     let _ = polling.await;
+    if let Some(reconciling) = reconciling {
+        let _ = reconciling.await;
+    }
     if let Some(tracking) = tracking {
         let _ = tracking.await;
     }
@@ -204,6 +234,26 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format);
     match cli.command {
+        Command::Alarms { command } => {
+            let (config_file, apply) = match command {
+                AlarmsCommand::Plan { config_file } => (config_file, false),
+                AlarmsCommand::Apply { config_file } => (config_file, true),
+            };
+            let config = match load_config(&config_file) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            let mut stdout = std::io::stdout().lock();
+            match cloudwatch::alarms_command(config, &base_sdk_config().await, apply, &mut stdout)
+                .await
+            {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("{err}");
+                    ExitCode::from(EXIT_CANNOT_EVALUATE as u8)
+                }
+            }
+        }
         Command::Config {
             command: ConfigCommand::Check { config_file },
         } => match load_config(&config_file) {
@@ -216,11 +266,13 @@ async fn main() -> ExitCode {
         Command::Check {
             config_file,
             output,
+            shard,
         } => {
-            let config = match load_config(&config_file) {
+            let mut config = match load_config(&config_file) {
                 Ok(config) => config,
                 Err(code) => return code,
             };
+            config.shard = shard.unwrap_or(config.shard);
             let exporter = match Exporter::build(config, base_sdk_config().await).await {
                 Ok(exporter) => exporter,
                 Err(err) => {
@@ -249,11 +301,13 @@ async fn main() -> ExitCode {
             config_file,
             listen_address,
             web_config_file,
+            shard,
         } => {
-            let config = match load_config(&config_file) {
+            let mut config = match load_config(&config_file) {
                 Ok(config) => config,
                 Err(code) => return code,
             };
+            config.shard = shard.unwrap_or(config.shard);
             // A bad web config fails at start, before any AWS call.
             let web = match web_config_file.as_deref().map(web_config::load).transpose() {
                 Ok(web) => web,

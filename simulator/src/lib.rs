@@ -1,6 +1,7 @@
 //! A small AWS that speaks the wire protocols of the AWS SDK: STS (`AssumeRole`,
 //! `GetCallerIdentity`), Secrets Manager's metadata reads (`ListSecrets`, `DescribeSecret`,
-//! `ListSecretVersionIds`) and CloudTrail's `LookupEvents` on one HTTP listener. Accounts are told apart by the access key of the
+//! `ListSecretVersionIds`), CloudTrail's `LookupEvents` and CloudWatch's metrics and alarms (RPC v2
+//! CBOR) on one HTTP listener. Accounts are told apart by the access key of the
 //! SigV4 `Authorization` header and regions by its credential scope, so an SDK client pointed at
 //! [`SimulatorHandle::endpoint_url`] cannot tell it from AWS.
 //!
@@ -20,7 +21,9 @@
 //! ```
 
 mod cloudtrail;
+mod cloudwatch;
 mod fleet;
+mod load;
 mod rotation;
 mod secretsmanager;
 mod server;
@@ -41,10 +44,15 @@ pub use cloudtrail::{
     DEFAULT_LOOKUP_RATE, HISTORY_DAYS, LOOKUP_PAGE_LIMIT, RecordedEvent, RotationEventName,
     RotationEventSpec, SECRET_RESOURCE_TYPE, SECRETS_MANAGER_EVENT_SOURCE, SecretIdForm,
 };
+pub use cloudwatch::{
+    AlarmRecord, DEFAULT_PUT_METRIC_ALARM_RATE, DESCRIBE_ALARMS_PAGE_LIMIT, MAX_METRIC_DATA,
+    MAX_PUT_METRIC_DATA_BYTES, MetricDatumRecord,
+};
 pub use fleet::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet,
     FleetBuilder, FleetError, PlacedSecret, RotationSpec, SecretSpec, VersionSpec,
 };
+pub use load::{AWS_QUOTAS, PeakRate};
 pub use rotation::RotationOutcome;
 pub use state::{AssumeRoleCall, Credentials, Fault, FaultRule};
 pub use store::secret_arn;
@@ -365,6 +373,38 @@ impl SimulatorHandle {
             .set_rate(requests_per_second);
     }
 
+    /// Adds `latency` before every authenticated answer, as the round trip to AWS would
+    /// (default none).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.shared.load().latency = latency;
+    }
+
+    /// Throttles `operation` beyond `requests_per_second` per account and region (a token bucket
+    /// with a burst of one second's worth) with the service's throttling error; `None` lifts the
+    /// quota (the default). STS quotas count the calling account.
+    pub fn set_quota(&self, operation: &str, requests_per_second: Option<f64>) {
+        self.shared.load().set_quota(operation, requests_per_second);
+    }
+
+    /// Sets every quota of [`AWS_QUOTAS`], AWS's defaults.
+    pub fn enforce_aws_quotas(&self) {
+        let mut load = self.shared.load();
+        for (operation, rate) in AWS_QUOTAS {
+            load.set_quota(operation, Some(rate));
+        }
+    }
+
+    /// The most requests for `operation` any one account-region sent within one second, refused
+    /// ones included; `None` before the first.
+    pub fn peak_request_rate(&self, operation: &str) -> Option<PeakRate> {
+        self.shared.load().peak(operation)
+    }
+
+    /// Forgets the peaks measured so far.
+    pub fn reset_peak_request_rates(&self) {
+        self.shared.load().reset_meter();
+    }
+
     /// A rotation that fails as AWS leaves it: `RotationStarted` a second ago and
     /// `RotationFailed` now, a new version created now that carries `AWSPENDING` only (taking the
     /// label from any older one), `NextRotationDate` left at the missed date (the start of the
@@ -416,6 +456,24 @@ impl SimulatorHandle {
             secret_name,
             Scenario::Abandon,
         )
+    }
+
+    /// Every datum CloudWatch's `PutMetricData` accepted in `account`/`region`, oldest first.
+    pub fn cloudwatch_metric_data(&self, account: &str, region: &str) -> Vec<MetricDatumRecord> {
+        self.shared.cloudwatch().metric_data(account, region)
+    }
+
+    /// The CloudWatch metric alarms of `account`/`region`, by name.
+    pub fn cloudwatch_alarms(&self, account: &str, region: &str) -> Vec<AlarmRecord> {
+        self.shared.cloudwatch().alarms(account, region)
+    }
+
+    /// `PutMetricAlarm` requests per second per account and region, with a burst of one
+    /// second's worth (default AWS's 3); beyond it `Throttling`. `None` lifts the quota.
+    pub fn set_put_metric_alarm_rate(&self, requests_per_second: Option<f64>) {
+        self.shared
+            .cloudwatch()
+            .set_put_alarm_rate(requests_per_second);
     }
 
     /// Events recorded in `account`/`region`, delivered or not, expired or not.

@@ -1,17 +1,18 @@
 //! One HTTP listener for every service: requests are told apart the way AWS front ends do,
-//! by `X-Amz-Target` (JSON protocols) or the `Action` of a form body (query protocols).
+//! by `X-Amz-Target` (JSON protocols), the path of an RPC v2 CBOR request (CloudWatch) or the
+//! `Action` of a form body (query protocols).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
-use crate::{cloudtrail, secretsmanager, sts};
+use crate::{cloudtrail, cloudwatch, secretsmanager, sts};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -64,7 +65,12 @@ const CLOUDTRAIL_TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.";
 /// Region assumed when the credential scope names none, as the SDK's global STS endpoint does.
 const FALLBACK_REGION: &str = "us-east-1";
 
-async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let scope = signing_scope(&headers);
     let session_token = headers
         .get("x-amz-security-token")
@@ -82,6 +88,19 @@ async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
         region: region.clone(),
     });
     let request_id = shared.request_id();
+
+    if let Some(operation) = cloudwatch::rpc_operation(uri.path(), &headers) {
+        return cloudwatch::serve(
+            &shared,
+            caller,
+            authenticated.err(),
+            operation,
+            &headers,
+            &body,
+            &request_id,
+        )
+        .await;
+    }
 
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         // `secretsmanager.ListSecrets`, `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents`
@@ -115,6 +134,17 @@ async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
             };
             return error.into_response_with(&request_id);
         };
+        if !shared
+            .admit(operation, &caller.account, &caller.region)
+            .await
+        {
+            return JsonError::new(
+                StatusCode::BAD_REQUEST,
+                "ThrottlingException",
+                "Rate exceeded",
+            )
+            .into_response_with(&request_id);
+        }
         if let Some(fault) = shared.take_fault(operation, &caller.account, &caller.region)
             && let Some(error) = json_fault(fault, &service, operation, &caller).await
         {

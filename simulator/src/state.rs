@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::cloudtrail;
 use crate::fleet::Fleet;
 use crate::store::{World, derived_chars};
+use crate::{cloudtrail, cloudwatch, load};
 
 /// An access key pair the simulator issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +128,8 @@ pub(crate) struct Shared {
     counts: Mutex<BTreeMap<(String, String, String), u64>>,
     sequence: AtomicU64,
     cloudtrail: Mutex<cloudtrail::Settings>,
+    load: Mutex<load::Load>,
+    cloudwatch: Mutex<cloudwatch::Store>,
 }
 
 /// A poisoned lock only means another request panicked; the data is still usable for a simulator.
@@ -179,7 +181,29 @@ impl Shared {
             counts: Mutex::new(BTreeMap::new()),
             sequence: AtomicU64::new(1),
             cloudtrail: Mutex::new(cloudtrail::Settings::default()),
+            load: Mutex::new(load::Load::default()),
+            cloudwatch: Mutex::new(cloudwatch::Store::default()),
         }
+    }
+
+    /// CloudWatch's metric data and alarms; never held while taking the world lock.
+    pub fn cloudwatch(&self) -> MutexGuard<'_, cloudwatch::Store> {
+        lock(&self.cloudwatch)
+    }
+
+    pub fn load(&self) -> MutexGuard<'_, load::Load> {
+        lock(&self.load)
+    }
+
+    /// Waits the configured latency, then meters the request and applies its quota: false when
+    /// the request is throttled.
+    pub async fn admit(&self, operation: &str, account: &str, region: &str) -> bool {
+        let latency = self.load().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        self.load()
+            .admit(operation, account, region, std::time::Instant::now())
     }
 
     /// Never held while taking the world lock.

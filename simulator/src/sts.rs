@@ -126,6 +126,11 @@ pub(crate) async fn handle(
         };
         return error.into_response_with(request_id);
     };
+    // STS throttles the calling account, whichever role it assumes.
+    if !shared.admit(&action, &caller.account, region).await {
+        return XmlError::sender(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
+            .into_response_with(request_id);
+    }
     match shared.take_fault(&action, &account, region) {
         Some(Fault::Delay(duration)) => tokio::time::sleep(duration).await,
         Some(Fault::Throttling) => {

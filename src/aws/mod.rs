@@ -15,7 +15,10 @@ use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime::client::identity::IdentityCache;
 use aws_smithy_runtime::client::retries::RetryPartition;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use aws_types::region::Region;
 
 use crate::config::{Account, AwsClientSettings};
@@ -56,6 +59,33 @@ impl Target {
     }
 }
 
+/// How many credential providers the identity cache holds before it evicts
+/// one. The SDK's default (64) suits an application with a handful of
+/// providers; with one per account, a fleet past 64 accounts would evict
+/// credentials still valid and call `AssumeRole` again on every poll.
+pub const CREDENTIAL_CACHE_ACCOUNTS: usize = 100_000;
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy from
+/// the environment), built once. Left to itself, each SDK client builds its
+/// own, so thousands of targets would hold thousands of connection pools:
+/// gigabytes of idle connections and their buffers, and file descriptors
+/// past the usual limits.
+fn shared_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
 /// Builds and caches the SDK clients.
 ///
 /// Credentials are cached per account: every region client of an account
@@ -66,6 +96,8 @@ pub struct ClientFactory {
     base: SdkConfig,
     settings: AwsClientSettings,
     request_counter: RequestCounter,
+    identity_cache: SharedIdentityCache,
+    http_client: SharedHttpClient,
     credentials: Mutex<HashMap<String, SharedCredentialsProvider>>,
     secrets_manager: Mutex<HashMap<(String, String), aws_sdk_secretsmanager::Client>>,
     cloudtrail: Mutex<HashMap<(String, String), aws_sdk_cloudtrail::Client>>,
@@ -79,10 +111,15 @@ impl ClientFactory {
         settings: AwsClientSettings,
         request_counter: RequestCounter,
     ) -> Self {
+        let http_client = base.http_client().unwrap_or_else(shared_https_client);
         Self {
             base,
             settings,
             request_counter,
+            identity_cache: IdentityCache::lazy()
+                .max_partitions(CREDENTIAL_CACHE_ACCOUNTS)
+                .build(),
+            http_client,
             credentials: Mutex::new(HashMap::new()),
             secrets_manager: Mutex::new(HashMap::new()),
             cloudtrail: Mutex::new(HashMap::new()),
@@ -122,6 +159,7 @@ impl ClientFactory {
         let provider = cache.entry(target.account_id.clone()).or_insert_with(|| {
             let sts_config = aws_sdk_sts::config::Builder::from(&self.base)
                 .timeout_config(self.timeouts())
+                .http_client(self.http_client.clone())
                 .retry_config(self.retries())
                 .retry_partition(Self::retry_partition("sts", target))
                 .interceptor(self.request_counter.clone())
@@ -145,7 +183,9 @@ impl ClientFactory {
         let mut builder = aws_sdk_secretsmanager::config::Builder::from(&self.base)
             .region(Region::new(target.region.clone()))
             .timeout_config(self.timeouts())
+            .http_client(self.http_client.clone())
             .retry_config(self.retries())
+            .identity_cache(self.identity_cache.clone())
             .retry_partition(Self::retry_partition("secretsmanager", target))
             .interceptor(self.request_counter.clone());
         if credentials.is_some() {
@@ -167,7 +207,9 @@ impl ClientFactory {
         let mut builder = aws_sdk_cloudtrail::config::Builder::from(&self.base)
             .region(Region::new(target.region.clone()))
             .timeout_config(self.timeouts())
+            .http_client(self.http_client.clone())
             .retry_config(self.retries())
+            .identity_cache(self.identity_cache.clone())
             .retry_partition(Self::retry_partition("cloudtrail", target))
             .interceptor(self.request_counter.clone());
         if credentials.is_some() {
@@ -181,6 +223,7 @@ impl ClientFactory {
     pub async fn caller_account(&self) -> Result<String, SourceError> {
         let config = aws_sdk_sts::config::Builder::from(&self.base)
             .timeout_config(self.timeouts())
+            .http_client(self.http_client.clone())
             .retry_config(self.retries())
             .interceptor(self.request_counter.clone())
             .build();

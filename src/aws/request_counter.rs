@@ -45,10 +45,19 @@ impl Intercept for RequestCounter {
             None => RequestOutcome::Error,
             Some(response) if response.status().is_success() => RequestOutcome::Ok,
             Some(response) => {
+                // awsJson names the code in `x-amzn-ErrorType` (`Code:detail`),
+                // RPC v2 CBOR services (CloudWatch) in `x-amzn-query-error`
+                // (`Code;Sender`).
                 let code = response
                     .headers()
                     .get("x-amzn-ErrorType")
                     .map(|value| value.split(':').next().unwrap_or(value).to_owned())
+                    .or_else(|| {
+                        response
+                            .headers()
+                            .get("x-amzn-query-error")
+                            .map(|value| value.split(';').next().unwrap_or(value).to_owned())
+                    })
                     .or_else(|| {
                         // Query-protocol services (STS) put the code in the XML body only.
                         response
