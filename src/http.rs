@@ -110,6 +110,9 @@ impl AppState {
     fn render_text(&self, snapshot: &Snapshot) -> String {
         let mut text = String::new();
         render_snapshot(snapshot, &self.render_options, &mut text);
+        // Growth by doubling leaves up to half the buffer unused, which the
+        // cache would otherwise hold until the next poll.
+        text.shrink_to_fit();
         text
     }
 

@@ -9,12 +9,13 @@ mod request_counter;
 pub mod secretsmanager;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use aws_smithy_runtime::client::identity::IdentityCache;
 use aws_smithy_runtime::client::retries::RetryPartition;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -86,6 +87,59 @@ fn shared_https_client() -> SharedHttpClient {
     })
 }
 
+/// STS throttles the calling account at 600 requests a second, and every
+/// `AssumeRole` is made with the base credentials, whatever the account it
+/// enters: a start-up over thousands of accounts, with the CloudTrail loops
+/// of every target starting at once, would burst past that. Kept below the
+/// quota so that other users of the base account have room.
+pub const ASSUME_ROLES_PER_SECOND: u32 = 400;
+
+/// Spaces calls evenly: each takes the next free slot, `interval` after the
+/// previous one, and waits for it.
+#[derive(Debug)]
+struct Pacer {
+    interval: Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = lock(&self.next);
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Credentials whose loads (cache misses only) are paced.
+#[derive(Debug)]
+struct PacedCredentials {
+    inner: SharedCredentialsProvider,
+    pacer: Arc<Pacer>,
+}
+
+impl ProvideCredentials for PacedCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.pacer.wait().await;
+            self.inner.provide_credentials().await
+        })
+    }
+}
+
 /// Builds and caches the SDK clients.
 ///
 /// Credentials are cached per account: every region client of an account
@@ -98,6 +152,7 @@ pub struct ClientFactory {
     request_counter: RequestCounter,
     identity_cache: SharedIdentityCache,
     http_client: SharedHttpClient,
+    assume_role_pacer: Arc<Pacer>,
     credentials: Mutex<HashMap<String, SharedCredentialsProvider>>,
     secrets_manager: Mutex<HashMap<(String, String), aws_sdk_secretsmanager::Client>>,
     cloudtrail: Mutex<HashMap<(String, String), aws_sdk_cloudtrail::Client>>,
@@ -120,6 +175,7 @@ impl ClientFactory {
                 .max_partitions(CREDENTIAL_CACHE_ACCOUNTS)
                 .build(),
             http_client,
+            assume_role_pacer: Arc::new(Pacer::new(ASSUME_ROLES_PER_SECOND)),
             credentials: Mutex::new(HashMap::new()),
             secrets_manager: Mutex::new(HashMap::new()),
             cloudtrail: Mutex::new(HashMap::new()),
@@ -164,11 +220,14 @@ impl ClientFactory {
                 .retry_partition(Self::retry_partition("sts", target))
                 .interceptor(self.request_counter.clone())
                 .build();
-            SharedCredentialsProvider::new(AssumeRoleCredentials {
-                sts: aws_sdk_sts::Client::from_conf(sts_config),
-                role_arn: role_arn.clone(),
-                external_id: target.external_id.clone(),
-                session_name: self.settings.role_session_name.clone(),
+            SharedCredentialsProvider::new(PacedCredentials {
+                inner: SharedCredentialsProvider::new(AssumeRoleCredentials {
+                    sts: aws_sdk_sts::Client::from_conf(sts_config),
+                    role_arn: role_arn.clone(),
+                    external_id: target.external_id.clone(),
+                    session_name: self.settings.role_session_name.clone(),
+                }),
+                pacer: self.assume_role_pacer.clone(),
             })
         });
         Some(provider.clone())

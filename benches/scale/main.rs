@@ -1,0 +1,82 @@
+//! `cargo bench --bench scale`: the fleet-scale benchmark. Prints one table
+//! per fleet; docs/performance.md explains the figures.
+
+mod harness;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use harness::{FleetShape, Options};
+
+#[derive(Debug, Parser)]
+#[command(about = "Polls generated fleets through the AWS simulator and measures the exporter")]
+struct Args {
+    /// Latency the simulator adds to every request, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    latency_ms: u64,
+    /// Which fleets: wide (100k secrets), deep (10k in one target), quick, or all (deep and wide).
+    #[arg(long, default_value = "all")]
+    fleet: String,
+    /// Sequential scrapes of each kind (plain, gzip) behind the percentiles.
+    #[arg(long, default_value_t = 50)]
+    scrapes: usize,
+    /// Scrapes sent at once during the second poll.
+    #[arg(long, default_value_t = 50)]
+    concurrent_scrapes: usize,
+    /// `aws.max_concurrent_targets` for the exporter (and the DescribeSecret baseline);
+    /// unset: the configuration's default.
+    #[arg(long)]
+    max_concurrent_targets: Option<usize>,
+    /// In-flight DescribeSecret requests per target in the baseline inventory.
+    #[arg(long, default_value_t = 10)]
+    describe_concurrency: usize,
+    /// Skip the DescribeSecret baseline inventory.
+    #[arg(long)]
+    skip_describe_baseline: bool,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let shapes = match args.fleet.as_str() {
+        "wide" => vec![FleetShape::wide()],
+        "deep" => vec![FleetShape::deep()],
+        "quick" => vec![FleetShape::quick()],
+        "all" => vec![FleetShape::deep(), FleetShape::wide()],
+        other => {
+            eprintln!("--fleet: expected wide, deep, quick or all, got {other}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let options = Options {
+        latency: Duration::from_millis(args.latency_ms),
+        scrapes: args.scrapes,
+        concurrent_scrapes: args.concurrent_scrapes,
+        max_concurrent_targets: args.max_concurrent_targets,
+        baseline_describe_concurrency: args.describe_concurrency,
+        run_inventory_baseline: !args.skip_describe_baseline,
+    };
+    println!(
+        "scale benchmark: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if cfg!(debug_assertions) {
+            "debug build"
+        } else {
+            "release build"
+        }
+    );
+    for shape in shapes {
+        match harness::run(&shape, &options).await {
+            Ok(report) => println!("\n{}", harness::table(&report)),
+            Err(err) => {
+                eprintln!("{}: {err}", shape.name);
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
