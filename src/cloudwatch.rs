@@ -510,6 +510,14 @@ impl Plan {
     }
 }
 
+/// The tag that marks an alarm as the exporter's to change and delete.
+fn managed_tag() -> Tag {
+    Tag::builder()
+        .key(MANAGED_TAG_KEY)
+        .value(MANAGED_TAG_VALUE)
+        .build()
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for alarm in &self.create {
@@ -870,12 +878,7 @@ impl CloudWatchApi for SdkCloudWatch {
                 .set_alarm_actions(Some(alarm.alarm_actions.clone()))
                 .set_ok_actions(Some(alarm.ok_actions.clone()))
                 .set_insufficient_data_actions(Some(alarm.insufficient_data_actions.clone()))
-                .tags(
-                    Tag::builder()
-                        .key(MANAGED_TAG_KEY)
-                        .value(MANAGED_TAG_VALUE)
-                        .build(),
-                )
+                .tags(managed_tag())
                 .send()
                 .await
                 .map_err(|err| classify_sdk_error(&err))?;
@@ -888,12 +891,7 @@ impl CloudWatchApi for SdkCloudWatch {
             self.client
                 .tag_resource()
                 .resource_arn(arn)
-                .tags(
-                    Tag::builder()
-                        .key(MANAGED_TAG_KEY)
-                        .value(MANAGED_TAG_VALUE)
-                        .build(),
-                )
+                .tags(managed_tag())
                 .send()
                 .await
                 .map_err(|err| classify_sdk_error(&err))?;
