@@ -558,10 +558,13 @@ fn write_noncompliant_per_target(out: &mut String, snapshot: &Snapshot) {
                 }
             }
         }
+        // CloudTrail data exists once the target's history has been read:
+        // a CloudTrail that never answered (the reader role lacks
+        // `cloudtrail:LookupEvents`, say) must not count as "nothing failed".
         let has_cloudtrail = target
             .health
             .iter()
-            .any(|health| health.source == Source::CloudTrail);
+            .any(|health| health.source == Source::CloudTrail && health.last_success.is_some());
         for (index, check) in Check::ALL.iter().enumerate() {
             if needs_cloudtrail(*check) && !has_cloudtrail && !evaluated[index] {
                 continue;

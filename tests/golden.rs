@@ -537,6 +537,33 @@ fn failed_target_is_down_and_keeps_its_last_good_secrets() {
 }
 
 #[test]
+fn a_cloudtrail_never_read_gives_no_rotation_failed_count() {
+    let mut snapshot = fixture_snapshot();
+    let target = &mut snapshot.targets[1];
+    // The inventory works, CloudTrail has never answered.
+    target.health.push(SourceHealth {
+        source: Source::CloudTrail,
+        up: false,
+        last_success: None,
+        poll_duration: Duration::from_millis(20),
+        last_error: Some(TargetError {
+            reason: ErrorReason::AccessDenied,
+            message: "not authorized to perform cloudtrail:LookupEvents".into(),
+        }),
+    });
+    target.rotation_events_total = Some([0; 4]);
+    let mut text = String::new();
+    render_snapshot(&snapshot, &RenderOptions::new(["team"]), &mut text);
+    assert!(!text.lines().any(|l| l.starts_with(
+        "aws_secretsmanager_noncompliant_secrets{account_id=\"222222222222\",region=\"eu-west-1\",check=\"rotation_failed\"}"
+    )));
+    assert!(has_line(
+        &text,
+        "secrets_rotation_exporter_target_up{account_id=\"222222222222\",region=\"eu-west-1\",source=\"cloudtrail\"} 0"
+    ));
+}
+
+#[test]
 fn never_listed_target_gets_health_series_but_no_counts() {
     let mut snapshot = fixture_snapshot();
     let never_listed = &mut snapshot.targets[1];
