@@ -13,8 +13,8 @@ use secrets_rotation_exporter::report::{EXIT_CANNOT_EVALUATE, Report};
 use secrets_rotation_exporter::web_config::{self, WebConfig};
 use secrets_rotation_exporter::{cloudwatch, config, demo, http};
 
-/// The default listen address. 9897 is not taken in the Prometheus
-/// project's list of default exporter ports.
+/// The default listen address: 9897 is in the exporters' range 9100-9999
+/// and not used by any well-known exporter.
 const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9897";
 
 #[derive(Debug, Parser)]
