@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::server::{Caller, JsonError};
 use crate::state::Shared;
 use crate::store::fnv1a;
+use crate::token;
 
 /// `eventSource` of everything Secrets Manager logs.
 pub const SECRETS_MANAGER_EVENT_SOURCE: &str = "secretsmanager.amazonaws.com";
@@ -570,26 +571,11 @@ impl Query {
 }
 
 fn encode_token(fingerprint: u64, key: (i64, u64)) -> String {
-    format!("ct|{fingerprint:016x}|{}|{}", key.0, key.1)
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    token::encode(&format!("ct|{fingerprint:016x}|{}|{}", key.0, key.1))
 }
 
 fn decode_token(token: &str, fingerprint: u64) -> Result<(i64, u64), JsonError> {
-    if !token.len().is_multiple_of(2) {
-        return Err(invalid_token());
-    }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| {
-            token
-                .get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(invalid_token)?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid_token())?;
+    let text = token::decode(token).ok_or_else(invalid_token)?;
     let mut parts = text.split('|');
     let (Some("ct"), Some(bound), Some(seconds), Some(sequence), None) = (
         parts.next(),

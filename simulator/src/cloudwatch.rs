@@ -15,6 +15,7 @@ use ciborium::Value;
 
 use crate::server::Caller;
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
+use crate::token;
 
 /// The path prefix of every RPC v2 CBOR request to CloudWatch.
 pub const RPC_PATH_PREFIX: &str = "/service/GraniteServiceVersion20100801/operation/";
@@ -913,18 +914,11 @@ fn put_metric_alarm(
 }
 
 fn encode_token(name: &str) -> String {
-    name.bytes().map(|b| format!("{b:02x}")).collect()
+    token::encode(name)
 }
 
 fn decode_token(token: &str) -> Option<String> {
-    if !token.len().is_multiple_of(2) || token.is_empty() {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    token::decode(token).filter(|name| !name.is_empty())
 }
 
 fn describe_alarms(store: &Store, caller: &Caller, input: &Value) -> Result<Out, CborError> {

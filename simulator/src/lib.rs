@@ -31,6 +31,7 @@ mod state;
 mod store;
 mod sts;
 mod time;
+mod token;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -10,6 +10,7 @@ use crate::server::{Caller, JsonError};
 use crate::state::Shared;
 use crate::store::{RegionStore, StoredSecret};
 use crate::time::{epoch_seconds, midnight};
+use crate::token;
 
 const PAGE_LIMIT: i64 = 100;
 const FILTER_KEYS: [&str; 7] = [
@@ -200,23 +201,11 @@ fn invalid_token() -> JsonError {
 
 /// Tokens are opaque to clients; inside they carry the sort and the first key of the next page.
 fn encode_token(text: &str) -> String {
-    text.bytes().map(|b| format!("{b:02x}")).collect()
+    token::encode(text)
 }
 
 fn decode_token(token: &str) -> Result<String, JsonError> {
-    if !token.len().is_multiple_of(2) {
-        return Err(invalid_token());
-    }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| {
-            token
-                .get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(invalid_token)?;
-    String::from_utf8(bytes).map_err(|_| invalid_token())
+    token::decode(token).ok_or_else(invalid_token)
 }
 
 /// Collects one page; the first wanted secret past it becomes the next page's start.
