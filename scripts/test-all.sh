@@ -19,6 +19,9 @@ REQUIREMENTS="$repo_root/tests/moto/requirements.txt"
 APT_PACKAGES=(prometheus prometheus-alertmanager)
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# One build per run: incremental state would only take disk (gigabytes of it
+# for a workspace that links the AWS SDK into every test binary).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 export DEBIAN_FRONTEND=noninteractive
 
