@@ -1,9 +1,8 @@
 //! What the exporter knows about one secret: plain data, no SDK types, so the
 //! compliance checks, the metrics and the tests never depend on the AWS SDK.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
+use litemap::LiteMap;
 use serde::Serialize;
 
 use crate::rotation_events::SecretRotationEvents;
@@ -42,9 +41,9 @@ pub struct SecretRecord {
     pub deleted: Option<DateTime<Utc>>,
     pub owning_service: Option<String>,
     pub primary_region: Option<String>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: LiteMap<String, String>,
     /// Version id to its staging labels (`AWSCURRENT`, `AWSPENDING`, ...).
-    pub version_stages: BTreeMap<String, Vec<String>>,
+    pub version_stages: LiteMap<String, Vec<String>>,
     /// Creation of the `AWSCURRENT` version, when it has been looked up.
     pub current_version_created: Option<DateTime<Utc>>,
     /// Creation of a version that carries `AWSPENDING` without `AWSCURRENT`,

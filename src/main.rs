@@ -284,6 +284,7 @@ async fn main() -> ExitCode {
             if let Some(tracker) = &exporter.tracker {
                 tracker.refresh_all(now).await;
             }
+            exporter.poller.explain_verdicts(true);
             let snapshot = exporter.poller.poll_once(now).await;
             let report = Report::new(&snapshot);
             let mut stdout = std::io::stdout().lock();

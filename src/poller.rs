@@ -3,6 +3,7 @@
 //! or delays the others. Each poll builds one immutable snapshot.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,7 +70,8 @@ pub trait PollHook: Send + Sync {
 #[derive(Debug, Default)]
 struct TargetMemory {
     target: Option<Target>,
-    records: Vec<SecretRecord>,
+    /// Shared with the snapshots built from them.
+    records: Vec<Arc<SecretRecord>>,
     last_success: Option<DateTime<Utc>>,
     /// The inventory's health after the last poll.
     health: Option<SourceHealth>,
@@ -96,6 +98,9 @@ pub struct Poller<S> {
     hook: std::sync::OnceLock<Arc<dyn PollHook>>,
     /// Longest gaps of cron schedules, shared by every secret using the same expression.
     schedules: compliance::ScheduleCache,
+    /// Whether snapshots keep each verdict's sentence (`check` prints them;
+    /// `/metrics` does not use them).
+    explain: AtomicBool,
 }
 
 impl<S: SecretsSource> Poller<S> {
@@ -121,7 +126,13 @@ impl<S: SecretsSource> Poller<S> {
             trail_changed: Arc::new(tokio::sync::Notify::new()),
             hook: std::sync::OnceLock::new(),
             schedules: compliance::ScheduleCache::new(),
+            explain: AtomicBool::new(false),
         }
+    }
+
+    /// Makes the following snapshots keep the sentence of every verdict.
+    pub fn explain_verdicts(&self, explain: bool) {
+        self.explain.store(explain, Ordering::Relaxed);
     }
 
     /// Rotation events from CloudTrail, merged into every snapshot.
@@ -289,7 +300,7 @@ impl<S: SecretsSource> Poller<S> {
                 .or_default();
             let health = match outcome.result {
                 Ok(records) => {
-                    remembered.records = records;
+                    remembered.records = records.into_iter().map(Arc::new).collect();
                     remembered.last_success = Some(now);
                     SourceHealth {
                         source: Source::SecretsManager,
@@ -334,7 +345,7 @@ impl<S: SecretsSource> Poller<S> {
         }
         let completed_at =
             now + chrono::Duration::from_std(elapsed).unwrap_or_else(|_| chrono::Duration::zero());
-        let snapshot = Arc::new(self.assemble(&memory, now, completed_at));
+        let snapshot = Arc::new(self.assemble(&mut memory, now, completed_at));
         self.store.store_arc(snapshot.clone());
         snapshot
     }
@@ -342,34 +353,42 @@ impl<S: SecretsSource> Poller<S> {
     /// The snapshot of everything remembered, judged at `now`.
     fn assemble(
         &self,
-        memory: &HashMap<(String, String), TargetMemory>,
+        memory: &mut HashMap<(String, String), TargetMemory>,
         now: DateTime<Utc>,
         completed_at: DateTime<Utc>,
     ) -> Snapshot {
         let mut targets = Vec::with_capacity(memory.len());
-        for remembered in memory.values() {
+        for remembered in memory.values_mut() {
             let (Some(target), Some(inventory_health)) = (&remembered.target, &remembered.health)
             else {
                 continue;
             };
-            let mut records = remembered.records.clone();
             let mut health = vec![inventory_health.clone()];
             let mut rotation_events_total = None;
             if let Some(trail) = &self.trail {
-                let status = trail.annotate(&target.account_id, &target.region, &mut records);
+                let status =
+                    trail.annotate(&target.account_id, &target.region, &mut remembered.records);
                 health.extend(status.health);
                 rotation_events_total = Some(status.new_events);
             }
-            let secrets = records
-                .into_iter()
-                .map(|record| SecretReport {
-                    evaluation: compliance::evaluate_with(
-                        &record,
+            let explain = self.explain.load(Ordering::Relaxed);
+            let secrets = remembered
+                .records
+                .iter()
+                .map(|record| {
+                    let mut evaluation = compliance::evaluate_with(
+                        record,
                         &self.config.policy,
                         now,
                         &self.schedules,
-                    ),
-                    record,
+                    );
+                    if !explain {
+                        evaluation.forget_reasons();
+                    }
+                    SecretReport {
+                        evaluation,
+                        record: Arc::clone(record),
+                    }
                 })
                 .collect();
             targets.push(TargetSnapshot {
@@ -400,9 +419,9 @@ impl<S: SecretsSource> Poller<S> {
     /// `/metrics` as soon as CloudTrail shows it, not at the next poll.
     /// Nothing is published before the first poll has completed.
     pub fn republish(&self, now: DateTime<Utc>) -> Option<Arc<Snapshot>> {
-        let memory = lock(&self.memory);
+        let mut memory = lock(&self.memory);
         let previous = self.store.load()?;
-        let snapshot = Arc::new(self.assemble(&memory, now, previous.completed_at));
+        let snapshot = Arc::new(self.assemble(&mut memory, now, previous.completed_at));
         self.store.store_arc(snapshot.clone());
         Some(snapshot)
     }

@@ -3,6 +3,7 @@
 //! newest event of each kind per secret.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -189,17 +190,19 @@ pub fn parse_event(raw: &LookedUpEvent) -> Result<RotationEvent, MalformedEvent>
     })
 }
 
-/// The newest event of each kind for one secret.
+/// The newest event of each kind for one secret. The events are shared with
+/// the ledger: every snapshot names them, and a copy per secret per snapshot
+/// would cost hundreds of bytes each at fleet scale.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SecretRotationEvents {
-    pub started: Option<RotationEvent>,
-    pub succeeded: Option<RotationEvent>,
-    pub failed: Option<RotationEvent>,
-    pub abandoned: Option<RotationEvent>,
+    pub started: Option<Arc<RotationEvent>>,
+    pub succeeded: Option<Arc<RotationEvent>>,
+    pub failed: Option<Arc<RotationEvent>>,
+    pub abandoned: Option<Arc<RotationEvent>>,
 }
 
 impl SecretRotationEvents {
-    pub fn get(&self, kind: RotationEventKind) -> Option<&RotationEvent> {
+    pub fn get(&self, kind: RotationEventKind) -> Option<&Arc<RotationEvent>> {
         match kind {
             RotationEventKind::Started => self.started.as_ref(),
             RotationEventKind::Succeeded => self.succeeded.as_ref(),
@@ -208,7 +211,7 @@ impl SecretRotationEvents {
         }
     }
 
-    fn slot(&mut self, kind: RotationEventKind) -> &mut Option<RotationEvent> {
+    fn slot(&mut self, kind: RotationEventKind) -> &mut Option<Arc<RotationEvent>> {
         match kind {
             RotationEventKind::Started => &mut self.started,
             RotationEventKind::Succeeded => &mut self.succeeded,
@@ -218,15 +221,15 @@ impl SecretRotationEvents {
     }
 
     /// Keeps `event` if it is newer than the one held for its kind.
-    fn offer(&mut self, event: &RotationEvent) {
+    fn offer(&mut self, event: &Arc<RotationEvent>) {
         let slot = self.slot(event.kind);
         if slot.as_ref().is_none_or(|held| event.time >= held.time) {
-            *slot = Some(event.clone());
+            *slot = Some(Arc::clone(event));
         }
     }
 
     /// The newest event of any kind: what `rotation_failed` judges.
-    pub fn newest(&self) -> Option<&RotationEvent> {
+    pub fn newest(&self) -> Option<&Arc<RotationEvent>> {
         RotationEventKind::ALL
             .into_iter()
             .filter_map(|kind| self.get(kind))
@@ -284,6 +287,7 @@ impl EventLedger {
         if count {
             self.new_events[event.kind.index()] += 1;
         }
+        let event = Arc::new(event);
         self.by_secret
             .entry(event.secret.clone())
             .or_default()
@@ -420,7 +424,7 @@ mod tests {
         assert!(!ledger.record(event("a", RotationEventKind::Failed, 10), true));
         assert_eq!(ledger.new_events(RotationEventKind::Failed), 1);
         assert_eq!(
-            ledger.for_secret(ARN, "db").failed.map(|e| e.id),
+            ledger.for_secret(ARN, "db").failed.map(|e| e.id.clone()),
             Some("a".to_owned())
         );
     }
@@ -444,7 +448,7 @@ mod tests {
         // An older event delivered late does not replace a newer one.
         ledger.record(event("late", RotationEventKind::Failed, 50), true);
         assert_eq!(
-            ledger.for_secret(ARN, "db").failed.map(|e| e.id),
+            ledger.for_secret(ARN, "db").failed.map(|e| e.id.clone()),
             Some("f".to_owned())
         );
     }

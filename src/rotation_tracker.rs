@@ -54,9 +54,15 @@ pub struct TrailStatus {
 /// independent of the CloudTrail client type.
 pub trait TrailView: Send + Sync {
     /// Sets `rotation_events` on the target's records (when its history is
-    /// known) and returns the target's CloudTrail status.
-    fn annotate(&self, account_id: &str, region: &str, records: &mut [SecretRecord])
-    -> TrailStatus;
+    /// known, else clears them) and returns the target's CloudTrail status.
+    /// A record whose events did not change is left alone, so it stays
+    /// shared with the snapshots that already hold it.
+    fn annotate(
+        &self,
+        account_id: &str,
+        region: &str,
+        records: &mut [Arc<SecretRecord>],
+    ) -> TrailStatus;
 }
 
 pub struct RotationTracker<C> {
@@ -295,7 +301,7 @@ impl<C: CloudTrailSource> TrailView for RotationTracker<C> {
         &self,
         account_id: &str,
         region: &str,
-        records: &mut [SecretRecord],
+        records: &mut [Arc<SecretRecord>],
     ) -> TrailStatus {
         let key = (account_id.to_owned(), region.to_owned());
         let Some(trail) = self.trails.get(&key) else {
@@ -305,9 +311,11 @@ impl<C: CloudTrailSource> TrailView for RotationTracker<C> {
             };
         };
         let state = lock(trail);
-        if state.watermark.is_some() {
-            for record in records.iter_mut() {
-                record.rotation_events = Some(state.ledger.for_secret(&record.arn, &record.name));
+        let history_known = state.watermark.is_some();
+        for record in records.iter_mut() {
+            let events = history_known.then(|| state.ledger.for_secret(&record.arn, &record.name));
+            if record.rotation_events != events {
+                Arc::make_mut(record).rotation_events = events;
             }
         }
         let mut new_events = [0; 4];

@@ -86,10 +86,13 @@ pub struct TargetError {
     pub message: String,
 }
 
-/// One secret and its verdicts.
+/// One secret and its verdicts. The record is shared with the poller's
+/// memory and with the snapshots before and after, as long as it does not
+/// change: at fleet scale a copy per snapshot is most of the exporter's
+/// memory.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SecretReport {
-    pub record: SecretRecord,
+    pub record: Arc<SecretRecord>,
     pub evaluation: Evaluation,
 }
 

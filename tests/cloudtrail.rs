@@ -516,3 +516,86 @@ async fn new_events_are_published_without_waiting_for_the_next_inventory_poll() 
     let _ = stop.send(());
     serving.await.expect("serve loop");
 }
+
+/// At 100,000 secrets a copy of every record per snapshot is most of the
+/// exporter's memory: a republish shares every record whose events did not
+/// change with the snapshot before it, and copies only the one that did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_republish_shares_unchanged_records_and_replaces_only_the_changed_one() {
+    let harness = Harness::start(fleet(4), &config(2.0)).await;
+    let tracker = harness.exporter.tracker.clone().expect("tracker");
+    let poller = &harness.exporter.poller;
+    tracker.refresh_all(Utc::now()).await;
+    let before = poller.poll_once(Utc::now()).await;
+
+    harness
+        .simulator
+        .fail_rotation(ACCOUNT, REGION, "app/secret-02")
+        .expect("fail");
+    tracker.refresh_all(Utc::now()).await;
+    let after = poller.republish(Utc::now()).expect("a snapshot to rebuild");
+
+    let records = |snapshot: &secrets_rotation_exporter::snapshot::Snapshot| {
+        snapshot
+            .targets
+            .iter()
+            .flat_map(|t| &t.secrets)
+            .map(|s| (s.record.name.clone(), std::sync::Arc::clone(&s.record)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (before, after) = (records(&before), records(&after));
+    assert_eq!(before.len(), 7);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    let copied: Vec<&String> = before
+        .iter()
+        .filter(|(name, record)| !std::sync::Arc::ptr_eq(record, &after[*name]))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(copied, ["app/secret-02"]);
+    let events = after["app/secret-02"]
+        .rotation_events
+        .as_ref()
+        .expect("CloudTrail history is known");
+    assert!(events.failed.is_some(), "{events:?}");
+    assert!(
+        before["app/secret-02"]
+            .rotation_events
+            .as_ref()
+            .is_some_and(|events| events.failed.is_none())
+    );
+}
+
+/// `/metrics` does not read the verdicts' sentences, so a served snapshot
+/// drops them; `check` asks for them and gets every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_snapshots_drop_the_verdict_sentences_that_check_keeps() {
+    let harness = Harness::start(fleet(2), &config(2.0)).await;
+    let poller = &harness.exporter.poller;
+    let verdict_reasons = |snapshot: &secrets_rotation_exporter::snapshot::Snapshot| {
+        snapshot
+            .targets
+            .iter()
+            .flat_map(|t| &t.secrets)
+            .flat_map(|s| &s.evaluation.verdicts)
+            .map(|v| v.reason.clone())
+            .collect::<Vec<_>>()
+    };
+    let served = verdict_reasons(&*poller.poll_once(Utc::now()).await);
+    assert!(!served.is_empty());
+    assert!(served.iter().all(String::is_empty), "{served:?}");
+
+    poller.explain_verdicts(true);
+    let explained = verdict_reasons(&*poller.poll_once(Utc::now()).await);
+    assert_eq!(explained.len(), served.len());
+    assert!(
+        explained.iter().all(|reason| !reason.is_empty()),
+        "{explained:?}"
+    );
+    assert!(
+        explained.iter().any(|reason| reason.contains("30d")),
+        "{explained:?}"
+    );
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use litemap::LiteMap;
 use secrets_rotation_exporter::compliance::{
     Check, Evaluation, ScheduleCache, evaluate, evaluate_with, format_duration, thresholds_for,
 };
@@ -78,7 +79,7 @@ fn name_glob(pattern: &str) -> OverrideMatch {
     }
 }
 
-fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn tags(pairs: &[(&str, &str)]) -> LiteMap<String, String> {
     pairs
         .iter()
         .map(|(key, value)| (key.to_string(), value.to_string()))
@@ -821,7 +822,7 @@ fn neglected() -> SecretRecord {
     with(|r| {
         r.rotation_enabled = false;
         r.kms_key_id = None;
-        r.tags = BTreeMap::new();
+        r.tags = LiteMap::new();
         r.last_rotated = None;
         r.current_version_created = None;
     })
@@ -829,7 +830,9 @@ fn neglected() -> SecretRecord {
 
 fn exempted(extra: &[(&str, &str)]) -> SecretRecord {
     let mut record = neglected();
-    record.tags.extend(tags(extra));
+    for (key, value) in tags(extra) {
+        record.tags.insert(key, value);
+    }
     record
 }
 
@@ -959,7 +962,9 @@ fn overrides_first_match_wins() {
         },
         Override {
             matcher: OverrideMatch {
-                tags: tags(&[("environment", "dev"), ("team", "web")]),
+                tags: tags(&[("environment", "dev"), ("team", "web")])
+                    .into_iter()
+                    .collect(),
                 ..no_change().matcher
             },
             max_age: Some(days(90)),
@@ -968,7 +973,7 @@ fn overrides_first_match_wins() {
         },
         Override {
             matcher: OverrideMatch {
-                tags: tags(&[("environment", "dev")]),
+                tags: tags(&[("environment", "dev")]).into_iter().collect(),
                 ..no_change().matcher
             },
             max_age: Some(days(120)),

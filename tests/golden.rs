@@ -4,10 +4,11 @@
 //! After an intended change of the output, regenerate the file with
 //! `UPDATE_GOLDEN=1 cargo test --test golden` and review the diff.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -66,7 +67,7 @@ fn record(account_id: &str, region: &str, name: &str) -> SecretRecord {
         created: Some(at(2024, 1, 10, 9, 0)),
         last_changed: Some(at(2024, 5, 20, 9, 0)),
         last_accessed: Some(at(2024, 5, 31, 0, 0)),
-        tags: BTreeMap::from([
+        tags: litemap::LiteMap::from_iter([
             ("environment".to_string(), "prod".to_string()),
             ("team".to_string(), "payments".to_string()),
         ]),
@@ -138,12 +139,14 @@ fn fixture_snapshot() -> Snapshot {
     pending.owning_service = Some("rds".into());
     pending.tags.remove("team");
     // CloudTrail saw the rotation start and fail; an older one succeeded.
-    let rotation_event = |kind: RotationEventKind, time: DateTime<Utc>| RotationEvent {
-        id: format!("{}-event", kind.as_str()),
-        kind,
-        time,
-        secret: pending.arn.clone(),
-        message: None,
+    let rotation_event = |kind: RotationEventKind, time: DateTime<Utc>| {
+        Arc::new(RotationEvent {
+            id: format!("{}-event", kind.as_str()),
+            kind,
+            time,
+            secret: pending.arn.clone(),
+            message: None,
+        })
     };
     pending.rotation_events = Some(SecretRotationEvents {
         started: Some(rotation_event(
@@ -216,23 +219,23 @@ fn fixture_snapshot() -> Snapshot {
                 ],
                 secrets: vec![
                     SecretReport {
-                        record: compliant,
+                        record: Arc::new(compliant),
                         evaluation: all_checks_with(&[]),
                     },
                     SecretReport {
-                        record: noncompliant,
+                        record: Arc::new(noncompliant),
                         evaluation: noncompliant_evaluation,
                     },
                     SecretReport {
-                        record: pending,
+                        record: Arc::new(pending),
                         evaluation: pending_evaluation,
                     },
                     SecretReport {
-                        record: exempt,
+                        record: Arc::new(exempt),
                         evaluation: exempt_evaluation,
                     },
                     SecretReport {
-                        record: deleted,
+                        record: Arc::new(deleted),
                         evaluation: deleted_evaluation,
                     },
                 ],
@@ -253,7 +256,7 @@ fn fixture_snapshot() -> Snapshot {
                     }),
                 }],
                 secrets: vec![SecretReport {
-                    record: kept,
+                    record: Arc::new(kept),
                     // No CloudTrail for this target: rotation_failed does not apply.
                     evaluation: evaluation(
                         Check::ALL

@@ -7,6 +7,7 @@ use std::future::Future;
 
 use aws_sdk_secretsmanager::types::SecretListEntry;
 use chrono::{DateTime, Utc};
+use litemap::LiteMap;
 
 use super::{ClientFactory, SourceError, Target, classify_sdk_error};
 use crate::inventory::{RotationRules, SecretRecord};
@@ -97,7 +98,7 @@ pub fn record_from_entry(
             "ListSecrets returned a secret without ARN or Name",
         ));
     };
-    let tags = entry
+    let tags: Vec<(String, String)> = entry
         .tags()
         .iter()
         .filter_map(|tag| {
@@ -107,13 +108,16 @@ pub fn record_from_entry(
             ))
         })
         .collect();
-    let version_stages = entry
+    // From a vector's iterator the map allocates exactly what it holds,
+    // which matters for records kept until the next poll.
+    let tags = LiteMap::from_iter(tags);
+    let version_stages: LiteMap<String, Vec<String>> = entry
         .secret_versions_to_stages()
         .map(|versions| {
             versions
                 .iter()
                 .map(|(id, stages)| (id.clone(), stages.clone()))
-                .collect::<BTreeMap<_, _>>()
+                .collect()
         })
         .unwrap_or_default();
     Ok(SecretRecord {
