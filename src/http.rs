@@ -2,8 +2,11 @@
 //! AWS; the rendering of a snapshot, plain and gzipped, is cached until the
 //! next poll replaces it, so that a scrape of 100,000 secrets costs a copy of
 //! a reference rather than hundreds of megabytes of formatting or deflate.
+//! The gzip encoding is rendered straight into the encoder, so it never
+//! holds the whole plain text either.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -17,7 +20,9 @@ use flate2::write::GzEncoder;
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 
-use crate::metrics::{CONTENT_TYPE, ExporterMetrics, RenderOptions, render_snapshot};
+use crate::metrics::{
+    CONTENT_TYPE, ExporterMetrics, RenderOptions, render_snapshot, write_snapshot,
+};
 use crate::snapshot::{Snapshot, SnapshotStore};
 
 pub struct AppState {
@@ -27,6 +32,11 @@ pub struct AppState {
     /// The snapshot last rendered and its encodings, so that many scrapes
     /// of one poll cost one rendering.
     rendered: Mutex<Option<Arc<Rendered>>>,
+    /// The sizes of the last plain and gzip renderings: the next poll's are
+    /// much the same, and allocating them at once saves growing by doubling
+    /// through buffers of hundreds of megabytes.
+    last_plain_len: AtomicUsize,
+    last_gzip_len: AtomicUsize,
 }
 
 /// One snapshot's exposition, each encoding made on the first scrape that
@@ -49,6 +59,25 @@ fn gzip(text: &[u8]) -> std::io::Result<Bytes> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(text.len() / 8), GZIP_LEVEL);
     encoder.write_all(text)?;
     Ok(Bytes::from(encoder.finish()?))
+}
+
+/// The snapshot's text as one gzip member, rendered into the encoder chunk
+/// by chunk. `capacity` is the expected compressed size.
+fn gzip_snapshot(
+    snapshot: &Snapshot,
+    options: &RenderOptions,
+    capacity: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(capacity), GZIP_LEVEL);
+    write_snapshot(snapshot, options, &mut encoder)?;
+    let mut compressed = encoder.finish()?;
+    compressed.shrink_to_fit();
+    Ok(compressed)
+}
+
+/// Room for `last_len` and a little growth.
+fn capacity_after(last_len: usize) -> usize {
+    last_len.saturating_add(last_len / 16)
 }
 
 /// Whether `Accept-Encoding` accepts gzip: `gzip`, `x-gzip` or `*` with a
@@ -84,6 +113,8 @@ impl AppState {
             metrics,
             render_options,
             rendered: Mutex::new(None),
+            last_plain_len: AtomicUsize::new(0),
+            last_gzip_len: AtomicUsize::new(0),
         }
     }
 
@@ -108,12 +139,21 @@ impl AppState {
     }
 
     fn render_text(&self, snapshot: &Snapshot) -> String {
-        let mut text = String::new();
+        let capacity = capacity_after(self.last_plain_len.load(Ordering::Relaxed));
+        let mut text = String::with_capacity(capacity);
         render_snapshot(snapshot, &self.render_options, &mut text);
-        // Growth by doubling leaves up to half the buffer unused, which the
-        // cache would otherwise hold until the next poll.
+        // The cache holds the text until the next poll: no unused capacity.
         text.shrink_to_fit();
+        self.last_plain_len.store(text.len(), Ordering::Relaxed);
         text
+    }
+
+    fn render_gzip(&self, snapshot: &Snapshot) -> std::io::Result<Bytes> {
+        let capacity = capacity_after(self.last_gzip_len.load(Ordering::Relaxed));
+        let compressed = gzip_snapshot(snapshot, &self.render_options, capacity)?;
+        self.last_gzip_len
+            .store(compressed.len(), Ordering::Relaxed);
+        Ok(Bytes::from(compressed))
     }
 
     /// The snapshot's text. Rendering 100,000 secrets takes a while, so it
@@ -136,8 +176,8 @@ impl AppState {
             .cloned()
     }
 
-    /// The snapshot's text as one gzip member. Made from the plain text when
-    /// that is cached, else rendered for the purpose and dropped.
+    /// The snapshot's text as one gzip member. Compressed from the plain text
+    /// when that is cached, else rendered into the encoder.
     async fn snapshot_gzip(self: &Arc<Self>, rendered: &Arc<Rendered>) -> std::io::Result<Bytes> {
         rendered
             .gzip
@@ -147,7 +187,7 @@ impl AppState {
                 async move {
                     tokio::task::spawn_blocking(move || match rendered.plain.get() {
                         Some(plain) => gzip(plain),
-                        None => gzip(state.render_text(&rendered.snapshot).as_bytes()),
+                        None => state.render_gzip(&rendered.snapshot),
                     })
                     .await
                     .map_err(std::io::Error::other)?
@@ -158,7 +198,37 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Renders and compresses each new snapshot as soon as it is stored, so
+    /// that the first scrape after a poll sends a cached body like every
+    /// other, instead of waiting for the rendering of the whole fleet.
+    /// Runs until the store is dropped.
+    pub async fn prerender_each_snapshot(self: Arc<Self>) {
+        let mut published = self.store.subscribe();
+        while published.changed().await.is_ok() {
+            let Some(snapshot) = self.store.load() else {
+                continue;
+            };
+            let rendered = self.rendered(&snapshot);
+            drop(snapshot);
+            if let Err(err) = self.snapshot_gzip(&rendered).await {
+                tracing::error!(error = %err, "rendering the snapshot failed");
+            }
+            drop(rendered);
+            // The previous snapshot, released by the cache just now, is
+            // returned to the system rather than kept resident until the
+            // next poll.
+            crate::allocator::release_free_memory();
+        }
+    }
+}
+
+/// The HTTP surface. Inside a Tokio runtime it also starts rendering each
+/// new snapshot ahead of the scrapes ([`AppState::prerender_each_snapshot`]).
 pub fn app(state: Arc<AppState>) -> Router {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(Arc::clone(&state).prerender_each_snapshot());
+    }
     Router::new()
         .route("/", get(landing))
         .route("/metrics", get(metrics))
@@ -311,6 +381,220 @@ mod tests {
         let mut text = String::new();
         flate2::read::MultiGzDecoder::new(body.as_slice()).read_to_string(&mut text)?;
         assert_eq!(text, "first part\nsecond part\n");
+        Ok(())
+    }
+
+    use std::io::Read as _;
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+
+    use crate::compliance::{Check, Evaluation, Verdict};
+    use crate::inventory::SecretRecord;
+    use crate::snapshot::{SecretReport, Source, SourceHealth, TargetSnapshot};
+
+    fn time(seconds: i64, nanos: u32) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(seconds, nanos)
+    }
+
+    /// Two targets of `per_target` secrets each, with label values that need
+    /// escaping and times with fractions, as a large fleet has.
+    fn fleet_snapshot(per_target: usize) -> Snapshot {
+        let targets =
+            ["111111111111", "222222222222"]
+                .into_iter()
+                .map(|account_id| {
+                    let secrets = (0..per_target)
+                    .map(|i| {
+                        let name = format!("app-{i:05}/db/password");
+                        let mut record = SecretRecord {
+                            account_id: account_id.to_string(),
+                            region: "eu-west-1".to_string(),
+                            arn: format!(
+                                "arn:aws:secretsmanager:eu-west-1:{account_id}:secret:{name}-AbCdEf"
+                            ),
+                            name,
+                            rotation_enabled: i % 2 == 0,
+                            created: time(1_700_000_000 + i as i64, 0),
+                            last_changed: time(1_710_000_000, (i as u32 % 1000) * 1_000_000),
+                            last_accessed: time(1_717_200_000, 0),
+                            ..SecretRecord::default()
+                        };
+                        record.tags.insert("team".to_string(), format!("team \"{}\"", i % 7));
+                        let verdicts = Check::ALL
+                            .into_iter()
+                            .map(|check| Verdict {
+                                check,
+                                compliant: i % 3 != 0,
+                                reason: String::new(),
+                                observed_seconds: None,
+                                limit_seconds: None,
+                                event: None,
+                            })
+                            .collect();
+                        SecretReport {
+                            record: Arc::new(record),
+                            evaluation: Evaluation {
+                                exemption: None,
+                                exemption_ignored: None,
+                                scheduled_for_deletion: false,
+                                rotation_interval: Some(Duration::from_secs(30 * 86_400)),
+                                max_age: Duration::from_secs(90 * 86_400),
+                                verdicts,
+                            },
+                        }
+                    })
+                    .collect();
+                    TargetSnapshot {
+                        account_id: account_id.to_string(),
+                        account_name: Some("payments \\ prod".to_string()),
+                        region: "eu-west-1".to_string(),
+                        health: vec![SourceHealth {
+                            source: Source::SecretsManager,
+                            up: true,
+                            last_success: time(1_717_243_200, 5),
+                            poll_duration: Duration::from_millis(1234),
+                            last_error: None,
+                        }],
+                        secrets,
+                        rotation_events_total: None,
+                    }
+                })
+                .collect();
+        Snapshot {
+            completed_at: time(1_717_243_200, 0).unwrap_or_default(),
+            targets,
+        }
+    }
+
+    fn plain(snapshot: &Snapshot, options: &RenderOptions) -> String {
+        let mut text = String::new();
+        render_snapshot(snapshot, options, &mut text);
+        text
+    }
+
+    /// Keeps every write apart, to see how the text reached the sink.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl std::io::Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn streamed_gzip_decompresses_to_the_plain_rendering() -> std::io::Result<()> {
+        let snapshot = fleet_snapshot(2_000);
+        let options = RenderOptions::new(["team"]);
+        let text = plain(&snapshot, &options);
+        assert!(text.len() > 2 << 20, "only {} bytes", text.len());
+
+        let compressed = gzip_snapshot(&snapshot, &options, 0)?;
+        let mut unzipped = String::new();
+        flate2::read::MultiGzDecoder::new(compressed.as_slice()).read_to_string(&mut unzipped)?;
+        assert!(
+            unzipped == text,
+            "the gzip body differs from the plain text"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn streamed_rendering_arrives_in_bounded_chunks_of_whole_lines() -> std::io::Result<()> {
+        let snapshot = fleet_snapshot(2_000);
+        let options = RenderOptions::new(["team"]);
+        let text = plain(&snapshot, &options);
+
+        let mut writes = Writes::default();
+        write_snapshot(&snapshot, &options, &mut writes)?;
+        assert!(writes.0.len() >= 8, "{} writes", writes.0.len());
+        for chunk in &writes.0 {
+            assert!(chunk.len() <= 512 << 10, "a chunk of {} bytes", chunk.len());
+            assert_eq!(chunk.last(), Some(&b'\n'), "a chunk ends inside a line");
+        }
+        assert!(
+            writes.0.concat() == text.as_bytes(),
+            "the chunks differ from the text"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_failing_sink_fails_the_rendering() {
+        struct Broken;
+        impl std::io::Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let result = write_snapshot(&fleet_snapshot(10), &RenderOptions::default(), &mut Broken);
+        assert_eq!(
+            result.map_err(|err| err.to_string()),
+            Err("disk full".to_string())
+        );
+    }
+
+    async fn fetch(url: &str, accept_encoding: &str) -> Result<Vec<u8>, reqwest::Error> {
+        let response = reqwest::Client::new()
+            .get(url)
+            .header(header::ACCEPT_ENCODING, accept_encoding)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(response.bytes().await?.to_vec())
+    }
+
+    #[tokio::test]
+    async fn gzip_and_plain_scrapes_serve_the_same_exposition()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let store = Arc::new(SnapshotStore::new());
+        let options = RenderOptions::new(["team"]);
+        let snapshot = fleet_snapshot(1_500);
+        let expected = plain(&snapshot, &options);
+        store.store(snapshot);
+        let metrics = ExporterMetrics::new("1.2.3", "abc")?;
+        let state = Arc::new(AppState::new(store, metrics, options));
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/metrics", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app(state), async move {
+            let _ = stopped.await;
+        }));
+
+        // Gzip first, so that it is rendered into the encoder rather than
+        // compressed from a cached plain text; then again from the cache.
+        let mut bodies = Vec::new();
+        for accept_encoding in ["gzip", "gzip", "identity"] {
+            let body = fetch(&url, accept_encoding).await?;
+            let mut text = String::new();
+            if accept_encoding == "gzip" {
+                flate2::read::MultiGzDecoder::new(body.as_slice()).read_to_string(&mut text)?;
+            } else {
+                text = String::from_utf8(body)?;
+            }
+            bodies.push(text);
+        }
+        let _ = stop.send(());
+        server.await??;
+
+        for body in &bodies {
+            assert!(body.starts_with(&expected), "a body lacks the snapshot");
+            let own = &body[expected.len()..];
+            assert!(
+                own.contains("secrets_rotation_exporter_build_info{"),
+                "{own}"
+            );
+        }
+        assert!(bodies.iter().all(|body| body == &bodies[2]));
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! accounts and regions, judges their rotation against a policy and serves the
 //! result to Prometheus.
 
+pub mod allocator;
 pub mod app;
 pub mod aws;
 pub mod cloudwatch;

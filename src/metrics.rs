@@ -9,7 +9,7 @@
 //! instruments (counters that must survive polls) live in a registry, in
 //! [`ExporterMetrics`].
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ use prometheus::{
 
 use crate::compliance::Check;
 use crate::config::Labels;
+use crate::inventory::SecretRecord;
 use crate::rotation_events::RotationEventKind;
 use crate::snapshot::{ErrorReason, SecretReport, Snapshot, Source, TargetSnapshot};
 
@@ -308,8 +309,9 @@ impl SampleValue {
     }
 
     fn write(self, out: &mut String) {
+        let mut digits = itoa::Buffer::new();
         match self {
-            SampleValue::Count(n) => push_display(out, n),
+            SampleValue::Count(n) => out.push_str(digits.format(n)),
             SampleValue::Seconds { whole, nanos } => {
                 // `whole` is the floor, so before 1970 the fraction counts up
                 // from a more negative second: -1 s + 0.25 s is -0.75.
@@ -321,28 +323,44 @@ impl SampleValue {
                 if negative {
                     out.push('-');
                 }
-                push_display(out, integer);
+                out.push_str(digits.format(integer));
                 if fraction > 0 {
+                    // Nine places with the trailing zeros dropped: the
+                    // significant digits, after as many leading zeros as
+                    // the remaining places leave.
+                    let mut significant = fraction;
+                    let mut places = 9;
+                    while significant % 10 == 0 {
+                        significant /= 10;
+                        places -= 1;
+                    }
+                    let significant = digits.format(significant);
                     out.push('.');
-                    let start = out.len();
-                    push_display(out, format_args!("{fraction:09}"));
-                    let trimmed = out[start..].trim_end_matches('0').len();
-                    out.truncate(start + trimmed);
+                    for _ in significant.len()..places {
+                        out.push('0');
+                    }
+                    out.push_str(significant);
                 }
             }
         }
     }
 }
 
-fn push_display(out: &mut String, value: impl std::fmt::Display) {
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{value}");
+/// Whether a label value holds a byte the text format escapes. Checked in
+/// blocks without an early exit so that the compiler can vectorise the scan,
+/// which runs for every label value of a scrape.
+fn needs_escaping(value: &str) -> bool {
+    value.as_bytes().chunks(32).any(|block| {
+        block.iter().fold(false, |found, &b| {
+            found | (b == b'\\') | (b == b'"') | (b == b'\n')
+        })
+    })
 }
 
 /// Escapes a label value as the text format requires: backslash, double
 /// quote and line feed.
 fn push_escaped(out: &mut String, value: &str) {
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+    if !needs_escaping(value) {
         out.push_str(value);
         return;
     }
@@ -356,6 +374,17 @@ fn push_escaped(out: &mut String, value: &str) {
     }
 }
 
+/// `value` escaped, borrowed when nothing needed escaping.
+fn escaped(value: &str) -> Cow<'_, str> {
+    if needs_escaping(value) {
+        let mut out = String::with_capacity(value.len() + 8);
+        push_escaped(&mut out, value);
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
 /// Appends `,name="value"`.
 fn push_label(out: &mut String, name: &str, value: &str) {
     out.push(',');
@@ -365,20 +394,178 @@ fn push_label(out: &mut String, name: &str, value: &str) {
     out.push('"');
 }
 
-/// Writes the series of one family. The header goes out with the first
-/// series only, so a family with nothing to report is left out entirely.
-struct FamilyWriter<'a> {
-    out: &'a mut String,
-    family: &'static MetricFamily,
-    header_written: bool,
+/// Appends `,name="value"` for a value that is already escaped.
+fn push_escaped_label(out: &mut String, name: &str, escaped_value: &str) {
+    out.push(',');
+    out.push_str(name);
+    out.push_str("=\"");
+    out.push_str(escaped_value);
+    out.push('"');
 }
 
-impl<'a> FamilyWriter<'a> {
-    fn new(out: &'a mut String, family: &'static MetricFamily) -> Self {
+/// The record times that each have a per-secret family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordTime {
+    Created,
+    LastChanged,
+    LastAccessed,
+    LastRotated,
+    CurrentVersionCreated,
+    NextRotation,
+    Deleted,
+    PendingSince,
+}
+
+impl RecordTime {
+    const ALL: [RecordTime; 8] = [
+        RecordTime::Created,
+        RecordTime::LastChanged,
+        RecordTime::LastAccessed,
+        RecordTime::LastRotated,
+        RecordTime::CurrentVersionCreated,
+        RecordTime::NextRotation,
+        RecordTime::Deleted,
+        RecordTime::PendingSince,
+    ];
+
+    fn of(self, record: &SecretRecord) -> Option<DateTime<Utc>> {
+        match self {
+            RecordTime::Created => record.created,
+            RecordTime::LastChanged => record.last_changed,
+            RecordTime::LastAccessed => record.last_accessed,
+            RecordTime::LastRotated => record.last_rotated,
+            RecordTime::CurrentVersionCreated => record.current_version_created,
+            RecordTime::NextRotation => record.next_rotation,
+            RecordTime::Deleted => record.deleted,
+            RecordTime::PendingSince => record.pending_since,
+        }
+    }
+}
+
+/// What the per-secret families of one target need, gathered once per
+/// rendering. Escaping the same account, region and name for every series
+/// was most of the rendering time; and at 100,000 secrets the records no
+/// longer fit in the CPU cache, so reading one field of every record per
+/// family waited on memory more than it wrote text. Here names and times
+/// sit in compact arrays that each family reads in order.
+struct TargetLabels<'s> {
+    target: &'s TargetSnapshot,
+    /// `account_id="...",region="..."`.
+    identity: String,
+    account_name: Cow<'s, str>,
+    /// The secrets' escaped names, end to end; `name_ends[i]` is where the
+    /// `i`th ends.
+    names: String,
+    name_ends: Vec<usize>,
+    /// One column per [`RecordTime`], one row per secret.
+    times: [Vec<Option<DateTime<Utc>>>; RecordTime::ALL.len()],
+    rotation_enabled: Vec<bool>,
+}
+
+impl<'s> TargetLabels<'s> {
+    fn new(target: &'s TargetSnapshot) -> Self {
+        let mut identity = String::with_capacity(40 + target.account_id.len());
+        identity.push_str("account_id=\"");
+        push_escaped(&mut identity, &target.account_id);
+        identity.push('"');
+        push_label(&mut identity, "region", &target.region);
+        let count = target.secrets.len();
+        let mut labels = Self {
+            target,
+            identity,
+            account_name: escaped(target.account_name.as_deref().unwrap_or("")),
+            names: String::with_capacity(count * 32),
+            name_ends: Vec::with_capacity(count),
+            times: std::array::from_fn(|_| Vec::with_capacity(count)),
+            rotation_enabled: Vec::with_capacity(count),
+        };
+        for secret in &target.secrets {
+            let record = &secret.record;
+            push_escaped(&mut labels.names, &record.name);
+            labels.name_ends.push(labels.names.len());
+            for (column, time) in labels.times.iter_mut().zip(RecordTime::ALL) {
+                column.push(time.of(record));
+            }
+            labels.rotation_enabled.push(record.rotation_enabled);
+        }
+        labels
+    }
+
+    /// The escaped names, in the target's order.
+    fn names(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.name_ends.iter().copied());
+        starts
+            .zip(&self.name_ends)
+            .map(|(start, &end)| self.names.get(start..end).unwrap_or_default())
+    }
+
+    /// Each secret with its escaped name.
+    fn secrets(&self) -> impl Iterator<Item = (&'s SecretReport, &str)> {
+        self.target.secrets.iter().zip(self.names())
+    }
+
+    fn times(&self, time: RecordTime) -> &[Option<DateTime<Utc>>] {
+        // `ALL` lists the variants in declaration order, as the columns are.
+        &self.times[time as usize]
+    }
+}
+
+/// How much rendered text is gathered before it goes to the sink: large
+/// enough that the sink (a gzip encoder) works on big blocks, small enough
+/// to stay in the CPU cache.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Where rendered text goes: gathered in `text` and, when there is a sink,
+/// handed to it every [`CHUNK_BYTES`], so that a streamed rendering never
+/// holds the whole exposition.
+struct Output<'a> {
+    text: &'a mut String,
+    sink: Option<&'a mut dyn std::io::Write>,
+    /// The sink's first error; what is rendered after it is dropped.
+    error: Option<std::io::Error>,
+}
+
+impl Output<'_> {
+    /// Called between series, so that chunks end at line boundaries.
+    fn series_written(&mut self) {
+        if self.text.len() >= CHUNK_BYTES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if self.error.is_none()
+            && let Err(err) = sink.write_all(self.text.as_bytes())
+        {
+            self.error = Some(err);
+        }
+        self.text.clear();
+    }
+}
+
+/// Writes the series of one family. The header goes out with the first
+/// series only, so a family with nothing to report is left out entirely.
+struct FamilyWriter<'w, 'a> {
+    out: &'w mut Output<'a>,
+    family: &'static MetricFamily,
+    header_written: bool,
+    /// `name{account_id="...",region="..."` of the current target.
+    target_prefix: String,
+    /// The target prefix followed by `,secret_name="`.
+    secret_prefix: String,
+}
+
+impl<'w, 'a> FamilyWriter<'w, 'a> {
+    fn new(out: &'w mut Output<'a>, family: &'static MetricFamily) -> Self {
         Self {
             out,
             family,
             header_written: false,
+            target_prefix: String::new(),
+            secret_prefix: String::new(),
         }
     }
 
@@ -387,7 +574,7 @@ impl<'a> FamilyWriter<'a> {
             return;
         }
         self.header_written = true;
-        let out = &mut *self.out;
+        let out = &mut *self.out.text;
         out.push_str("# HELP ");
         out.push_str(self.family.name);
         out.push(' ');
@@ -399,78 +586,116 @@ impl<'a> FamilyWriter<'a> {
         out.push('\n');
     }
 
-    /// Writes `name{account_id="..."`; more labels follow with [`push_label`]
-    /// and the series ends with [`end_series`].
-    fn start_series(&mut self, account_id: &str) -> &mut String {
+    /// Makes `target` the one the next series belong to.
+    fn start_target(&mut self, target: &TargetLabels<'_>) {
+        self.target_prefix.clear();
+        self.target_prefix.push_str(self.family.name);
+        self.target_prefix.push('{');
+        self.target_prefix.push_str(&target.identity);
+        self.secret_prefix.clear();
+        self.secret_prefix.push_str(&self.target_prefix);
+        self.secret_prefix.push_str(",secret_name=\"");
+    }
+
+    /// Writes the current target's `name{account_id="...",region="..."`;
+    /// more labels follow with [`push_label`] and the series ends with
+    /// [`FamilyWriter::end_series`].
+    fn start_target_series(&mut self) -> &mut String {
         self.write_header();
-        let out = &mut *self.out;
-        out.push_str(self.family.name);
-        out.push_str("{account_id=\"");
-        push_escaped(out, account_id);
+        let out = &mut *self.out.text;
+        out.push_str(&self.target_prefix);
+        out
+    }
+
+    /// As [`FamilyWriter::start_target_series`], with the secret's name.
+    fn start_secret_series(&mut self, escaped_name: &str) -> &mut String {
+        self.write_header();
+        let out = &mut *self.out.text;
+        out.push_str(&self.secret_prefix);
+        out.push_str(escaped_name);
         out.push('"');
         out
     }
 
-    fn start_target_series(&mut self, target: &TargetSnapshot) -> &mut String {
-        let out = self.start_series(&target.account_id);
-        push_label(out, "region", &target.region);
-        out
-    }
-
-    fn start_secret_series(
-        &mut self,
-        target: &TargetSnapshot,
-        secret: &SecretReport,
-    ) -> &mut String {
-        let out = self.start_target_series(target);
-        push_label(out, "secret_name", &secret.record.name);
-        out
+    fn end_series(&mut self, value: SampleValue) {
+        let out = &mut *self.out.text;
+        out.push_str("} ");
+        value.write(out);
+        out.push('\n');
+        self.out.series_written();
     }
 
     fn unlabelled_series(&mut self, value: SampleValue) {
         self.write_header();
-        let out = &mut *self.out;
+        let out = &mut *self.out.text;
         out.push_str(self.family.name);
         out.push(' ');
         value.write(out);
         out.push('\n');
+        self.out.series_written();
     }
 }
 
-fn end_series(out: &mut String, value: SampleValue) {
-    out.push_str("} ");
-    value.write(out);
-    out.push('\n');
-}
-
 /// A family with one series per secret carrying only the three identifying
-/// labels; `value` returning `None` (an unknown time) emits no series.
-fn write_secret_family(
-    out: &mut String,
+/// labels, a record time; an unknown time emits no series.
+fn write_record_time_family(
+    out: &mut Output<'_>,
     family: &'static MetricFamily,
-    snapshot: &Snapshot,
-    value: impl Fn(&SecretReport) -> Option<SampleValue>,
+    targets: &[TargetLabels<'_>],
+    time: RecordTime,
 ) {
     let mut writer = FamilyWriter::new(out, family);
-    for target in &snapshot.targets {
-        for secret in &target.secrets {
-            if let Some(value) = value(secret) {
-                let out = writer.start_secret_series(target, secret);
-                end_series(out, value);
+    for target in targets {
+        writer.start_target(target);
+        for (name, time) in target.names().zip(target.times(time)) {
+            if let Some(time) = time {
+                writer.start_secret_series(name);
+                writer.end_series(SampleValue::timestamp(*time));
             }
         }
     }
 }
 
-fn write_secret_info(out: &mut String, snapshot: &Snapshot, options: &RenderOptions) {
+/// A family with one series per secret carrying only the three identifying
+/// labels; `value` returning `None` emits no series.
+fn write_secret_family(
+    out: &mut Output<'_>,
+    family: &'static MetricFamily,
+    targets: &[TargetLabels<'_>],
+    value: impl Fn(&SecretReport) -> Option<SampleValue>,
+) {
+    let mut writer = FamilyWriter::new(out, family);
+    for target in targets {
+        writer.start_target(target);
+        for (secret, name) in target.secrets() {
+            if let Some(value) = value(secret) {
+                writer.start_secret_series(name);
+                writer.end_series(value);
+            }
+        }
+    }
+}
+
+fn write_rotation_enabled(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &SECRET_ROTATION_ENABLED);
+    for target in targets {
+        writer.start_target(target);
+        for (name, enabled) in target.names().zip(&target.rotation_enabled) {
+            writer.start_secret_series(name);
+            writer.end_series(SampleValue::flag(*enabled));
+        }
+    }
+}
+
+fn write_secret_info(out: &mut Output<'_>, targets: &[TargetLabels<'_>], options: &RenderOptions) {
     let mut writer = FamilyWriter::new(out, &SECRET_INFO);
-    for target in &snapshot.targets {
-        let account_name = target.account_name.as_deref().unwrap_or("");
-        for secret in &target.secrets {
+    for target in targets {
+        writer.start_target(target);
+        for (secret, name) in target.secrets() {
             let record = &secret.record;
-            let out = writer.start_secret_series(target, secret);
+            let out = writer.start_secret_series(name);
             push_label(out, "secret_arn", &record.arn);
-            push_label(out, "account_name", account_name);
+            push_escaped_label(out, "account_name", &target.account_name);
             push_label(
                 out,
                 "owning_service",
@@ -497,19 +722,20 @@ fn write_secret_info(out: &mut String, snapshot: &Snapshot, options: &RenderOpti
                 let value = record.tags.get(&tag.key).map_or("", String::as_str);
                 push_label(out, &tag.label, value);
             }
-            end_series(out, SampleValue::Count(1));
+            writer.end_series(SampleValue::Count(1));
         }
     }
 }
 
-fn write_secret_compliant(out: &mut String, snapshot: &Snapshot) {
+fn write_secret_compliant(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
     let mut writer = FamilyWriter::new(out, &SECRET_COMPLIANT);
-    for target in &snapshot.targets {
-        for secret in &target.secrets {
+    for target in targets {
+        writer.start_target(target);
+        for (secret, name) in target.secrets() {
             for verdict in &secret.evaluation.verdicts {
-                let out = writer.start_secret_series(target, secret);
-                push_label(out, "check", verdict.check.as_str());
-                end_series(out, SampleValue::flag(verdict.compliant));
+                let out = writer.start_secret_series(name);
+                push_escaped_label(out, "check", verdict.check.as_str());
+                writer.end_series(SampleValue::flag(verdict.compliant));
             }
         }
     }
@@ -525,11 +751,12 @@ fn inventory_known(target: &TargetSnapshot) -> bool {
         })
 }
 
-fn write_secrets_per_target(out: &mut String, snapshot: &Snapshot) {
+fn write_secrets_per_target(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
     let mut writer = FamilyWriter::new(out, &SECRETS);
-    for target in snapshot.targets.iter().filter(|t| inventory_known(t)) {
-        let out = writer.start_target_series(target);
-        end_series(out, SampleValue::count(target.secrets.len()));
+    for target in targets.iter().filter(|t| inventory_known(t.target)) {
+        writer.start_target(target);
+        writer.start_target_series();
+        writer.end_series(SampleValue::count(target.target.secrets.len()));
     }
 }
 
@@ -541,9 +768,10 @@ fn needs_cloudtrail(check: Check) -> bool {
 
 /// One series per check, 0 included, so alerts need no `absent()`; a
 /// CloudTrail check only when the target has CloudTrail data.
-fn write_noncompliant_per_target(out: &mut String, snapshot: &Snapshot) {
+fn write_noncompliant_per_target(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
     let mut writer = FamilyWriter::new(out, &NONCOMPLIANT_SECRETS);
-    for target in snapshot.targets.iter().filter(|t| inventory_known(t)) {
+    for labels in targets.iter().filter(|t| inventory_known(t.target)) {
+        let target = labels.target;
         let mut noncompliant = [0usize; Check::ALL.len()];
         let mut evaluated = [false; Check::ALL.len()];
         for verdict in target
@@ -565,31 +793,33 @@ fn write_noncompliant_per_target(out: &mut String, snapshot: &Snapshot) {
             .health
             .iter()
             .any(|health| health.source == Source::CloudTrail && health.last_success.is_some());
+        writer.start_target(labels);
         for (index, check) in Check::ALL.iter().enumerate() {
             if needs_cloudtrail(*check) && !has_cloudtrail && !evaluated[index] {
                 continue;
             }
-            let out = writer.start_target_series(target);
+            let out = writer.start_target_series();
             push_label(out, "check", check.as_str());
-            end_series(out, SampleValue::count(noncompliant[index]));
+            writer.end_series(SampleValue::count(noncompliant[index]));
         }
     }
 }
 
 /// The newest CloudTrail event of each kind per secret; a kind never seen
 /// in CloudTrail's window emits nothing.
-fn write_last_rotation_events(out: &mut String, snapshot: &Snapshot) {
+fn write_last_rotation_events(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
     let mut writer = FamilyWriter::new(out, &SECRET_ROTATION_LAST_EVENT);
-    for target in &snapshot.targets {
-        for secret in &target.secrets {
+    for target in targets {
+        writer.start_target(target);
+        for (secret, name) in target.secrets() {
             let Some(events) = &secret.record.rotation_events else {
                 continue;
             };
             for kind in RotationEventKind::ALL {
                 if let Some(event) = events.get(kind) {
-                    let out = writer.start_secret_series(target, secret);
+                    let out = writer.start_secret_series(name);
                     push_label(out, "event", kind.as_str());
-                    end_series(out, SampleValue::timestamp(event.time));
+                    writer.end_series(SampleValue::timestamp(event.time));
                 }
             }
         }
@@ -598,33 +828,35 @@ fn write_last_rotation_events(out: &mut String, snapshot: &Snapshot) {
 
 /// Events first seen since start, per target and kind, every kind from 0 so
 /// that `increase()` sees the first one.
-fn write_rotation_events_total(out: &mut String, snapshot: &Snapshot) {
+fn write_rotation_events_total(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
     let mut writer = FamilyWriter::new(out, &ROTATION_EVENTS_TOTAL);
-    for target in &snapshot.targets {
-        let Some(counts) = &target.rotation_events_total else {
+    for target in targets {
+        let Some(counts) = &target.target.rotation_events_total else {
             continue;
         };
+        writer.start_target(target);
         for (kind, count) in RotationEventKind::ALL.into_iter().zip(counts) {
-            let out = writer.start_target_series(target);
+            let out = writer.start_target_series();
             push_label(out, "event", kind.as_str());
-            end_series(out, SampleValue::Count(*count));
+            writer.end_series(SampleValue::Count(*count));
         }
     }
 }
 
 fn write_health_family(
-    out: &mut String,
+    out: &mut Output<'_>,
     family: &'static MetricFamily,
-    snapshot: &Snapshot,
+    targets: &[TargetLabels<'_>],
     value: impl Fn(&crate::snapshot::SourceHealth) -> Option<SampleValue>,
 ) {
     let mut writer = FamilyWriter::new(out, family);
-    for target in &snapshot.targets {
-        for health in &target.health {
+    for target in targets {
+        writer.start_target(target);
+        for health in &target.target.health {
             if let Some(value) = value(health) {
-                let out = writer.start_target_series(target);
+                let out = writer.start_target_series();
                 push_label(out, "source", health.source.as_str());
-                end_series(out, value);
+                writer.end_series(value);
             }
         }
     }
@@ -633,58 +865,87 @@ fn write_health_family(
 /// Appends the families built from one poll. The snapshot's order (targets
 /// by account and region, secrets by name) is the exposition order.
 pub fn render_snapshot(snapshot: &Snapshot, options: &RenderOptions, out: &mut String) {
+    let mut output = Output {
+        text: out,
+        sink: None,
+        error: None,
+    };
+    render(snapshot, options, &mut output);
+}
+
+/// Writes what [`render_snapshot`] appends to `sink`, in chunks of about
+/// 256 KiB, never holding the whole text: at 100,000 secrets the text is
+/// hundreds of megabytes and its gzip a few dozen.
+pub fn write_snapshot(
+    snapshot: &Snapshot,
+    options: &RenderOptions,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    // One long `_info` line past the chunk size would only grow the buffer.
+    let mut text = String::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
+    let mut output = Output {
+        text: &mut text,
+        sink: Some(sink),
+        error: None,
+    };
+    render(snapshot, options, &mut output);
+    output.flush();
+    match output.error {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
     use SampleValue as V;
 
-    write_secret_info(out, snapshot, options);
-    write_secret_family(out, &SECRET_CREATED, snapshot, |s| {
-        s.record.created.map(V::timestamp)
-    });
-    write_secret_family(out, &SECRET_LAST_CHANGED, snapshot, |s| {
-        s.record.last_changed.map(V::timestamp)
-    });
-    write_secret_family(out, &SECRET_LAST_ACCESSED, snapshot, |s| {
-        s.record.last_accessed.map(V::timestamp)
-    });
-    write_secret_family(out, &SECRET_LAST_ROTATED, snapshot, |s| {
-        s.record.last_rotated.map(V::timestamp)
-    });
-    write_secret_family(out, &SECRET_CURRENT_VERSION_CREATED, snapshot, |s| {
-        s.record.current_version_created.map(V::timestamp)
-    });
-    write_secret_family(out, &SECRET_NEXT_ROTATION, snapshot, |s| {
-        s.record.next_rotation.map(V::timestamp)
-    });
-    write_secret_family(out, &SECRET_DELETION, snapshot, |s| {
-        s.record.deleted.map(V::timestamp)
-    });
-    write_secret_family(out, &SECRET_ROTATION_ENABLED, snapshot, |s| {
-        Some(V::flag(s.record.rotation_enabled))
-    });
-    write_secret_family(out, &SECRET_ROTATION_INTERVAL, snapshot, |s| {
+    let targets: Vec<TargetLabels<'_>> = snapshot.targets.iter().map(TargetLabels::new).collect();
+    let targets = targets.as_slice();
+
+    write_secret_info(out, targets, options);
+    for (family, time) in [
+        (&SECRET_CREATED, RecordTime::Created),
+        (&SECRET_LAST_CHANGED, RecordTime::LastChanged),
+        (&SECRET_LAST_ACCESSED, RecordTime::LastAccessed),
+        (&SECRET_LAST_ROTATED, RecordTime::LastRotated),
+        (
+            &SECRET_CURRENT_VERSION_CREATED,
+            RecordTime::CurrentVersionCreated,
+        ),
+        (&SECRET_NEXT_ROTATION, RecordTime::NextRotation),
+        (&SECRET_DELETION, RecordTime::Deleted),
+    ] {
+        write_record_time_family(out, family, targets, time);
+    }
+    write_rotation_enabled(out, targets);
+    write_secret_family(out, &SECRET_ROTATION_INTERVAL, targets, |s| {
         s.evaluation.rotation_interval.map(V::duration)
     });
     // No policy applies to a secret on its way out, so no limit is in force.
-    write_secret_family(out, &SECRET_ROTATION_MAX_AGE, snapshot, |s| {
+    write_secret_family(out, &SECRET_ROTATION_MAX_AGE, targets, |s| {
         (!s.evaluation.scheduled_for_deletion).then(|| V::duration(s.evaluation.max_age))
     });
-    write_secret_family(out, &SECRET_ROTATION_PENDING_SINCE, snapshot, |s| {
-        s.record.pending_since.map(V::timestamp)
-    });
-    write_last_rotation_events(out, snapshot);
-    write_secret_family(out, &SECRET_EXEMPT, snapshot, |s| {
+    write_record_time_family(
+        out,
+        &SECRET_ROTATION_PENDING_SINCE,
+        targets,
+        RecordTime::PendingSince,
+    );
+    write_last_rotation_events(out, targets);
+    write_secret_family(out, &SECRET_EXEMPT, targets, |s| {
         Some(V::flag(s.evaluation.exemption.is_some()))
     });
-    write_secret_compliant(out, snapshot);
+    write_secret_compliant(out, targets);
 
-    write_secrets_per_target(out, snapshot);
-    write_noncompliant_per_target(out, snapshot);
-    write_rotation_events_total(out, snapshot);
+    write_secrets_per_target(out, targets);
+    write_noncompliant_per_target(out, targets);
+    write_rotation_events_total(out, targets);
 
-    write_health_family(out, &TARGET_UP, snapshot, |h| Some(V::flag(h.up)));
-    write_health_family(out, &TARGET_LAST_SUCCESS, snapshot, |h| {
+    write_health_family(out, &TARGET_UP, targets, |h| Some(V::flag(h.up)));
+    write_health_family(out, &TARGET_LAST_SUCCESS, targets, |h| {
         h.last_success.map(V::timestamp)
     });
-    write_health_family(out, &TARGET_POLL_DURATION, snapshot, |h| {
+    write_health_family(out, &TARGET_POLL_DURATION, targets, |h| {
         Some(V::duration(h.poll_duration))
     });
     FamilyWriter::new(out, &LAST_POLL).unlabelled_series(V::timestamp(snapshot.completed_at));

@@ -188,6 +188,9 @@ impl<S: SecretsSource> Poller<S> {
 
         let mut snapshot = self.publish_poll(outcomes, now, started.elapsed());
         self.metrics.observe_poll_duration(started.elapsed());
+        // The previous listing is gone now; the previous snapshot goes once
+        // the next scrape has rendered this one (src/http.rs trims again).
+        crate::allocator::release_free_memory();
         if let Some(hook) = self.hook.get() {
             hook.after_poll(&snapshot).await;
             // The hook's health changed with its work: serve it now, not a poll later.
@@ -300,7 +303,12 @@ impl<S: SecretsSource> Poller<S> {
                 .or_default();
             let health = match outcome.result {
                 Ok(records) => {
-                    remembered.records = records.into_iter().map(Arc::new).collect();
+                    // A new vector, not an in-place collect, which would
+                    // keep the listing's allocation (60 times the size of
+                    // the pointers) until the next poll.
+                    let mut shared = Vec::with_capacity(records.len());
+                    shared.extend(records.into_iter().map(Arc::new));
+                    remembered.records = shared;
                     remembered.last_success = Some(now);
                     SourceHealth {
                         source: Source::SecretsManager,

@@ -120,14 +120,30 @@ pub struct Snapshot {
 }
 
 /// Holds the newest snapshot. Readers never wait on a running poll.
-#[derive(Default)]
 pub struct SnapshotStore {
     current: ArcSwapOption<Snapshot>,
+    /// Counts the snapshots stored, for whoever prepares each one ahead of
+    /// its readers (the `/metrics` rendering).
+    published: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for SnapshotStore {
+    fn default() -> Self {
+        Self {
+            current: ArcSwapOption::empty(),
+            published: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl SnapshotStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Changes each time a snapshot is stored.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// `None` until the first poll completes.
@@ -141,5 +157,6 @@ impl SnapshotStore {
 
     pub fn store_arc(&self, snapshot: Arc<Snapshot>) {
         self.current.store(Some(snapshot));
+        self.published.send_modify(|count| *count += 1);
     }
 }

@@ -66,6 +66,14 @@ impl Target {
 /// credentials still valid and call `AssumeRole` again on every poll.
 pub const CREDENTIAL_CACHE_ACCOUNTS: usize = 100_000;
 
+/// Idle connections kept per endpoint (one per service and region). A poll
+/// has at most `max_concurrent_targets` inventory requests in flight, but the
+/// CloudTrail loops of thousands of targets can open hundreds of connections
+/// to one endpoint at start-up; hyper keeps every one of them idle by
+/// default, with its read and write buffers and TLS state: at 2,000 targets
+/// that was over 100 MiB of idle connections.
+pub const MAX_IDLE_CONNECTIONS_PER_ENDPOINT: usize = 64;
+
 /// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy from
 /// the environment), built once. Left to itself, each SDK client builds its
 /// own, so thousands of targets would hold thousands of connection pools:
@@ -75,16 +83,18 @@ fn shared_https_client() -> SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector =
-            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
+    Builder::new()
+        .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS_PER_ENDPOINT)
+        .build_with_connector_fn(|settings, components| {
+            let mut connector =
+                ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        })
 }
 
 /// STS throttles the calling account at 600 requests a second, and every
