@@ -1,9 +1,10 @@
 //! The HTTP surface. `/metrics` encodes the newest snapshot and never calls
-//! AWS; the rendering of a snapshot, plain and gzipped, is cached until the
-//! next poll replaces it, so that a scrape of 100,000 secrets costs a copy of
-//! a reference rather than hundreds of megabytes of formatting or deflate.
-//! The gzip encoding is rendered straight into the encoder, so it never
-//! holds the whole plain text either.
+//! AWS. The gzip encoding, which Prometheus asks for, is rendered into the
+//! encoder as soon as a snapshot is stored and cached until the next one, so
+//! that a scrape of 100,000 secrets costs a copy of a reference rather than
+//! hundreds of megabytes of formatting or deflate. The plain text (about
+//! 3 KiB a secret, ~300 MiB at 100,000) is never held whole: each plain
+//! scrape renders it again, streamed to the client in pieces.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,12 +18,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use futures::StreamExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 
-use crate::metrics::{
-    CONTENT_TYPE, ExporterMetrics, RenderOptions, render_snapshot, write_snapshot,
-};
+use crate::metrics::{CONTENT_TYPE, ExporterMetrics, RenderOptions, write_snapshot};
 use crate::snapshot::{Snapshot, SnapshotStore};
 
 pub struct AppState {
@@ -32,20 +32,40 @@ pub struct AppState {
     /// The snapshot last rendered and its encodings, so that many scrapes
     /// of one poll cost one rendering.
     rendered: Mutex<Option<Arc<Rendered>>>,
-    /// The sizes of the last plain and gzip renderings: the next poll's are
-    /// much the same, and allocating them at once saves growing by doubling
-    /// through buffers of hundreds of megabytes.
-    last_plain_len: AtomicUsize,
+    /// The size of the last gzip rendering: the next poll's is much the
+    /// same, and allocating it at once saves growing by doubling.
     last_gzip_len: AtomicUsize,
 }
 
-/// One snapshot's exposition, each encoding made on the first scrape that
-/// asks for it. Prometheus asks for gzip only, so the plain text is kept
-/// only when some client wants it.
+/// One snapshot's gzip exposition, made once by whichever comes first: the
+/// rendering that follows each poll or a scrape.
 struct Rendered {
     snapshot: Arc<Snapshot>,
-    plain: OnceCell<Bytes>,
     gzip: OnceCell<Bytes>,
+}
+
+/// Pieces of a plain rendering (about 256 KiB each) queued per scrape: the
+/// socket stays busy while the renderer works, and a slow client holds
+/// about a megabyte, not the whole text.
+const PLAIN_PIECES_IN_FLIGHT: usize = 4;
+
+/// Hands each piece of a plain rendering to the response body. A scraper
+/// that went away closes the channel, which stops the rendering.
+struct PieceSender(tokio::sync::mpsc::Sender<Bytes>);
+
+impl std::io::Write for PieceSender {
+    fn write(&mut self, piece: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(piece))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "scraper went away")
+            })?;
+        Ok(piece.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Deflate's fastest level: on exposition text it compresses nearly as well
@@ -113,7 +133,6 @@ impl AppState {
             metrics,
             render_options,
             rendered: Mutex::new(None),
-            last_plain_len: AtomicUsize::new(0),
             last_gzip_len: AtomicUsize::new(0),
         }
     }
@@ -131,21 +150,10 @@ impl AppState {
         }
         let rendered = Arc::new(Rendered {
             snapshot: snapshot.clone(),
-            plain: OnceCell::new(),
             gzip: OnceCell::new(),
         });
         *cache = Some(rendered.clone());
         rendered
-    }
-
-    fn render_text(&self, snapshot: &Snapshot) -> String {
-        let capacity = capacity_after(self.last_plain_len.load(Ordering::Relaxed));
-        let mut text = String::with_capacity(capacity);
-        render_snapshot(snapshot, &self.render_options, &mut text);
-        // The cache holds the text until the next poll: no unused capacity.
-        text.shrink_to_fit();
-        self.last_plain_len.store(text.len(), Ordering::Relaxed);
-        text
     }
 
     fn render_gzip(&self, snapshot: &Snapshot) -> std::io::Result<Bytes> {
@@ -156,28 +164,26 @@ impl AppState {
         Ok(Bytes::from(compressed))
     }
 
-    /// The snapshot's text. Rendering 100,000 secrets takes a while, so it
-    /// runs off the async workers; concurrent first scrapes share one.
-    async fn snapshot_plain(self: &Arc<Self>, rendered: &Arc<Rendered>) -> std::io::Result<Bytes> {
-        rendered
-            .plain
-            .get_or_try_init(|| {
-                let state = self.clone();
-                let rendered = rendered.clone();
-                async move {
-                    tokio::task::spawn_blocking(move || {
-                        Bytes::from(state.render_text(&rendered.snapshot))
-                    })
-                    .await
-                    .map_err(std::io::Error::other)
-                }
-            })
-            .await
-            .cloned()
+    /// The snapshot's text, rendered off the async workers and received in
+    /// pieces as the renderer makes them.
+    fn snapshot_plain(
+        self: &Arc<Self>,
+        snapshot: Arc<Snapshot>,
+    ) -> tokio::sync::mpsc::Receiver<Bytes> {
+        let (sender, pieces) = tokio::sync::mpsc::channel(PLAIN_PIECES_IN_FLIGHT);
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut sink = PieceSender(sender);
+            if let Err(err) = write_snapshot(&snapshot, &state.render_options, &mut sink)
+                && err.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                tracing::error!(error = %err, "rendering the snapshot failed");
+            }
+        });
+        pieces
     }
 
-    /// The snapshot's text as one gzip member. Compressed from the plain text
-    /// when that is cached, else rendered into the encoder.
+    /// The snapshot's text as one gzip member, rendered into the encoder.
     async fn snapshot_gzip(self: &Arc<Self>, rendered: &Arc<Rendered>) -> std::io::Result<Bytes> {
         rendered
             .gzip
@@ -185,12 +191,9 @@ impl AppState {
                 let state = self.clone();
                 let rendered = rendered.clone();
                 async move {
-                    tokio::task::spawn_blocking(move || match rendered.plain.get() {
-                        Some(plain) => gzip(plain),
-                        None => state.render_gzip(&rendered.snapshot),
-                    })
-                    .await
-                    .map_err(std::io::Error::other)?
+                    tokio::task::spawn_blocking(move || state.render_gzip(&rendered.snapshot))
+                        .await
+                        .map_err(std::io::Error::other)?
                 }
             })
             .await
@@ -259,20 +262,21 @@ fn internal_error(what: &str, err: impl std::fmt::Display) -> Response {
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let gzip_wanted = accepts_gzip(&headers);
-    let snapshot_part = match state.store.load() {
-        Some(snapshot) => {
+    let snapshot_part: futures::stream::BoxStream<'static, Bytes> = match state.store.load() {
+        Some(snapshot) if gzip_wanted => {
             let rendered = state.rendered(&snapshot);
-            let part = if gzip_wanted {
-                state.snapshot_gzip(&rendered).await
-            } else {
-                state.snapshot_plain(&rendered).await
-            };
-            match part {
-                Ok(part) => Some(part),
+            match state.snapshot_gzip(&rendered).await {
+                Ok(part) => Box::pin(futures::stream::iter([part])),
                 Err(err) => return internal_error("rendering the snapshot", err),
             }
         }
-        None => None,
+        Some(snapshot) => {
+            let pieces = state.snapshot_plain(snapshot);
+            Box::pin(futures::stream::unfold(pieces, |mut pieces| async move {
+                pieces.recv().await.map(|piece| (piece, pieces))
+            }))
+        }
+        None => Box::pin(futures::stream::empty()),
     };
     // The exporter's own metrics move between polls, so they are encoded
     // on every scrape, after the cached part.
@@ -289,10 +293,9 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         Bytes::from(own)
     };
     let parts = snapshot_part
-        .into_iter()
-        .chain([own])
+        .chain(futures::stream::iter([own]))
         .map(Ok::<_, std::convert::Infallible>);
-    let body = Body::from_stream(futures::stream::iter(parts));
+    let body = Body::from_stream(parts);
     let mut response = ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response();
     let response_headers = response.headers_mut();
     response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -469,7 +472,7 @@ mod tests {
 
     fn plain(snapshot: &Snapshot, options: &RenderOptions) -> String {
         let mut text = String::new();
-        render_snapshot(snapshot, options, &mut text);
+        crate::metrics::render_snapshot(snapshot, options, &mut text);
         text
     }
 
@@ -570,8 +573,8 @@ mod tests {
             let _ = stopped.await;
         }));
 
-        // Gzip first, so that it is rendered into the encoder rather than
-        // compressed from a cached plain text; then again from the cache.
+        // Gzip twice (rendered, then from the cache), then plain, which is
+        // rendered for each scrape and streamed in pieces.
         let mut bodies = Vec::new();
         for accept_encoding in ["gzip", "gzip", "identity"] {
             let body = fetch(&url, accept_encoding).await?;

@@ -681,12 +681,12 @@ fn throttled_requests(metrics: &ExporterMetrics) -> u64 {
 /// Runs the exporter against one fleet and measures both baselines on it.
 pub async fn run(shape: &FleetShape, options: &Options) -> Result<Report, BenchError> {
     let (sim, facts) = start_simulator(shape, options.latency).await?;
+    // The exporter returns freed memory to the system after each poll
+    // (src/allocator.rs); do the same for the garbage of building the
+    // fleet before measuring the simulator, so neither is misattributed.
+    secrets_rotation_exporter::allocator::release_free_memory();
     let rss_simulator = memory().map_or(0, |(rss, _)| rss);
     let peak_reset = reset_peak_memory();
-    // The exporter frees the previous poll's records after each poll and
-    // returns them to the system (src/allocator.rs); do the same for the
-    // simulator's fleet building, so that its garbage is not counted.
-    secrets_rotation_exporter::allocator::release_free_memory();
 
     let config = config::parse(&shape.config_yaml(options.max_concurrent_targets))?;
     let max_concurrent_targets = config.aws.max_concurrent_targets;
