@@ -7,6 +7,29 @@
 //! it has ever been, which is what a container's memory limit and the
 //! operator's dashboard see.
 
+/// Malloc arenas at most, unless `MALLOC_ARENA_MAX` is set. glibc makes up
+/// to eight per core, one for each thread that allocates while the others'
+/// are busy; polls and renderings run on Tokio's worker and blocking
+/// threads, so one poll's records end up spread over many arenas, and
+/// pages freed in one cannot serve the next poll's allocations in another.
+pub const MALLOC_ARENAS: i32 = 2;
+
+/// Caps the number of malloc arenas (see [`MALLOC_ARENAS`]). Call it first
+/// thing in `main`, before threads start allocating.
+pub fn limit_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+            return;
+        }
+        // SAFETY: mallopt only sets a tunable of the allocator under its
+        // own lock; it takes no pointer from us.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+        }
+    }
+}
+
 /// Releases free pages of every malloc arena. Cheap next to a poll (it
 /// walks the free lists once) and a no-op where the C library is not glibc.
 pub fn release_free_memory() {

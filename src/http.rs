@@ -35,6 +35,10 @@ pub struct AppState {
     /// The size of the last gzip rendering: the next poll's is much the
     /// same, and allocating it at once saves growing by doubling.
     last_gzip_len: AtomicUsize,
+    /// Plain renderings run at most this many at once; more scrapes wait.
+    /// Each holds its own working set while it runs, so fifty plain scrapes
+    /// at once must not mean fifty renderings at once.
+    plain_renderings: Arc<tokio::sync::Semaphore>,
 }
 
 /// One snapshot's gzip exposition, made once by whichever comes first: the
@@ -134,6 +138,9 @@ impl AppState {
             render_options,
             rendered: Mutex::new(None),
             last_gzip_len: AtomicUsize::new(0),
+            plain_renderings: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
     }
 
@@ -166,13 +173,18 @@ impl AppState {
 
     /// The snapshot's text, rendered off the async workers and received in
     /// pieces as the renderer makes them.
-    fn snapshot_plain(
+    async fn snapshot_plain(
         self: &Arc<Self>,
         snapshot: Arc<Snapshot>,
-    ) -> tokio::sync::mpsc::Receiver<Bytes> {
+    ) -> std::io::Result<tokio::sync::mpsc::Receiver<Bytes>> {
+        let permit = Arc::clone(&self.plain_renderings)
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)?;
         let (sender, pieces) = tokio::sync::mpsc::channel(PLAIN_PIECES_IN_FLIGHT);
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut sink = PieceSender(sender);
             if let Err(err) = write_snapshot(&snapshot, &state.render_options, &mut sink)
                 && err.kind() != std::io::ErrorKind::BrokenPipe
@@ -180,7 +192,7 @@ impl AppState {
                 tracing::error!(error = %err, "rendering the snapshot failed");
             }
         });
-        pieces
+        Ok(pieces)
     }
 
     /// The snapshot's text as one gzip member, rendered into the encoder.
@@ -271,7 +283,10 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             }
         }
         Some(snapshot) => {
-            let pieces = state.snapshot_plain(snapshot);
+            let pieces = match state.snapshot_plain(snapshot).await {
+                Ok(pieces) => pieces,
+                Err(err) => return internal_error("rendering the snapshot", err),
+            };
             Box::pin(futures::stream::unfold(pieces, |mut pieces| async move {
                 pieces.recv().await.map(|piece| (piece, pieces))
             }))

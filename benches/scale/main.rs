@@ -39,8 +39,23 @@ struct Args {
     bench: bool,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // As the exporter's own main does (src/main.rs).
+    secrets_rotation_exporter::allocator::limit_arenas();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> std::process::ExitCode {
     let args = Args::parse();
     let shapes = match args.fleet.as_str() {
         "wide" => vec![FleetShape::wide()],
