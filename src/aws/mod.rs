@@ -83,18 +83,19 @@ fn shared_https_client() -> SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     use aws_smithy_http_client::{Builder, ConnectorBuilder};
-    Builder::new()
-        .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS_PER_ENDPOINT)
-        .build_with_connector_fn(|settings, components| {
-            let mut connector =
-                ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
-            connector.set_connector_settings(settings.cloned());
-            if let Some(components) = components {
-                connector.set_sleep_impl(components.sleep_impl());
-            }
-            connector.set_proxy_config(Some(ProxyConfig::from_env()));
-            connector.build()
-        })
+    // The pool settings belong to each connector: this builder's own are
+    // not passed to a connector made by the function.
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS_PER_ENDPOINT)
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// STS throttles the calling account at 600 requests a second, and every
