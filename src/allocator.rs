@@ -14,8 +14,8 @@
 /// pages freed in one cannot serve the next poll's allocations in another.
 pub const MALLOC_ARENAS: i32 = 2;
 
-/// Caps the number of malloc arenas (see [`MALLOC_ARENAS`]). Call it first
-/// thing in `main`, before threads start allocating.
+/// Caps the number of malloc arenas (see [`MALLOC_ARENAS`]), before threads
+/// start allocating: [`runtime`] calls it.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -41,4 +41,13 @@ pub fn release_free_memory() {
             libc::malloc_trim(0);
         }
     }
+}
+
+/// The multi-threaded Tokio runtime of the exporter's process, built after
+/// [`limit_arenas`] so that its threads allocate under the cap.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    limit_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }

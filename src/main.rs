@@ -230,12 +230,9 @@ async fn run_server(
 }
 
 fn main() -> ExitCode {
-    // Before the runtime's threads exist and start allocating.
-    secrets_rotation_exporter::allocator::limit_arenas();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // Built here, not by `#[tokio::main]`, so the allocator is configured
+    // before the runtime's threads exist.
+    let runtime = match secrets_rotation_exporter::allocator::runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start the async runtime: {err}");

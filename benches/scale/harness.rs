@@ -402,14 +402,14 @@ pub struct Scrape {
     pub bytes: usize,
 }
 
-/// GETs `/metrics` and reads the whole body, without keeping it unless
-/// asked (fifty concurrent copies of a large body would measure the client).
-pub async fn scrape(
+/// GETs `/metrics` and hands each piece of the body to `on_piece` as it
+/// arrives, so that no caller has to hold a body it does not need.
+async fn scrape_pieces(
     client: &reqwest::Client,
     url: &str,
     gzip: bool,
-    keep: bool,
-) -> Result<(Scrape, Vec<u8>), BenchError> {
+    mut on_piece: impl FnMut(&[u8]),
+) -> Result<Scrape, BenchError> {
     let started = Instant::now();
     let mut request = client.get(url);
     if gzip {
@@ -427,20 +427,32 @@ pub async fn scrape(
         return Err(format!("asked gzip={gzip}, got Content-Encoding gzip={encoded}").into());
     }
     let mut bytes = 0;
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        bytes += chunk.len();
-        if keep {
-            body.extend_from_slice(&chunk);
-        }
+    while let Some(piece) = response.chunk().await? {
+        bytes += piece.len();
+        on_piece(&piece);
     }
-    Ok((
-        Scrape {
-            elapsed: started.elapsed(),
-            bytes,
-        },
-        body,
-    ))
+    Ok(Scrape {
+        elapsed: started.elapsed(),
+        bytes,
+    })
+}
+
+/// GETs `/metrics` and reads the whole body, without keeping it unless
+/// asked (fifty concurrent copies of a large body would measure the client).
+pub async fn scrape(
+    client: &reqwest::Client,
+    url: &str,
+    gzip: bool,
+    keep: bool,
+) -> Result<(Scrape, Vec<u8>), BenchError> {
+    let mut body = Vec::new();
+    let scrape = scrape_pieces(client, url, gzip, |piece| {
+        if keep {
+            body.extend_from_slice(piece);
+        }
+    })
+    .await?;
+    Ok((scrape, body))
 }
 
 /// SHA-256 of a body's first `prefix_len` bytes and of the whole body.
@@ -492,28 +504,9 @@ pub async fn scrape_digest(
     gzip: bool,
     prefix_len: usize,
 ) -> Result<(Scrape, BodyDigest), BenchError> {
-    let started = Instant::now();
-    let mut request = client.get(url);
-    if gzip {
-        request = request.header("Accept-Encoding", "gzip");
-    }
-    let mut response = request.send().await?;
-    if response.status() != 200 {
-        return Err(format!("GET /metrics answered {}", response.status()).into());
-    }
-    let mut bytes = 0;
     let mut digester = Digester::new(prefix_len);
-    while let Some(chunk) = response.chunk().await? {
-        bytes += chunk.len();
-        digester.update(&chunk);
-    }
-    Ok((
-        Scrape {
-            elapsed: started.elapsed(),
-            bytes,
-        },
-        digester.finish(),
-    ))
+    let scrape = scrape_pieces(client, url, gzip, |piece| digester.update(piece)).await?;
+    Ok((scrape, digester.finish()))
 }
 
 /// Digests of the text a gzip body (of one or more members) decompresses to.

@@ -40,12 +40,9 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    // As the exporter's own main does (src/main.rs).
-    secrets_rotation_exporter::allocator::limit_arenas();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // Built here, not by `#[tokio::main]`, so the allocator is configured
+    // before the runtime's threads exist.
+    let runtime = match secrets_rotation_exporter::allocator::runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start the async runtime: {err}");
