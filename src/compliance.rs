@@ -153,15 +153,14 @@ fn override_matches(matcher: &OverrideMatch, record: &SecretRecord) -> bool {
         && matcher
             .account
             .as_ref()
-            .is_none_or(|account| *account == record.account_id)
+            .is_none_or(|account| **account == *record.account_id)
         && matcher
             .region
             .as_ref()
-            .is_none_or(|region| *region == record.region)
-        && matcher
-            .tags
-            .iter()
-            .all(|(key, value)| record.tags.get(key) == Some(value))
+            .is_none_or(|region| **region == *record.region)
+        && matcher.tags.iter().all(|(key, value)| {
+            record.tags.get(key.as_str()).map(|held| &**held) == Some(value.as_str())
+        })
 }
 
 /// The thresholds in force for one secret: the first matching override laid over the defaults.
@@ -318,7 +317,10 @@ fn exemption_at(
     now: DateTime<Utc>,
 ) -> (Option<Exemption>, Option<String>) {
     let until_tag = format!("{exempt_tag}-until");
-    let until_value = record.tags.get(&until_tag).map(|value| value.trim());
+    let until_value = record
+        .tags
+        .get(until_tag.as_str())
+        .map(|value| value.trim());
     let Some(reason) = record.tags.get(exempt_tag).map(|value| value.trim()) else {
         let ignored = until_value.map(|value| {
             format!("tag {until_tag} is set to {value:?} but tag {exempt_tag} is missing, so nothing is exempt")

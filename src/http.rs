@@ -426,8 +426,8 @@ mod tests {
                     .map(|i| {
                         let name = format!("app-{i:05}/db/password");
                         let mut record = SecretRecord {
-                            account_id: account_id.to_string(),
-                            region: "eu-west-1".to_string(),
+                            account_id: account_id.into(),
+                            region: "eu-west-1".into(),
                             arn: format!(
                                 "arn:aws:secretsmanager:eu-west-1:{account_id}:secret:{name}-AbCdEf"
                             ),
@@ -438,7 +438,7 @@ mod tests {
                             last_accessed: time(1_717_200_000, 0),
                             ..SecretRecord::default()
                         };
-                        record.tags.insert("team".to_string(), format!("team \"{}\"", i % 7));
+                        record.tags.insert("team".into(), format!("team \"{}\"", i % 7).into());
                         let verdicts = Check::ALL
                             .into_iter()
                             .map(|check| Verdict {

@@ -1,6 +1,9 @@
 //! What the exporter knows about one secret: plain data, no SDK types, so the
 //! compliance checks, the metrics and the tests never depend on the AWS SDK.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use litemap::LiteMap;
 use serde::Serialize;
@@ -14,23 +17,45 @@ use crate::rotation_events::SecretRotationEvents;
 pub struct RotationRules {
     pub automatically_after_days: Option<i64>,
     /// The rotation window, for example `3h`.
-    pub duration: Option<String>,
+    pub duration: Option<Arc<str>>,
     /// `rate(...)` or `cron(...)`.
-    pub schedule_expression: Option<String>,
+    pub schedule_expression: Option<Arc<str>>,
+}
+
+/// Holds one copy of each text that many secrets of a target share: the
+/// account and region, key and Lambda ARNs, tag keys and values, schedules.
+/// Records keep them as `Arc<str>`; at fleet scale a copy per secret of
+/// each would be a third of the records' memory.
+#[derive(Debug, Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn intern(&mut self, text: &str) -> Arc<str> {
+        if let Some(held) = self.0.get(text) {
+            return Arc::clone(held);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
 }
 
 /// One secret as seen by one poll of one (account, region).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SecretRecord {
-    pub account_id: String,
-    pub region: String,
+    pub account_id: Arc<str>,
+    pub region: Arc<str>,
     pub arn: String,
     pub name: String,
     /// `None` means the AWS managed key `aws/secretsmanager`.
-    pub kms_key_id: Option<String>,
+    pub kms_key_id: Option<Arc<str>>,
     /// A missing `RotationEnabled` is false.
     pub rotation_enabled: bool,
-    pub rotation_lambda_arn: Option<String>,
+    pub rotation_lambda_arn: Option<Arc<str>>,
     pub rotation_rules: Option<RotationRules>,
     pub created: Option<DateTime<Utc>>,
     pub last_changed: Option<DateTime<Utc>>,
@@ -39,11 +64,16 @@ pub struct SecretRecord {
     pub next_rotation: Option<DateTime<Utc>>,
     /// Set when the secret is scheduled for deletion.
     pub deleted: Option<DateTime<Utc>>,
-    pub owning_service: Option<String>,
-    pub primary_region: Option<String>,
-    pub tags: LiteMap<String, String>,
-    /// Version id to its staging labels (`AWSCURRENT`, `AWSPENDING`, ...).
-    pub version_stages: LiteMap<String, Vec<String>>,
+    pub owning_service: Option<Arc<str>>,
+    pub primary_region: Option<Arc<str>>,
+    pub tags: LiteMap<Arc<str>, Arc<str>>,
+    /// The version that carries `AWSCURRENT`. Of all the staging labels
+    /// `ListSecrets` returns, the checks need only this one and the pending
+    /// version; see [`SecretRecord::set_version_stages`].
+    pub current_version: Option<Box<str>>,
+    /// A version carrying `AWSPENDING` but not `AWSCURRENT`: a rotation that
+    /// started and has not finished.
+    pub pending_version: Option<Box<str>>,
     /// Creation of the `AWSCURRENT` version, when it has been looked up.
     pub current_version_created: Option<DateTime<Utc>>,
     /// Creation of a version that carries `AWSPENDING` without `AWSCURRENT`,
@@ -58,25 +88,108 @@ pub struct SecretRecord {
 impl SecretRecord {
     /// The version id that carries `AWSCURRENT`, if any.
     pub fn current_version_id(&self) -> Option<&str> {
-        self.version_with_stage("AWSCURRENT")
+        self.current_version.as_deref()
     }
 
     /// A version carrying `AWSPENDING` but not `AWSCURRENT`: a rotation that
     /// started and has not finished.
     pub fn pending_version_id(&self) -> Option<&str> {
-        self.version_stages
-            .iter()
-            .find(|(_, stages)| {
-                stages.iter().any(|s| s == "AWSPENDING")
-                    && !stages.iter().any(|s| s == "AWSCURRENT")
-            })
-            .map(|(id, _)| id.as_str())
+        self.pending_version.as_deref()
     }
 
-    fn version_with_stage(&self, stage: &str) -> Option<&str> {
-        self.version_stages
-            .iter()
-            .find(|(_, stages)| stages.iter().any(|s| s == stage))
-            .map(|(id, _)| id.as_str())
+    /// Sets the current and pending versions from `SecretVersionsToStages`
+    /// (version id to its staging labels). When several versions qualify,
+    /// the lowest id is taken, so the choice does not depend on the order
+    /// of the response.
+    pub fn set_version_stages<'a, Stages>(
+        &mut self,
+        versions: impl IntoIterator<Item = (&'a str, Stages)>,
+    ) where
+        Stages: IntoIterator<Item = &'a str>,
+    {
+        let mut current: Option<&str> = None;
+        let mut pending: Option<&str> = None;
+        let lowest =
+            |held: Option<&'a str>, id: &'a str| Some(held.map_or(id, |held| held.min(id)));
+        for (id, stages) in versions {
+            let (mut is_current, mut is_pending) = (false, false);
+            for stage in stages {
+                is_current |= stage == "AWSCURRENT";
+                is_pending |= stage == "AWSPENDING";
+            }
+            if is_current {
+                current = lowest(current, id);
+            } else if is_pending {
+                pending = lowest(pending, id);
+            }
+        }
+        self.current_version = current.map(Box::from);
+        self.pending_version = pending.map(Box::from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(stages: &[(&'static str, &[&'static str])]) -> (Option<String>, Option<String>) {
+        let mut record = SecretRecord::default();
+        record.set_version_stages(
+            stages
+                .iter()
+                .map(|(id, labels)| (*id, labels.iter().copied())),
+        );
+        (
+            record.current_version_id().map(str::to_owned),
+            record.pending_version_id().map(str::to_owned),
+        )
+    }
+
+    #[test]
+    fn current_and_pending_versions_come_from_the_staging_labels() {
+        let some = |id: &str| Some(id.to_owned());
+        assert_eq!(versions(&[]), (None, None));
+        assert_eq!(
+            versions(&[("v2", &["AWSPREVIOUS"]), ("v3", &["AWSCURRENT"])]),
+            (some("v3"), None)
+        );
+        assert_eq!(
+            versions(&[("v3", &["AWSCURRENT"]), ("v4", &["AWSPENDING"])]),
+            (some("v3"), some("v4"))
+        );
+        // AWSPENDING left on the current version is not a rotation in progress.
+        assert_eq!(
+            versions(&[("v3", &["AWSCURRENT", "AWSPENDING"])]),
+            (some("v3"), None)
+        );
+        // Labels AWS does not define are ignored.
+        assert_eq!(versions(&[("v5", &["blue"])]), (None, None));
+    }
+
+    #[test]
+    fn several_candidates_give_the_lowest_version_id_in_any_order() {
+        let forward = versions(&[
+            ("a", &["AWSPENDING"]),
+            ("b", &["AWSPENDING"]),
+            ("c", &["AWSCURRENT"]),
+        ]);
+        let backward = versions(&[
+            ("c", &["AWSCURRENT"]),
+            ("b", &["AWSPENDING"]),
+            ("a", &["AWSPENDING"]),
+        ]);
+        assert_eq!(forward, (Some("c".into()), Some("a".into())));
+        assert_eq!(backward, forward);
+    }
+
+    #[test]
+    fn interned_text_is_one_allocation() {
+        let mut shared = Interner::new();
+        let first = shared.intern("arn:aws:kms:eu-west-1:111111111111:key/k");
+        let again = shared.intern(&String::from("arn:aws:kms:eu-west-1:111111111111:key/k"));
+        let other = shared.intern("team");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(&*other, "team");
+        assert!(!Arc::ptr_eq(&first, &other));
     }
 }

@@ -719,7 +719,10 @@ fn write_secret_info(out: &mut Output<'_>, targets: &[TargetLabels<'_>], options
             // Every configured tag is written, empty when the secret lacks
             // it, so all `_info` series share one label set.
             for tag in &options.tag_labels {
-                let value = record.tags.get(&tag.key).map_or("", String::as_str);
+                let value = record
+                    .tags
+                    .get(tag.key.as_str())
+                    .map_or("", |value| &**value);
                 push_label(out, &tag.label, value);
             }
             writer.end_series(SampleValue::Count(1));

@@ -80,7 +80,7 @@ struct TargetMemory {
 /// The result of polling one target once.
 struct TargetOutcome {
     target: Target,
-    result: Result<Vec<SecretRecord>, SourceError>,
+    result: Result<Vec<Arc<SecretRecord>>, SourceError>,
     duration: Duration,
 }
 
@@ -170,7 +170,7 @@ impl<S: SecretsSource> Poller<S> {
                 let began = Instant::now();
                 let result =
                     match tokio::time::timeout(target_timeout, self.inventory(&target)).await {
-                        Ok(result) => result,
+                        Ok(result) => result.map(|records| self.share_unchanged(&target, records)),
                         Err(_) => Err(SourceError::timeout(format!(
                             "listing secrets took longer than {}s",
                             target_timeout.as_secs()
@@ -207,6 +207,67 @@ impl<S: SecretsSource> Poller<S> {
         let mut records = self.source.list_secrets(target).await?;
         self.resolve_versions(target, &mut records).await;
         Ok(records)
+    }
+
+    /// The new listing of a target, with every record that has not changed
+    /// since the last poll replaced by the one already held. Most secrets do
+    /// not change between polls; sharing them keeps one copy of the fleet
+    /// alive instead of two (the served snapshot's and the new poll's), and
+    /// this runs as each target's listing arrives, so at most the listings
+    /// of the targets in flight exist twice.
+    fn share_unchanged(
+        &self,
+        target: &Target,
+        listed: Vec<SecretRecord>,
+    ) -> Vec<Arc<SecretRecord>> {
+        // The served snapshot holds the same records as the poller's
+        // memory, and reading it takes no lock a republish could hold.
+        let served = self.store.load();
+        let previous: &[SecretReport] = served
+            .as_deref()
+            .and_then(|snapshot| {
+                snapshot
+                    .targets
+                    .binary_search_by(|held| {
+                        (held.account_id.as_str(), held.region.as_str())
+                            .cmp(&(target.account_id.as_str(), target.region.as_str()))
+                    })
+                    .ok()
+                    .map(|index| snapshot.targets[index].secrets.as_slice())
+            })
+            .unwrap_or_default();
+        // ListSecrets returns a stable order, so the same position is
+        // nearly always the same secret; the index serves the rest.
+        let mut by_arn: Option<HashMap<&str, &Arc<SecretRecord>>> = None;
+        let mut shared = Vec::with_capacity(listed.len());
+        for (position, mut record) in listed.into_iter().enumerate() {
+            let held = match previous.get(position) {
+                Some(held) if held.record.arn == record.arn => Some(&held.record),
+                _ => by_arn
+                    .get_or_insert_with(|| {
+                        previous
+                            .iter()
+                            .map(|held| (held.record.arn.as_str(), &held.record))
+                            .collect()
+                    })
+                    .get(record.arn.as_str())
+                    .copied(),
+            };
+            let Some(held) = held else {
+                shared.push(Arc::new(record));
+                continue;
+            };
+            // The listing knows nothing of CloudTrail; the events held are
+            // carried over and brought up to date when the snapshot is
+            // assembled.
+            record.rotation_events = held.rotation_events.clone();
+            if **held == record {
+                shared.push(Arc::clone(held));
+            } else {
+                shared.push(Arc::new(record));
+            }
+        }
+        shared
     }
 
     /// Looks up version creations with `ListSecretVersionIds`, only for a
@@ -303,12 +364,7 @@ impl<S: SecretsSource> Poller<S> {
                 .or_default();
             let health = match outcome.result {
                 Ok(records) => {
-                    // A new vector, not an in-place collect, which would
-                    // keep the listing's allocation (60 times the size of
-                    // the pointers) until the next poll.
-                    let mut shared = Vec::with_capacity(records.len());
-                    shared.extend(records.into_iter().map(Arc::new));
-                    remembered.records = shared;
+                    remembered.records = records;
                     remembered.last_success = Some(now);
                     SourceHealth {
                         source: Source::SecretsManager,

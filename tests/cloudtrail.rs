@@ -568,6 +568,54 @@ async fn a_republish_shares_unchanged_records_and_replaces_only_the_changed_one(
     );
 }
 
+/// The next poll lists every secret again, but a secret that did not change
+/// keeps the record the served snapshot holds: two copies of the fleet would
+/// be alive while a poll runs otherwise. One changed in AWS gets a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_keeps_the_records_of_unchanged_secrets_and_replaces_a_changed_one() {
+    let harness = Harness::start(fleet(4), &config(2.0)).await;
+    let tracker = harness.exporter.tracker.clone().expect("tracker");
+    let poller = &harness.exporter.poller;
+    tracker.refresh_all(Utc::now()).await;
+    let first = poller.poll_once(Utc::now()).await;
+
+    harness
+        .simulator
+        .update_secret(ACCOUNT, REGION, "app/secret-01", |secret| {
+            secret.tag("team", "identity")
+        })
+        .expect("tag");
+    let second = poller.poll_once(Utc::now()).await;
+
+    let records = |snapshot: &secrets_rotation_exporter::snapshot::Snapshot| {
+        snapshot
+            .targets
+            .iter()
+            .flat_map(|t| &t.secrets)
+            .map(|s| (s.record.name.clone(), std::sync::Arc::clone(&s.record)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (first, second) = (records(&first), records(&second));
+    assert_eq!(first.len(), 7);
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        second.keys().collect::<Vec<_>>()
+    );
+    let replaced: Vec<&String> = first
+        .iter()
+        .filter(|(name, record)| !std::sync::Arc::ptr_eq(record, &second[*name]))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(replaced, ["app/secret-01"]);
+    assert_eq!(
+        second["app/secret-01"].tags.get("team").map(|v| &**v),
+        Some("identity")
+    );
+    // The kept records still carry what CloudTrail said of them.
+    assert!(second["app/secret-00"].rotation_events.is_some());
+    assert!(second["app/secret-01"].rotation_events.is_some());
+}
+
 /// `/metrics` does not read the verdicts' sentences, so a served snapshot
 /// drops them; `check` asks for them and gets every one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! The compliance checks of SPEC.md, one table of cases per check, at a fixed `now`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -79,7 +80,14 @@ fn name_glob(pattern: &str) -> OverrideMatch {
     }
 }
 
-fn tags(pairs: &[(&str, &str)]) -> LiteMap<String, String> {
+fn tags(pairs: &[(&str, &str)]) -> LiteMap<Arc<str>, Arc<str>> {
+    pairs
+        .iter()
+        .map(|(key, value)| (Arc::from(*key), Arc::from(*value)))
+        .collect()
+}
+
+fn override_tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(key, value)| (key.to_string(), value.to_string()))
@@ -89,15 +97,13 @@ fn tags(pairs: &[(&str, &str)]) -> LiteMap<String, String> {
 /// A secret that passes every check under `policy()`.
 fn healthy() -> SecretRecord {
     SecretRecord {
-        account_id: "111111111111".to_string(),
-        region: "us-east-1".to_string(),
+        account_id: "111111111111".into(),
+        region: "us-east-1".into(),
         arn: "arn:aws:secretsmanager:us-east-1:111111111111:secret:payments/db-AbCdEf".to_string(),
         name: "payments/db".to_string(),
-        kms_key_id: Some(KEY_A_ARN.to_string()),
+        kms_key_id: Some(KEY_A_ARN.into()),
         rotation_enabled: true,
-        rotation_lambda_arn: Some(
-            "arn:aws:lambda:us-east-1:111111111111:function:rotate".to_string(),
-        ),
+        rotation_lambda_arn: Some("arn:aws:lambda:us-east-1:111111111111:function:rotate".into()),
         rotation_rules: Some(RotationRules {
             automatically_after_days: Some(30),
             duration: None,
@@ -109,9 +115,7 @@ fn healthy() -> SecretRecord {
         last_rotated: Some(ago(10 * DAY)),
         next_rotation: Some(ago(-20 * DAY)),
         tags: tags(&[("team", "payments")]),
-        version_stages: [("v1".to_string(), vec!["AWSCURRENT".to_string()])]
-            .into_iter()
-            .collect(),
+        current_version: Some("v1".into()),
         current_version_created: Some(ago(10 * DAY)),
         ..SecretRecord::default()
     }
@@ -127,7 +131,7 @@ fn rules(expression: Option<&str>, after_days: Option<i64>) -> Option<RotationRu
     Some(RotationRules {
         automatically_after_days: after_days,
         duration: None,
-        schedule_expression: expression.map(str::to_string),
+        schedule_expression: expression.map(Arc::from),
     })
 }
 
@@ -326,8 +330,8 @@ fn the_rotation_window_is_not_added_to_the_schedule_gap() {
     let record = with(|r| {
         r.rotation_rules = Some(RotationRules {
             automatically_after_days: Some(30),
-            duration: Some("24h".to_string()),
-            schedule_expression: Some("rate(30 days)".to_string()),
+            duration: Some("24h".into()),
+            schedule_expression: Some("rate(30 days)".into()),
         })
     });
     let evaluation = evaluate(&record, &policy(), now());
@@ -549,12 +553,7 @@ fn rotation_overdue() {
 fn rotation_pending() {
     let pending = |since: Option<DateTime<Utc>>| {
         with(move |r| {
-            r.version_stages = [
-                ("v1".to_string(), vec!["AWSCURRENT".to_string()]),
-                ("v2".to_string(), vec!["AWSPENDING".to_string()]),
-            ]
-            .into_iter()
-            .collect();
+            r.set_version_stages([("v1", vec!["AWSCURRENT"]), ("v2", vec!["AWSPENDING"])]);
             r.pending_since = since;
         })
     };
@@ -578,12 +577,7 @@ fn rotation_pending() {
             (
                 "AWSPENDING on the current version",
                 with(|r| {
-                    r.version_stages = [(
-                        "v1".to_string(),
-                        vec!["AWSCURRENT".to_string(), "AWSPENDING".to_string()],
-                    )]
-                    .into_iter()
-                    .collect();
+                    r.set_version_stages([("v1", vec!["AWSCURRENT", "AWSPENDING"])]);
                     r.pending_since = Some(ago(10 * DAY));
                 }),
                 None,
@@ -598,7 +592,7 @@ fn rotation_pending() {
 #[test]
 fn kms_customer_managed() {
     let key = |id: Option<&str>| {
-        let id = id.map(str::to_string);
+        let id = id.map(Arc::from);
         with(move |r| r.kms_key_id = id)
     };
     assert_table(
@@ -962,9 +956,7 @@ fn overrides_first_match_wins() {
         },
         Override {
             matcher: OverrideMatch {
-                tags: tags(&[("environment", "dev"), ("team", "web")])
-                    .into_iter()
-                    .collect(),
+                tags: override_tags(&[("environment", "dev"), ("team", "web")]),
                 ..no_change().matcher
             },
             max_age: Some(days(90)),
@@ -973,7 +965,7 @@ fn overrides_first_match_wins() {
         },
         Override {
             matcher: OverrideMatch {
-                tags: tags(&[("environment", "dev")]).into_iter().collect(),
+                tags: override_tags(&[("environment", "dev")]),
                 ..no_change().matcher
             },
             max_age: Some(days(120)),
@@ -990,14 +982,14 @@ fn overrides_first_match_wins() {
         ("name glob", healthy(), days(7)),
         (
             "name glob wins over a later account match",
-            with(|r| r.account_id = "222222222222".to_string()),
+            with(|r| r.account_id = "222222222222".into()),
             days(7),
         ),
         (
             "account",
             with(|r| {
                 r.name = "billing/db".to_string();
-                r.account_id = "222222222222".to_string();
+                r.account_id = "222222222222".into();
             }),
             days(60),
         ),
@@ -1005,7 +997,7 @@ fn overrides_first_match_wins() {
             "region",
             with(|r| {
                 r.name = "billing/db".to_string();
-                r.region = "eu-west-1".to_string();
+                r.region = "eu-west-1".into();
             }),
             days(45),
         ),
@@ -1046,7 +1038,7 @@ fn overrides_first_match_wins() {
     // Only the fields an override gives change.
     let account_record = with(|r| {
         r.name = "billing/db".to_string();
-        r.account_id = "222222222222".to_string();
+        r.account_id = "222222222222".into();
     });
     let thresholds = thresholds_for(&account_record, &policy);
     assert!(!thresholds.require_customer_managed_key);
@@ -1069,11 +1061,11 @@ fn an_override_needs_every_given_field() {
         ..no_change()
     }];
     let everything = with(|r| {
-        r.account_id = "222222222222".to_string();
-        r.region = "eu-west-1".to_string();
+        r.account_id = "222222222222".into();
+        r.region = "eu-west-1".into();
     });
     assert_eq!(thresholds_for(&everything, &policy).max_age, days(90));
-    let wrong_region = with(|r| r.account_id = "222222222222".to_string());
+    let wrong_region = with(|r| r.account_id = "222222222222".into());
     assert_eq!(thresholds_for(&wrong_region, &policy).max_age, days(30));
 
     // A 40-day-old value passes under the override and fails without it.

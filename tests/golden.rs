@@ -60,16 +60,16 @@ fn evaluation(verdicts: Vec<Verdict>) -> Evaluation {
 
 fn record(account_id: &str, region: &str, name: &str) -> SecretRecord {
     SecretRecord {
-        account_id: account_id.to_string(),
-        region: region.to_string(),
+        account_id: account_id.into(),
+        region: region.into(),
         arn: format!("arn:aws:secretsmanager:{region}:{account_id}:secret:{name}-AbCdEf"),
         name: name.to_string(),
         created: Some(at(2024, 1, 10, 9, 0)),
         last_changed: Some(at(2024, 5, 20, 9, 0)),
         last_accessed: Some(at(2024, 5, 31, 0, 0)),
         tags: litemap::LiteMap::from_iter([
-            ("environment".to_string(), "prod".to_string()),
-            ("team".to_string(), "payments".to_string()),
+            ("environment".into(), "prod".into()),
+            ("team".into(), "payments".into()),
         ]),
         ..SecretRecord::default()
     }
@@ -78,7 +78,7 @@ fn record(account_id: &str, region: &str, name: &str) -> SecretRecord {
 fn rotating(mut record: SecretRecord) -> SecretRecord {
     record.rotation_enabled = true;
     record.rotation_lambda_arn =
-        Some("arn:aws:lambda:us-east-1:111111111111:function:rotate-db".to_string());
+        Some("arn:aws:lambda:us-east-1:111111111111:function:rotate-db".into());
     record.rotation_rules = Some(RotationRules {
         automatically_after_days: Some(30),
         duration: None,

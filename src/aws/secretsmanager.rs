@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_sdk_secretsmanager::types::SecretListEntry;
 use chrono::{DateTime, Utc};
 use litemap::LiteMap;
 
 use super::{ClientFactory, SourceError, Target, classify_sdk_error};
-use crate::inventory::{RotationRules, SecretRecord};
+use crate::inventory::{Interner, RotationRules, SecretRecord};
 
 /// The largest page `ListSecrets` serves.
 pub const PAGE_SIZE: i32 = 100;
@@ -43,10 +44,11 @@ impl SecretsSource for ClientFactory {
             .into_paginator()
             .send();
         let mut records = Vec::new();
+        let mut shared_text = Interner::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|err| classify_sdk_error(&err))?;
             for entry in page.secret_list() {
-                records.push(record_from_entry(target, entry)?);
+                records.push(record_from_entry(target, entry, &mut shared_text)?);
             }
         }
         records.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.arn.cmp(&b.arn)));
@@ -92,46 +94,42 @@ fn timestamp(value: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>
 pub fn record_from_entry(
     target: &Target,
     entry: &SecretListEntry,
+    shared_text: &mut Interner,
 ) -> Result<SecretRecord, SourceError> {
     let (Some(arn), Some(name)) = (entry.arn(), entry.name()) else {
         return Err(SourceError::invalid_response(
             "ListSecrets returned a secret without ARN or Name",
         ));
     };
-    let tags: Vec<(String, String)> = entry
+    let tags: Vec<(Arc<str>, Arc<str>)> = entry
         .tags()
         .iter()
         .filter_map(|tag| {
             Some((
-                tag.key()?.to_owned(),
-                tag.value().unwrap_or_default().to_owned(),
+                shared_text.intern(tag.key()?),
+                shared_text.intern(tag.value().unwrap_or_default()),
             ))
         })
         .collect();
     // From a vector's iterator the map allocates exactly what it holds,
     // which matters for records kept until the next poll.
     let tags = LiteMap::from_iter(tags);
-    let version_stages: LiteMap<String, Vec<String>> = entry
-        .secret_versions_to_stages()
-        .map(|versions| {
-            versions
-                .iter()
-                .map(|(id, stages)| (id.clone(), stages.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(SecretRecord {
-        account_id: target.account_id.clone(),
-        region: target.region.clone(),
+    let mut record = SecretRecord {
+        account_id: shared_text.intern(&target.account_id),
+        region: shared_text.intern(&target.region),
         arn: arn.to_owned(),
         name: name.to_owned(),
-        kms_key_id: entry.kms_key_id().map(str::to_owned),
+        kms_key_id: entry.kms_key_id().map(|key| shared_text.intern(key)),
         rotation_enabled: entry.rotation_enabled().unwrap_or(false),
-        rotation_lambda_arn: entry.rotation_lambda_arn().map(str::to_owned),
+        rotation_lambda_arn: entry
+            .rotation_lambda_arn()
+            .map(|arn| shared_text.intern(arn)),
         rotation_rules: entry.rotation_rules().map(|rules| RotationRules {
             automatically_after_days: rules.automatically_after_days(),
-            duration: rules.duration().map(str::to_owned),
-            schedule_expression: rules.schedule_expression().map(str::to_owned),
+            duration: rules.duration().map(|window| shared_text.intern(window)),
+            schedule_expression: rules
+                .schedule_expression()
+                .map(|expression| shared_text.intern(expression)),
         }),
         created: timestamp(entry.created_date()),
         last_changed: timestamp(entry.last_changed_date()),
@@ -139,12 +137,25 @@ pub fn record_from_entry(
         last_rotated: timestamp(entry.last_rotated_date()),
         next_rotation: timestamp(entry.next_rotation_date()),
         deleted: timestamp(entry.deleted_date()),
-        owning_service: entry.owning_service().map(str::to_owned),
-        primary_region: entry.primary_region().map(str::to_owned),
+        owning_service: entry
+            .owning_service()
+            .map(|service| shared_text.intern(service)),
+        primary_region: entry
+            .primary_region()
+            .map(|region| shared_text.intern(region)),
         tags,
-        version_stages,
+        current_version: None,
+        pending_version: None,
         current_version_created: None,
         pending_since: None,
         rotation_events: None,
-    })
+    };
+    if let Some(versions) = entry.secret_versions_to_stages() {
+        record.set_version_stages(
+            versions
+                .iter()
+                .map(|(id, stages)| (id.as_str(), stages.iter().map(String::as_str))),
+        );
+    }
+    Ok(record)
 }
