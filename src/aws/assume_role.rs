@@ -2,30 +2,35 @@
 //!
 //! aws-config's `AssumeRoleProvider` builds its own STS client, which would
 //! escape the request counter, the explicit timeouts and the per-account
-//! retry partition; this provider uses a client built like every other one.
+//! retry partition; this provider uses a client built like every other one,
+//! when it needs one: once per credential lifetime, so an STS client held
+//! per account would be kept for nothing.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, error::CredentialsError, future};
 
+use super::ClientParts;
 use super::errors::{SourceError, classify_sdk_error};
 
 #[derive(Debug)]
 pub(super) struct AssumeRoleCredentials {
-    pub sts: aws_sdk_sts::Client,
+    pub parts: Arc<ClientParts>,
+    pub account_id: String,
     pub role_arn: String,
     pub external_id: Option<String>,
-    pub session_name: String,
 }
 
 impl AssumeRoleCredentials {
     async fn assume(&self) -> provider::Result {
         let output = self
-            .sts
+            .parts
+            .sts(Some(&self.account_id))
             .assume_role()
             .role_arn(&self.role_arn)
-            .role_session_name(&self.session_name)
+            .role_session_name(&self.parts.settings.role_session_name)
             .set_external_id(self.external_id.clone())
             .send()
             .await

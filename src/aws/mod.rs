@@ -1,6 +1,6 @@
-//! The AWS seam: one client per (credentials, region), built once and reused
-//! across polls, with explicit timeouts and a retry partition per account,
-//! service and region.
+//! The AWS seam: SDK clients built for each use from shared parts (one
+//! HTTPS client, credentials cached per account), with explicit timeouts and
+//! a retry partition per account, service and region.
 
 mod assume_role;
 pub mod cloudtrail;
@@ -154,52 +154,17 @@ impl ProvideCredentials for PacedCredentials {
     }
 }
 
-/// Builds and caches the SDK clients.
-///
-/// Credentials are cached per account: every region client of an account
-/// shares one `SharedCredentialsProvider`, and so one identity-cache
-/// partition, so an account costs one `AssumeRole` per credential lifetime
-/// however many regions it has.
-pub struct ClientFactory {
+/// What every SDK client is built from, shared by all of them.
+#[derive(Debug)]
+struct ClientParts {
     base: SdkConfig,
     settings: AwsClientSettings,
     request_counter: RequestCounter,
     identity_cache: SharedIdentityCache,
     http_client: SharedHttpClient,
-    assume_role_pacer: Arc<Pacer>,
-    credentials: Mutex<HashMap<String, SharedCredentialsProvider>>,
-    secrets_manager: Mutex<HashMap<(String, String), aws_sdk_secretsmanager::Client>>,
-    cloudtrail: Mutex<HashMap<(String, String), aws_sdk_cloudtrail::Client>>,
 }
 
-impl ClientFactory {
-    /// `base` carries the base credentials, the endpoint (when
-    /// `AWS_ENDPOINT_URL` or a test sets one) and the identity cache.
-    pub fn new(
-        base: SdkConfig,
-        settings: AwsClientSettings,
-        request_counter: RequestCounter,
-    ) -> Self {
-        let http_client = base.http_client().unwrap_or_else(shared_https_client);
-        Self {
-            base,
-            settings,
-            request_counter,
-            identity_cache: IdentityCache::lazy()
-                .max_partitions(CREDENTIAL_CACHE_ACCOUNTS)
-                .build(),
-            http_client,
-            assume_role_pacer: Arc::new(Pacer::new(ASSUME_ROLES_PER_SECOND)),
-            credentials: Mutex::new(HashMap::new()),
-            secrets_manager: Mutex::new(HashMap::new()),
-            cloudtrail: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn settings(&self) -> &AwsClientSettings {
-        &self.settings
-    }
-
+impl ClientParts {
     fn timeouts(&self) -> TimeoutConfig {
         TimeoutConfig::builder()
             .connect_timeout(self.settings.connect_timeout)
@@ -211,6 +176,65 @@ impl ClientFactory {
 
     fn retries(&self) -> RetryConfig {
         RetryConfig::standard().with_max_attempts(self.settings.max_attempts)
+    }
+
+    /// An STS client with the base credentials, for `AssumeRole` into
+    /// `account_id` (`None`: the base account's own calls).
+    fn sts(&self, account_id: Option<&str>) -> aws_sdk_sts::Client {
+        let mut builder = aws_sdk_sts::config::Builder::from(&self.base)
+            .timeout_config(self.timeouts())
+            .http_client(self.http_client.clone())
+            .retry_config(self.retries())
+            .interceptor(self.request_counter.clone());
+        if let Some(account_id) = account_id {
+            builder.set_retry_partition(Some(RetryPartition::new(format!("{account_id}/sts"))));
+        }
+        aws_sdk_sts::Client::from_conf(builder.build())
+    }
+}
+
+/// Builds the SDK clients, one for each use.
+///
+/// A client is cheap to build from the shared parts and about 15 KiB to
+/// keep: holding one per service and target would cost 75 MiB at 2,000
+/// targets, for nothing. What is worth keeping is shared instead: the
+/// HTTPS client and its connections, and the credentials. Credentials are
+/// cached per account: every client of an account gets the same
+/// `SharedCredentialsProvider`, and so the same identity-cache partition,
+/// so an account costs one `AssumeRole` per credential lifetime however
+/// many regions and clients it has.
+pub struct ClientFactory {
+    parts: Arc<ClientParts>,
+    assume_role_pacer: Arc<Pacer>,
+    credentials: Mutex<HashMap<String, SharedCredentialsProvider>>,
+}
+
+impl ClientFactory {
+    /// `base` carries the base credentials and the endpoint (when
+    /// `AWS_ENDPOINT_URL` or a test sets one).
+    pub fn new(
+        base: SdkConfig,
+        settings: AwsClientSettings,
+        request_counter: RequestCounter,
+    ) -> Self {
+        let http_client = base.http_client().unwrap_or_else(shared_https_client);
+        Self {
+            parts: Arc::new(ClientParts {
+                base,
+                settings,
+                request_counter,
+                identity_cache: IdentityCache::lazy()
+                    .max_partitions(CREDENTIAL_CACHE_ACCOUNTS)
+                    .build(),
+                http_client,
+            }),
+            assume_role_pacer: Arc::new(Pacer::new(ASSUME_ROLES_PER_SECOND)),
+            credentials: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &AwsClientSettings {
+        &self.parts.settings
     }
 
     /// AWS throttles each account separately, while the SDK's default retry
@@ -227,19 +251,12 @@ impl ClientFactory {
         let role_arn = target.role_arn.as_ref()?;
         let mut cache = lock(&self.credentials);
         let provider = cache.entry(target.account_id.clone()).or_insert_with(|| {
-            let sts_config = aws_sdk_sts::config::Builder::from(&self.base)
-                .timeout_config(self.timeouts())
-                .http_client(self.http_client.clone())
-                .retry_config(self.retries())
-                .retry_partition(Self::retry_partition("sts", target))
-                .interceptor(self.request_counter.clone())
-                .build();
             SharedCredentialsProvider::new(PacedCredentials {
                 inner: SharedCredentialsProvider::new(AssumeRoleCredentials {
-                    sts: aws_sdk_sts::Client::from_conf(sts_config),
+                    parts: Arc::clone(&self.parts),
+                    account_id: target.account_id.clone(),
                     role_arn: role_arn.clone(),
                     external_id: target.external_id.clone(),
-                    session_name: self.settings.role_session_name.clone(),
                 }),
                 pacer: self.assume_role_pacer.clone(),
             })
@@ -248,59 +265,39 @@ impl ClientFactory {
     }
 
     pub fn secrets_manager(&self, target: &Target) -> aws_sdk_secretsmanager::Client {
-        let key = (target.account_id.clone(), target.region.clone());
-        if let Some(client) = lock(&self.secrets_manager).get(&key) {
-            return client.clone();
-        }
-        let credentials = self.credentials_for(target);
-        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&self.base)
+        let parts = &self.parts;
+        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&parts.base)
             .region(Region::new(target.region.clone()))
-            .timeout_config(self.timeouts())
-            .http_client(self.http_client.clone())
-            .retry_config(self.retries())
-            .identity_cache(self.identity_cache.clone())
+            .timeout_config(parts.timeouts())
+            .http_client(parts.http_client.clone())
+            .retry_config(parts.retries())
+            .identity_cache(parts.identity_cache.clone())
             .retry_partition(Self::retry_partition("secretsmanager", target))
-            .interceptor(self.request_counter.clone());
-        if credentials.is_some() {
-            builder.set_credentials_provider(credentials);
+            .interceptor(parts.request_counter.clone());
+        if let Some(credentials) = self.credentials_for(target) {
+            builder.set_credentials_provider(Some(credentials));
         }
-        let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
-        lock(&self.secrets_manager)
-            .entry(key)
-            .or_insert(client)
-            .clone()
+        aws_sdk_secretsmanager::Client::from_conf(builder.build())
     }
 
     pub fn cloudtrail(&self, target: &Target) -> aws_sdk_cloudtrail::Client {
-        let key = (target.account_id.clone(), target.region.clone());
-        if let Some(client) = lock(&self.cloudtrail).get(&key) {
-            return client.clone();
-        }
-        let credentials = self.credentials_for(target);
-        let mut builder = aws_sdk_cloudtrail::config::Builder::from(&self.base)
+        let parts = &self.parts;
+        let mut builder = aws_sdk_cloudtrail::config::Builder::from(&parts.base)
             .region(Region::new(target.region.clone()))
-            .timeout_config(self.timeouts())
-            .http_client(self.http_client.clone())
-            .retry_config(self.retries())
-            .identity_cache(self.identity_cache.clone())
+            .timeout_config(parts.timeouts())
+            .http_client(parts.http_client.clone())
+            .retry_config(parts.retries())
+            .identity_cache(parts.identity_cache.clone())
             .retry_partition(Self::retry_partition("cloudtrail", target))
-            .interceptor(self.request_counter.clone());
-        if credentials.is_some() {
-            builder.set_credentials_provider(credentials);
+            .interceptor(parts.request_counter.clone());
+        if let Some(credentials) = self.credentials_for(target) {
+            builder.set_credentials_provider(Some(credentials));
         }
-        let client = aws_sdk_cloudtrail::Client::from_conf(builder.build());
-        lock(&self.cloudtrail).entry(key).or_insert(client).clone()
+        aws_sdk_cloudtrail::Client::from_conf(builder.build())
     }
 
-    /// The account of the base credentials, for a config that lists no accounts.
     pub async fn caller_account(&self) -> Result<String, SourceError> {
-        let config = aws_sdk_sts::config::Builder::from(&self.base)
-            .timeout_config(self.timeouts())
-            .http_client(self.http_client.clone())
-            .retry_config(self.retries())
-            .interceptor(self.request_counter.clone())
-            .build();
-        let client = aws_sdk_sts::Client::from_conf(config);
+        let client = self.parts.sts(None);
         let identity = client
             .get_caller_identity()
             .send()
