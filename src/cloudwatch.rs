@@ -164,10 +164,7 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool) -> Vec<Datum> {
                     by_check[index] += 1;
                 }
             }
-            if let Some(age) = evaluation
-                .verdict(Check::RotationAge)
-                .and_then(|verdict| verdict.observed_seconds)
-            {
+            if let Some(age) = evaluation.value_age_seconds {
                 totals.max_age_days = max_option(totals.max_age_days, Some(age / SECONDS_PER_DAY));
             }
             if per_secret && !evaluation.scheduled_for_deletion {

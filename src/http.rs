@@ -441,14 +441,7 @@ mod tests {
                         record.tags.insert("team".into(), format!("team \"{}\"", i % 7).into());
                         let verdicts = Check::ALL
                             .into_iter()
-                            .map(|check| Verdict {
-                                check,
-                                compliant: i % 3 != 0,
-                                reason: String::new(),
-                                observed_seconds: None,
-                                limit_seconds: None,
-                                event: None,
-                            })
+                            .map(|check| Verdict::bare(check, i % 3 != 0))
                             .collect();
                         SecretReport {
                             record: Arc::new(record),
@@ -459,6 +452,7 @@ mod tests {
                                 rotation_interval: Some(Duration::from_secs(30 * 86_400)),
                                 max_age: Duration::from_secs(90 * 86_400),
                                 verdicts,
+                                value_age_seconds: None,
                             },
                         }
                     })

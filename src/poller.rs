@@ -98,8 +98,8 @@ pub struct Poller<S> {
     hook: std::sync::OnceLock<Arc<dyn PollHook>>,
     /// Longest gaps of cron schedules, shared by every secret using the same expression.
     schedules: compliance::ScheduleCache,
-    /// Whether snapshots keep each verdict's sentence (`check` prints them;
-    /// `/metrics` does not use them).
+    /// Whether snapshots keep each verdict's sentence and numbers (`check`
+    /// prints them; `/metrics` does not use them).
     explain: AtomicBool,
 }
 
@@ -447,7 +447,7 @@ impl<S: SecretsSource> Poller<S> {
                         &self.schedules,
                     );
                     if !explain {
-                        evaluation.forget_reasons();
+                        evaluation.forget_details();
                     }
                     SecretReport {
                         evaluation,

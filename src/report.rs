@@ -165,7 +165,7 @@ impl<'a> Report<'a> {
                 failing.join(",")
             )?;
             for verdict in secret.checks.iter().filter(|v| !v.compliant) {
-                writeln!(out, "    {}: {}", verdict.check.as_str(), verdict.reason)?;
+                writeln!(out, "    {}: {}", verdict.check.as_str(), verdict.reason())?;
             }
         }
         writeln!(out)?;

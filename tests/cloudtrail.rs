@@ -150,8 +150,10 @@ async fn a_failed_rotation_reaches_the_metrics_within_one_poll_and_a_success_cle
         compliant(&after, "app/secret-01", "rotation_pending"),
         Some(1.0)
     );
-    // Stuck past pending_timeout (6h), it is judged so.
+    // Stuck past pending_timeout (6h), it is judged so, and `check` (which
+    // keeps the verdicts' details) names the rotation that left it pending.
     let later = Utc::now() + chrono::Duration::hours(7);
+    harness.exporter.poller.explain_verdicts(true);
     let report = harness.exporter.poller.poll_once(later).await;
     let stuck = report
         .targets
@@ -165,9 +167,9 @@ async fn a_failed_rotation_reaches_the_metrics_within_one_poll_and_a_success_cle
                 .find(|v| v.check.as_str() == "rotation_pending")
         })
         .expect("rotation_pending verdict");
-    assert!(!stuck.compliant, "{}", stuck.reason);
+    assert!(!stuck.compliant, "{}", stuck.reason());
     assert_eq!(
-        stuck.event.as_ref().map(|e| e.id.clone()),
+        stuck.event().as_ref().map(|e| e.id.clone()),
         outcome.event_ids.first().cloned(),
         "the verdict names the RotationStarted event"
     );
@@ -616,34 +618,59 @@ async fn a_poll_keeps_the_records_of_unchanged_secrets_and_replaces_a_changed_on
     assert!(second["app/secret-01"].rotation_events.is_some());
 }
 
-/// `/metrics` does not read the verdicts' sentences, so a served snapshot
-/// drops them; `check` asks for them and gets every one.
+/// `/metrics` does not read the verdicts' sentences and numbers, so a served
+/// snapshot drops them and keeps only the value's age (CloudWatch publishes
+/// it); `check` asks for them and gets every one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn served_snapshots_drop_the_verdict_sentences_that_check_keeps() {
+async fn served_snapshots_drop_the_verdict_details_that_check_keeps() {
     let harness = Harness::start(fleet(2), &config(2.0)).await;
     let poller = &harness.exporter.poller;
-    let verdict_reasons = |snapshot: &secrets_rotation_exporter::snapshot::Snapshot| {
+    let verdicts = |snapshot: &secrets_rotation_exporter::snapshot::Snapshot| {
         snapshot
             .targets
             .iter()
             .flat_map(|t| &t.secrets)
             .flat_map(|s| &s.evaluation.verdicts)
-            .map(|v| v.reason.clone())
+            .cloned()
             .collect::<Vec<_>>()
     };
-    let served = verdict_reasons(&*poller.poll_once(Utc::now()).await);
-    assert!(!served.is_empty());
-    assert!(served.iter().all(String::is_empty), "{served:?}");
+    let value_ages = |snapshot: &secrets_rotation_exporter::snapshot::Snapshot| {
+        snapshot
+            .targets
+            .iter()
+            .flat_map(|t| &t.secrets)
+            .map(|s| s.evaluation.value_age_seconds)
+            .collect::<Vec<_>>()
+    };
+    let served = poller.poll_once(Utc::now()).await;
+    let served_verdicts = verdicts(&served);
+    assert!(!served_verdicts.is_empty());
+    assert!(
+        served_verdicts.iter().all(|v| v.detail.is_none()),
+        "{served_verdicts:?}"
+    );
+    // Every secret of the fleet rotated 5 days ago.
+    let served_ages = value_ages(&served);
+    assert!(
+        served_ages
+            .iter()
+            .all(|age| age.is_some_and(|age| (4.0 * 86_400.0..6.0 * 86_400.0).contains(&age))),
+        "{served_ages:?}"
+    );
 
     poller.explain_verdicts(true);
-    let explained = verdict_reasons(&*poller.poll_once(Utc::now()).await);
-    assert_eq!(explained.len(), served.len());
+    let explained = poller.poll_once(Utc::now()).await;
+    let explained_verdicts = verdicts(&explained);
+    assert_eq!(explained_verdicts.len(), served_verdicts.len());
     assert!(
-        explained.iter().all(|reason| !reason.is_empty()),
-        "{explained:?}"
+        explained_verdicts.iter().all(|v| !v.reason().is_empty()),
+        "{explained_verdicts:?}"
     );
     assert!(
-        explained.iter().any(|reason| reason.contains("30d")),
-        "{explained:?}"
+        explained_verdicts
+            .iter()
+            .any(|v| v.reason().contains("30d") && v.limit_seconds() == Some(30.0 * 86_400.0)),
+        "{explained_verdicts:?}"
     );
+    assert_eq!(value_ages(&explained).len(), served_ages.len());
 }

@@ -152,7 +152,7 @@ fn assert_table(
         if got != expected {
             failures.push(format!(
                 "{name}: expected {expected:?}, got {got:?} ({:?})",
-                verdict.map(|verdict| &verdict.reason)
+                verdict.map(|verdict| verdict.reason())
             ));
         }
     }
@@ -229,7 +229,7 @@ fn leftover_rules_of_a_disabled_rotation_give_no_interval() {
     assert_eq!(evaluation.rotation_interval, None);
     assert!(evaluation.verdict(Check::RotationInterval).is_none());
     assert!(evaluation.verdict(Check::RotationOverdue).is_none());
-    let reason = &evaluation.verdict(Check::RotationEnabled).unwrap().reason;
+    let reason = &evaluation.verdict(Check::RotationEnabled).unwrap().reason();
     assert!(reason.contains("disabled"), "{reason}");
 }
 
@@ -337,9 +337,9 @@ fn the_rotation_window_is_not_added_to_the_schedule_gap() {
     let evaluation = evaluate(&record, &policy(), now());
     assert_eq!(evaluation.rotation_interval, Some(days(30)));
     let verdict = evaluation.verdict(Check::RotationInterval).unwrap();
-    assert!(verdict.compliant, "{}", verdict.reason);
-    assert_eq!(verdict.observed_seconds, Some(30.0 * DAY as f64));
-    assert_eq!(verdict.limit_seconds, Some(30.0 * DAY as f64));
+    assert!(verdict.compliant, "{}", verdict.reason());
+    assert_eq!(verdict.observed_seconds(), Some(30.0 * DAY as f64));
+    assert_eq!(verdict.limit_seconds(), Some(30.0 * DAY as f64));
 }
 
 #[test]
@@ -350,8 +350,8 @@ fn interval_reasons_say_what_is_wrong() {
         now(),
     );
     let verdict = over.verdict(Check::RotationInterval).unwrap();
-    assert!(verdict.reason.contains("90d"), "{}", verdict.reason);
-    assert!(verdict.reason.contains("30d"), "{}", verdict.reason);
+    assert!(verdict.reason().contains("90d"), "{}", verdict.reason());
+    assert!(verdict.reason().contains("30d"), "{}", verdict.reason());
     assert_eq!(over.rotation_interval, Some(days(90)));
 
     let unreadable = evaluate(
@@ -361,9 +361,9 @@ fn interval_reasons_say_what_is_wrong() {
     );
     let verdict = unreadable.verdict(Check::RotationInterval).unwrap();
     assert!(
-        verdict.reason.contains("rate(every now and then)"),
+        verdict.reason().contains("rate(every now and then)"),
         "{}",
-        verdict.reason
+        verdict.reason()
     );
     assert_eq!(unreadable.rotation_interval, None);
 
@@ -374,18 +374,18 @@ fn interval_reasons_say_what_is_wrong() {
     );
     let verdict = stopped.verdict(Check::RotationInterval).unwrap();
     assert!(
-        verdict.reason.contains("stops firing"),
+        verdict.reason().contains("stops firing"),
         "{}",
-        verdict.reason
+        verdict.reason()
     );
     assert_eq!(stopped.rotation_interval, None);
 
     let missing = evaluate(&with(|r| r.rotation_rules = None), &policy(), now());
     let verdict = missing.verdict(Check::RotationInterval).unwrap();
     assert!(
-        verdict.reason.contains("no rotation schedule"),
+        verdict.reason().contains("no rotation schedule"),
         "{}",
-        verdict.reason
+        verdict.reason()
     );
 }
 
@@ -486,10 +486,13 @@ fn age_verdict_carries_its_numbers() {
     let evaluation = evaluate(&record, &policy(), now());
     let verdict = evaluation.verdict(Check::RotationAge).unwrap();
     assert!(!verdict.compliant);
-    assert_eq!(verdict.observed_seconds, Some((41 * DAY + 3 * HOUR) as f64));
-    assert_eq!(verdict.limit_seconds, Some(30.0 * DAY as f64));
-    assert!(verdict.reason.contains("41d 3h"), "{}", verdict.reason);
-    assert!(verdict.reason.contains("30d"), "{}", verdict.reason);
+    assert_eq!(
+        verdict.observed_seconds(),
+        Some((41 * DAY + 3 * HOUR) as f64)
+    );
+    assert_eq!(verdict.limit_seconds(), Some(30.0 * DAY as f64));
+    assert!(verdict.reason().contains("41d 3h"), "{}", verdict.reason());
+    assert!(verdict.reason().contains("30d"), "{}", verdict.reason());
 
     let unknown = evaluate(
         &with(|r| {
@@ -501,8 +504,12 @@ fn age_verdict_carries_its_numbers() {
         now(),
     );
     let verdict = unknown.verdict(Check::RotationAge).unwrap();
-    assert!(verdict.reason.contains("cannot tell"), "{}", verdict.reason);
-    assert_eq!(verdict.observed_seconds, None);
+    assert!(
+        verdict.reason().contains("cannot tell"),
+        "{}",
+        verdict.reason()
+    );
+    assert_eq!(verdict.observed_seconds(), None);
 }
 
 #[test]
@@ -544,9 +551,9 @@ fn rotation_overdue() {
         now(),
     );
     let verdict = late.verdict(Check::RotationOverdue).unwrap();
-    assert_eq!(verdict.observed_seconds, Some(3.0 * DAY as f64));
-    assert_eq!(verdict.limit_seconds, Some(DAY as f64));
-    assert!(verdict.reason.contains("3d"), "{}", verdict.reason);
+    assert_eq!(verdict.observed_seconds(), Some(3.0 * DAY as f64));
+    assert_eq!(verdict.limit_seconds(), Some(DAY as f64));
+    assert!(verdict.reason().contains("3d"), "{}", verdict.reason());
 }
 
 #[test]
@@ -585,7 +592,7 @@ fn rotation_pending() {
         ],
     );
     let stuck = evaluate(&pending(Some(ago(2 * DAY))), &policy(), now());
-    let reason = &stuck.verdict(Check::RotationPending).unwrap().reason;
+    let reason = &stuck.verdict(Check::RotationPending).unwrap().reason();
     assert!(reason.contains("v2") && reason.contains("2d"), "{reason}");
 }
 
@@ -741,9 +748,13 @@ fn unused() {
 
     let evaluation = evaluate(&accessed(on_day), &policy(), one_second_later);
     let verdict = evaluation.verdict(Check::Unused).unwrap();
-    assert_eq!(verdict.observed_seconds, Some((90 * DAY + 1) as f64));
-    assert_eq!(verdict.limit_seconds, Some(90.0 * DAY as f64));
-    assert!(verdict.reason.contains("2024-03-16"), "{}", verdict.reason);
+    assert_eq!(verdict.observed_seconds(), Some((90 * DAY + 1) as f64));
+    assert_eq!(verdict.limit_seconds(), Some(90.0 * DAY as f64));
+    assert!(
+        verdict.reason().contains("2024-03-16"),
+        "{}",
+        verdict.reason()
+    );
 }
 
 #[test]
@@ -801,13 +812,13 @@ fn required_tags() {
     );
 
     let one_missing = evaluate(&tagged(&[("team", "payments")]), &listed, now());
-    let reason = &one_missing.verdict(Check::RequiredTags).unwrap().reason;
+    let reason = &one_missing.verdict(Check::RequiredTags).unwrap().reason();
     assert!(
         reason.contains("owner") && !reason.contains("team"),
         "{reason}"
     );
     let none = evaluate(&tagged(&[("aws:x", "y")]), &listed, now());
-    let reason = &none.verdict(Check::RequiredTags).unwrap().reason;
+    let reason = &none.verdict(Check::RequiredTags).unwrap().reason();
     assert!(reason.contains("owner, team"), "{reason}");
 }
 

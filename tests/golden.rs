@@ -37,14 +37,7 @@ fn at(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> 
 }
 
 fn verdict(check: Check, compliant: bool) -> Verdict {
-    Verdict {
-        check,
-        compliant,
-        reason: String::new(),
-        observed_seconds: None,
-        limit_seconds: None,
-        event: None,
-    }
+    Verdict::bare(check, compliant)
 }
 
 fn evaluation(verdicts: Vec<Verdict>) -> Evaluation {
@@ -55,6 +48,7 @@ fn evaluation(verdicts: Vec<Verdict>) -> Evaluation {
         rotation_interval: Some(Duration::from_secs(30 * DAY)),
         max_age: Duration::from_secs(30 * DAY),
         verdicts,
+        value_age_seconds: None,
     }
 }
 
