@@ -11,7 +11,7 @@ use crate::config::{Account, Config, Shard};
 use crate::http::AppState;
 use crate::metrics::{ExporterMetrics, RenderOptions};
 use crate::poller::Poller;
-use crate::rotation_tracker::RotationTracker;
+use crate::rotation_tracker::{self, RotationTracker};
 use crate::snapshot::SnapshotStore;
 
 #[derive(Debug, Error)]
@@ -113,6 +113,10 @@ impl Exporter {
                     config.cloudtrail.requests_per_second,
                     config.poll_interval,
                     metrics.clone(),
+                )
+                .limit_requests_in_flight(
+                    config.aws.max_concurrent_targets
+                        * rotation_tracker::LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET,
                 )
                 .notify_changes(poller.trail_changed()),
             )

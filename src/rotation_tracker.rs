@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::SemaphorePermit;
 
 use crate::aws::cloudtrail::CloudTrailSource;
 use crate::aws::{SourceError, Target};
@@ -26,6 +27,13 @@ pub const LATE_DELIVERY_OVERLAP: Duration = Duration::from_secs(20 * 60);
 
 /// After a throttled refresh a target's pace is slowed by this factor, up
 /// to `MAX_SLOWDOWN`, and restored by a refresh that succeeds.
+/// `LookupEvents` requests in flight across all targets, per target polled
+/// at once (`aws.max_concurrent_targets`): 128 by default. Each target
+/// keeps its own pace (1 or 2 requests a second), but every target's
+/// refresh starts on the same tick; unbounded, 2,000 targets send 2,000
+/// requests at once and hold their clients and responses together.
+pub const LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET: usize = 4;
+
 const SLOWDOWN_STEP: u32 = 2;
 const MAX_SLOWDOWN: u32 = 8;
 
@@ -73,6 +81,9 @@ pub struct RotationTracker<C> {
     poll_interval: Duration,
     metrics: ExporterMetrics,
     trails: HashMap<(String, String), Mutex<TargetTrail>>,
+    /// Bounds the requests in flight across targets; see
+    /// [`LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET`].
+    in_flight: tokio::sync::Semaphore,
     /// Told when a refresh learned a new event or the target's health
     /// changed, so the snapshot is rebuilt without waiting for a poll.
     changed: Option<Arc<tokio::sync::Notify>>,
@@ -115,8 +126,16 @@ impl<C: CloudTrailSource> RotationTracker<C> {
             poll_interval,
             metrics,
             trails,
+            in_flight: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
             changed: None,
         }
+    }
+
+    /// At most `requests` `LookupEvents` in flight across all targets.
+    pub fn limit_requests_in_flight(mut self, requests: usize) -> Self {
+        self.in_flight =
+            tokio::sync::Semaphore::new(requests.clamp(1, tokio::sync::Semaphore::MAX_PERMITS));
+        self
     }
 
     pub fn notify_changes(mut self, changed: Arc<tokio::sync::Notify>) -> Self {
@@ -129,9 +148,12 @@ impl<C: CloudTrailSource> RotationTracker<C> {
             .get(&(target.account_id.clone(), target.region.clone()))
     }
 
-    /// Waits until this target may send its next request. Only this
-    /// target's refresh waits: the others go on.
-    async fn pace(&self, trail: &Mutex<TargetTrail>) {
+    /// Waits until this target may send its next request, and until fewer
+    /// than the limit are in flight across targets, then books the target's
+    /// following turn from now: time spent waiting for a slot must not let
+    /// two requests of one target go closer together than its pace. Only
+    /// this target's refresh waits: the others go on.
+    async fn take_turn(&self, trail: &Mutex<TargetTrail>) -> Option<SemaphorePermit<'_>> {
         let (wait_until, interval) = {
             let state = lock(trail);
             (
@@ -142,7 +164,11 @@ impl<C: CloudTrailSource> RotationTracker<C> {
         if let Some(at) = wait_until {
             tokio::time::sleep_until(at).await;
         }
+        // Never closed, so acquiring cannot fail; without a permit the
+        // request would only go unbounded.
+        let permit = self.in_flight.acquire().await.ok();
         lock(trail).next_request = Some(tokio::time::Instant::now() + interval);
+        permit
     }
 
     /// Reads the target's new events up to `now`.
@@ -161,12 +187,13 @@ impl<C: CloudTrailSource> RotationTracker<C> {
         'kinds: for kind in RotationEventKind::ALL {
             let mut next_token = None;
             loop {
-                self.pace(trail).await;
-                let page = match self
+                let permit = self.take_turn(trail).await;
+                let page = self
                     .source
                     .lookup_page(target, kind, start, now, next_token.take())
-                    .await
-                {
+                    .await;
+                drop(permit);
+                let page = match page {
                     Ok(page) => page,
                     Err(err) => {
                         failure = Some(err);

@@ -674,3 +674,88 @@ async fn served_snapshots_drop_the_verdict_details_that_check_keeps() {
     );
     assert_eq!(value_ages(&explained).len(), served_ages.len());
 }
+
+/// Counts the `LookupEvents` in flight and when each target sent each one.
+#[derive(Default)]
+struct CountingTrail {
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+    sent: std::sync::Mutex<std::collections::HashMap<String, Vec<Instant>>>,
+}
+
+impl secrets_rotation_exporter::aws::cloudtrail::CloudTrailSource for CountingTrail {
+    async fn lookup_page(
+        &self,
+        target: &secrets_rotation_exporter::aws::Target,
+        _kind: secrets_rotation_exporter::rotation_events::RotationEventKind,
+        _start: chrono::DateTime<Utc>,
+        _end: chrono::DateTime<Utc>,
+        _next_token: Option<String>,
+    ) -> Result<
+        secrets_rotation_exporter::aws::cloudtrail::EventPage,
+        secrets_rotation_exporter::aws::SourceError,
+    > {
+        use std::sync::atomic::Ordering;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        self.sent
+            .lock()
+            .expect("lock")
+            .entry(target.account_id.clone())
+            .or_default()
+            .push(Instant::now());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(secrets_rotation_exporter::aws::cloudtrail::EventPage {
+            events: Vec::new(),
+            next_token: None,
+        })
+    }
+}
+
+/// Every target's refresh starts on the same tick; the tracker keeps the
+/// requests in flight across targets under its limit, and waiting for a
+/// slot never brings two requests of one target closer than its pace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_in_flight_stay_under_the_limit_and_each_target_keeps_its_pace() {
+    use secrets_rotation_exporter::rotation_tracker::RotationTracker;
+    let targets: Vec<secrets_rotation_exporter::aws::Target> = (0..12)
+        .map(|i| secrets_rotation_exporter::aws::Target {
+            account_id: format!("{:012}", 100_000_000_000u64 + i),
+            account_name: None,
+            role_arn: None,
+            external_id: None,
+            region: REGION.to_string(),
+        })
+        .collect();
+    let source = std::sync::Arc::new(CountingTrail::default());
+    let metrics =
+        secrets_rotation_exporter::metrics::ExporterMetrics::new("test", "test").expect("metrics");
+    let tracker = RotationTracker::new(
+        source.clone(),
+        targets.clone(),
+        Duration::from_secs(3600),
+        2.0,
+        Duration::from_secs(60),
+        metrics,
+    )
+    .limit_requests_in_flight(3);
+    tracker.refresh_all(Utc::now()).await;
+
+    let most = source
+        .most_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(most, 3, "the limit is reached and never passed");
+    let sent = source.sent.lock().expect("lock");
+    assert_eq!(sent.len(), targets.len());
+    for (account, times) in sent.iter() {
+        assert_eq!(times.len(), 4, "{account}: one lookup per event kind");
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= Duration::from_millis(495),
+                "{account}: two lookups {gap:?} apart at 2 requests a second"
+            );
+        }
+    }
+}
