@@ -39,6 +39,17 @@ pub struct AppState {
     /// Each holds its own working set while it runs, so fifty plain scrapes
     /// at once must not mean fifty renderings at once.
     plain_renderings: Arc<tokio::sync::Semaphore>,
+    /// The rendering of the exporter's error counters, until they change.
+    errors_rendered: Mutex<RenderedErrors>,
+}
+
+/// `secrets_rotation_exporter_errors_total` as of one generation of the
+/// counters, in each encoding once asked for.
+#[derive(Default)]
+struct RenderedErrors {
+    generation: Option<u64>,
+    plain: Option<Bytes>,
+    gzip: Option<Bytes>,
 }
 
 /// One snapshot's gzip exposition, made once by whichever comes first: the
@@ -141,7 +152,57 @@ impl AppState {
             plain_renderings: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            errors_rendered: Mutex::default(),
         }
+    }
+
+    /// The error counters' part of the body, rendered again only after a
+    /// counter changed: one series per target, source and reason is most of
+    /// the exporter's own text at fleet scale, and it rarely moves.
+    fn errors_part(&self, gzip_wanted: bool) -> std::io::Result<Bytes> {
+        let generation = self.metrics.errors_generation();
+        let lock = || {
+            self.errors_rendered
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        {
+            let cached = lock();
+            let part = if gzip_wanted {
+                &cached.gzip
+            } else {
+                &cached.plain
+            };
+            if cached.generation == Some(generation)
+                && let Some(part) = part
+            {
+                return Ok(part.clone());
+            }
+        }
+        let mut text = String::new();
+        self.metrics.render_errors(&mut text);
+        let part = if text.is_empty() {
+            Bytes::new()
+        } else if gzip_wanted {
+            gzip(text.as_bytes())?
+        } else {
+            Bytes::from(text)
+        };
+        // Rendered after `generation` was read, so never older than it; a
+        // change in between is caught by the next scrape.
+        let mut cached = lock();
+        if cached.generation != Some(generation) {
+            *cached = RenderedErrors {
+                generation: Some(generation),
+                ..RenderedErrors::default()
+            };
+        }
+        if gzip_wanted {
+            cached.gzip = Some(part.clone());
+        } else {
+            cached.plain = Some(part.clone());
+        }
+        Ok(part)
     }
 
     /// The cache entry of `snapshot`, replacing the previous poll's.
@@ -293,12 +354,17 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         }
         None => Box::pin(futures::stream::empty()),
     };
-    // The exporter's own metrics move between polls, so they are encoded
-    // on every scrape, after the cached part.
+    // The exporter's own metrics move between polls, so the registry's few
+    // are encoded on every scrape, after the cached part; the error
+    // counters, one series per target, are kept until they change.
     let mut own = String::new();
-    if let Err(err) = state.metrics.render(&mut own) {
+    if let Err(err) = state.metrics.render_registry(&mut own) {
         return internal_error("encoding the exporter's own metrics", err);
     }
+    let errors = match state.errors_part(gzip_wanted) {
+        Ok(errors) => errors,
+        Err(err) => return internal_error("compressing the exporter's error counters", err),
+    };
     let own = if gzip_wanted {
         match gzip(own.as_bytes()) {
             Ok(own) => own,
@@ -308,7 +374,10 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         Bytes::from(own)
     };
     let parts = snapshot_part
-        .chain(futures::stream::iter([own]))
+        .chain(
+            futures::stream::iter([own, errors])
+                .filter(|part| std::future::ready(!part.is_empty())),
+        )
         .map(Ok::<_, std::convert::Infallible>);
     let body = Body::from_stream(parts);
     let mut response = ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response();

@@ -10,6 +10,9 @@
 //! [`ExporterMetrics`].
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -558,6 +561,19 @@ struct FamilyWriter<'w, 'a> {
     secret_prefix: String,
 }
 
+/// `# HELP` and `# TYPE` of a family.
+fn push_family_header(out: &mut String, family: &MetricFamily) {
+    out.push_str("# HELP ");
+    out.push_str(family.name);
+    out.push(' ');
+    out.push_str(family.help);
+    out.push_str("\n# TYPE ");
+    out.push_str(family.name);
+    out.push(' ');
+    out.push_str(family.metric_type.as_str());
+    out.push('\n');
+}
+
 impl<'w, 'a> FamilyWriter<'w, 'a> {
     fn new(out: &'w mut Output<'a>, family: &'static MetricFamily) -> Self {
         Self {
@@ -574,16 +590,7 @@ impl<'w, 'a> FamilyWriter<'w, 'a> {
             return;
         }
         self.header_written = true;
-        let out = &mut *self.out.text;
-        out.push_str("# HELP ");
-        out.push_str(self.family.name);
-        out.push(' ');
-        out.push_str(self.family.help);
-        out.push_str("\n# TYPE ");
-        out.push_str(self.family.name);
-        out.push(' ');
-        out.push_str(self.family.metric_type.as_str());
-        out.push('\n');
+        push_family_header(self.out.text, self.family);
     }
 
     /// Makes `target` the one the next series belong to.
@@ -984,12 +991,70 @@ const POLL_DURATION_BUCKETS: [f64; 12] = [
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
 ];
 
+/// `secrets_rotation_exporter_errors_total`, kept apart from the registry:
+/// one series per target, source and reason is 28,000 series at 2,000
+/// targets, which the registry's encoder took over 100 ms to write on every
+/// scrape although they change only when something fails. They are
+/// rendered here, and the HTTP layer keeps the rendering until the next
+/// change ([`ExporterMetrics::errors_generation`]).
+#[derive(Debug, Default)]
+struct ErrorCounters {
+    counts: Mutex<BTreeMap<(String, String, Source), [u64; ErrorReason::ALL.len()]>>,
+    /// Bumped by every change.
+    generation: AtomicU64,
+}
+
+impl ErrorCounters {
+    fn update(&self, account_id: &str, region: &str, source: Source, reason: Option<ErrorReason>) {
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let by_reason = counts
+            .entry((account_id.to_owned(), region.to_owned(), source))
+            .or_default();
+        if let Some(reason) = reason
+            && let Some(index) = ErrorReason::ALL.iter().position(|r| *r == reason)
+        {
+            by_reason[index] += 1;
+        }
+        self.generation.fetch_add(1, AtomicOrdering::Release);
+    }
+
+    fn render(&self, out: &mut String) {
+        let counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if counts.is_empty() {
+            return;
+        }
+        out.reserve(counts.len() * ErrorReason::ALL.len() * 120);
+        push_family_header(out, &ERRORS_TOTAL);
+        let mut number = itoa::Buffer::new();
+        for ((account_id, region, source), by_reason) in counts.iter() {
+            for (reason, count) in ErrorReason::ALL.iter().zip(by_reason) {
+                out.push_str(ERRORS_TOTAL.name);
+                out.push_str("{account_id=\"");
+                push_escaped(out, account_id);
+                out.push('"');
+                push_label(out, "region", region);
+                push_label(out, "source", source.as_str());
+                push_label(out, "reason", reason.as_str());
+                out.push_str("} ");
+                out.push_str(number.format(*count));
+                out.push('\n');
+            }
+        }
+    }
+}
+
 /// The exporter's own instruments, which live as long as the process rather
 /// than one poll. Cloning shares the same instruments.
 #[derive(Clone)]
 pub struct ExporterMetrics {
     registry: Registry,
-    errors_total: IntCounterVec,
+    errors: Arc<ErrorCounters>,
     aws_requests_total: IntCounterVec,
     polls_skipped_total: IntCounter,
     poll_duration: Histogram,
@@ -1013,12 +1078,6 @@ impl ExporterMetrics {
         registry.register(Box::new(build_info.clone()))?;
         build_info.with_label_values(&[version, revision]).set(1);
 
-        let errors_total = IntCounterVec::new(
-            Opts::new(ERRORS_TOTAL.name, ERRORS_TOTAL.help),
-            &["account_id", "region", "source", "reason"],
-        )?;
-        registry.register(Box::new(errors_total.clone()))?;
-
         let aws_requests_total = IntCounterVec::new(
             Opts::new(AWS_REQUESTS_TOTAL.name, AWS_REQUESTS_TOTAL.help),
             &["service", "operation", "outcome"],
@@ -1037,7 +1096,7 @@ impl ExporterMetrics {
 
         Ok(Self {
             registry,
-            errors_total,
+            errors: Arc::default(),
             aws_requests_total,
             polls_skipped_total,
             poll_duration,
@@ -1048,14 +1107,7 @@ impl ExporterMetrics {
     /// that first appears at 1 has no earlier sample, so `rate()` and
     /// `increase()` would miss its first error.
     pub fn init_target(&self, account_id: &str, region: &str, source: Source) {
-        for reason in ErrorReason::ALL {
-            self.errors_total.with_label_values(&[
-                account_id,
-                region,
-                source.as_str(),
-                reason.as_str(),
-            ]);
-        }
+        self.errors.update(account_id, region, source, None);
     }
 
     pub fn record_error(
@@ -1065,9 +1117,7 @@ impl ExporterMetrics {
         source: Source,
         reason: ErrorReason,
     ) {
-        self.errors_total
-            .with_label_values(&[account_id, region, source.as_str(), reason.as_str()])
-            .inc();
+        self.errors.update(account_id, region, source, Some(reason));
     }
 
     /// Creates the operation's request series at 0 for every outcome, for the
@@ -1098,8 +1148,27 @@ impl ExporterMetrics {
         &self.registry
     }
 
+    /// Every series of the exporter's own.
     pub fn render(&self, out: &mut String) -> Result<(), prometheus::Error> {
+        self.render_registry(out)?;
+        self.render_errors(out);
+        Ok(())
+    }
+
+    /// The series of the registry: a few dozen, whatever the fleet.
+    pub fn render_registry(&self, out: &mut String) -> Result<(), prometheus::Error> {
         TextEncoder::new().encode_utf8(&self.registry.gather(), out)
+    }
+
+    /// `secrets_rotation_exporter_errors_total`, one series per target,
+    /// source and reason.
+    pub fn render_errors(&self, out: &mut String) {
+        self.errors.render(out);
+    }
+
+    /// Changes whenever what [`ExporterMetrics::render_errors`] writes may have.
+    pub fn errors_generation(&self) -> u64 {
+        self.errors.generation.load(AtomicOrdering::Acquire)
     }
 }
 

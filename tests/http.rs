@@ -133,3 +133,69 @@ async fn metrics_during_a_poll_serve_the_previous_snapshot_whole() {
         0
     );
 }
+
+/// GETs `/metrics` asking for gzip and decompresses every member.
+async fn scrape_gzip(harness: &Harness) -> Exposition {
+    use std::io::Read;
+    let response = reqwest::Client::new()
+        .get(&harness.metrics_url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let body = response.bytes().await.expect("body");
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .expect("gzip");
+    Exposition(text)
+}
+
+/// The error counters, one series per target, source and reason, are kept
+/// rendered between changes; a failed poll still shows in both encodings at
+/// the next scrape, and the text is the same whichever encoding is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_poll_reaches_the_error_counters_of_both_encodings_at_the_next_scrape() {
+    const ERRORS: &str = "secrets_rotation_exporter_errors_total";
+    let harness = Harness::start(fleet(), CONFIG).await;
+    harness.exporter.poller.poll_once(Utc::now()).await;
+    let denied = [
+        ("region", "eu-west-1"),
+        ("source", "secretsmanager"),
+        ("reason", "access_denied"),
+    ];
+    for _ in 0..2 {
+        assert_eq!(harness.scrape().await.value(ERRORS, &denied), 0.0);
+        assert_eq!(scrape_gzip(&harness).await.value(ERRORS, &denied), 0.0);
+    }
+    // Every reason of a target and source starts at 0.
+    assert_eq!(
+        harness.scrape().await.count(
+            ERRORS,
+            &[("region", "eu-west-1"), ("source", "secretsmanager")]
+        ),
+        7
+    );
+
+    harness.simulator.fail(
+        FaultRule::new(Fault::AccessDenied)
+            .operation("ListSecrets")
+            .region("eu-west-1"),
+    );
+    harness.exporter.poller.poll_once(Utc::now()).await;
+    let gzip = scrape_gzip(&harness).await;
+    let plain = harness.scrape().await;
+    assert_eq!(gzip.value(ERRORS, &denied), 1.0);
+    assert_eq!(plain.value(ERRORS, &denied), 1.0);
+    let errors_of = |scraped: &Exposition| {
+        scraped
+            .0
+            .lines()
+            .filter(|line| line.starts_with(ERRORS))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(errors_of(&gzip), errors_of(&plain));
+}
