@@ -1293,7 +1293,7 @@ mod tests {
                 0
             };
             let line = format!(
-                "secrets_rotation_exporter_errors_total{{account_id=\"111111111111\",reason=\"{}\",region=\"us-east-1\",source=\"secretsmanager\"}} {expected}",
+                "secrets_rotation_exporter_errors_total{{account_id=\"111111111111\",region=\"us-east-1\",source=\"secretsmanager\",reason=\"{}\"}} {expected}",
                 reason.as_str()
             );
             assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
