@@ -65,14 +65,14 @@ impl Check {
 }
 
 /// The verdict of one applicable check. The sentence and the numbers behind
-/// it (for `check`) are boxed apart: a snapshot served to `/metrics` drops
-/// them, and then a verdict is 16 bytes instead of 72, nine times over for
+/// it (for `check`) are boxed apart: a snapshot served to `/metrics` has
+/// none, and then a verdict is 16 bytes instead of 72, nine times over for
 /// each of 100,000 secrets, in each of the two snapshots alive during a poll.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
     pub check: Check,
     pub compliant: bool,
-    /// `None` once [`Evaluation::forget_details`] has run.
+    /// `None` when judged by [`evaluate_bare`].
     #[serde(flatten)]
     pub detail: Option<Box<VerdictDetail>>,
 }
@@ -181,15 +181,6 @@ impl Evaluation {
 
     pub fn verdict(&self, check: Check) -> Option<&Verdict> {
         self.verdicts.iter().find(|verdict| verdict.check == check)
-    }
-
-    /// Drops the verdicts' details, keeping what the metrics use. A served
-    /// snapshot is read by scrapes, not by people, and the details would be
-    /// most of its size at fleet scale; `check` keeps them.
-    pub fn forget_details(&mut self) {
-        for verdict in &mut self.verdicts {
-            verdict.detail = None;
-        }
     }
 }
 
@@ -324,11 +315,35 @@ pub fn evaluate(record: &SecretRecord, policy: &Policy, now: DateTime<Utc>) -> E
     evaluate_with(record, policy, now, &ScheduleCache::new())
 }
 
+/// Every verdict with its sentence and the numbers behind it, as `check`
+/// prints them.
 pub fn evaluate_with(
     record: &SecretRecord,
     policy: &Policy,
     now: DateTime<Utc>,
     cache: &ScheduleCache,
+) -> Evaluation {
+    judge(record, policy, now, cache, Judge { explain: true })
+}
+
+/// The verdicts without their details, as `/metrics` and CloudWatch use
+/// them: the same verdicts as [`evaluate_with`], without formatting some
+/// 700,000 sentences at 100,000 secrets only to drop them.
+pub fn evaluate_bare(
+    record: &SecretRecord,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    cache: &ScheduleCache,
+) -> Evaluation {
+    judge(record, policy, now, cache, Judge { explain: false })
+}
+
+fn judge(
+    record: &SecretRecord,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    cache: &ScheduleCache,
+    judge: Judge,
 ) -> Evaluation {
     let thresholds = thresholds_for(record, policy);
     let (exemption, exemption_ignored) = exemption_at(record, &policy.exempt_tag, now);
@@ -351,20 +366,20 @@ pub fn evaluate_with(
         return evaluation;
     }
 
-    let age = rotation_age(record, &thresholds, now);
-    evaluation.value_age_seconds = age.observed_seconds();
+    let (age_verdict, age) = rotation_age(judge, record, &thresholds, now);
+    evaluation.value_age_seconds = age.map(|age| age.as_secs_f64());
     let verdicts = &mut evaluation.verdicts;
-    verdicts.push(rotation_enabled(record));
+    verdicts.push(rotation_enabled(judge, record));
     if let Some(interval) = interval {
-        verdicts.push(rotation_interval_verdict(interval, &thresholds));
+        verdicts.push(rotation_interval_verdict(judge, interval, &thresholds));
     }
-    verdicts.push(age);
-    verdicts.extend(rotation_overdue(record, &thresholds, now));
-    verdicts.extend(rotation_failed(record));
-    verdicts.extend(rotation_pending(record, &thresholds, now));
-    verdicts.extend(kms_customer_managed(record, policy, &thresholds));
-    verdicts.push(unused(record, &thresholds, now));
-    verdicts.push(required_tags(record, &thresholds));
+    verdicts.push(age_verdict);
+    verdicts.extend(rotation_overdue(judge, record, &thresholds, now));
+    verdicts.extend(rotation_failed(judge, record));
+    verdicts.extend(rotation_pending(judge, record, &thresholds, now));
+    verdicts.extend(kms_customer_managed(judge, record, policy, &thresholds));
+    verdicts.push(unused(judge, record, &thresholds, now));
+    verdicts.push(required_tags(judge, record, &thresholds));
     evaluation
 }
 
@@ -421,20 +436,18 @@ fn exemption_at(
     }
 }
 
-fn rotation_enabled(record: &SecretRecord) -> Verdict {
+fn rotation_enabled(judge: Judge, record: &SecretRecord) -> Verdict {
     if record.rotation_enabled {
-        return verdict(
-            Check::RotationEnabled,
-            true,
-            "rotation is enabled".to_string(),
-        );
+        return judge.verdict(Check::RotationEnabled, true, || {
+            "rotation is enabled".to_string()
+        });
     }
     let reason = if record.rotation_rules.is_some() {
         "rotation is disabled (rotation rules are still set but are not in force)"
     } else {
         "rotation is disabled"
     };
-    verdict(Check::RotationEnabled, false, reason.to_string())
+    judge.verdict(Check::RotationEnabled, false, || reason.to_string())
 }
 
 /// The longest gap between scheduled rotations, or why it is not known;
@@ -481,6 +494,7 @@ fn rotation_interval(
 }
 
 fn rotation_interval_verdict(
+    judge: Judge,
     interval: Result<Duration, String>,
     thresholds: &Thresholds,
 ) -> Verdict {
@@ -488,22 +502,26 @@ fn rotation_interval_verdict(
     match interval {
         Ok(gap) => {
             let compliant = gap <= limit;
-            let reason = if compliant {
-                format!(
-                    "schedule leaves at most {} between rotations, policy allows {}",
-                    format_duration(gap),
-                    format_duration(limit)
-                )
-            } else {
-                format!(
-                    "schedule leaves up to {} between rotations, policy allows {}",
-                    format_duration(gap),
-                    format_duration(limit)
-                )
+            let reason = || {
+                if compliant {
+                    format!(
+                        "schedule leaves at most {} between rotations, policy allows {}",
+                        format_duration(gap),
+                        format_duration(limit)
+                    )
+                } else {
+                    format!(
+                        "schedule leaves up to {} between rotations, policy allows {}",
+                        format_duration(gap),
+                        format_duration(limit)
+                    )
+                }
             };
-            measured(Check::RotationInterval, compliant, reason, gap, limit)
+            judge.measured(Check::RotationInterval, compliant, reason, gap, limit)
         }
-        Err(reason) => verdict(Check::RotationInterval, false, reason).with_limit(limit),
+        Err(reason) => judge
+            .verdict(Check::RotationInterval, false, || reason)
+            .with_limit(limit),
     }
 }
 
@@ -511,7 +529,13 @@ fn rotation_interval_verdict(
 /// creation: LastRotatedDate does not move on a manual PutSecretValue, the
 /// version does. LastChangedDate is not used: tagging or describing a secret
 /// moves it without touching the value.
-fn rotation_age(record: &SecretRecord, thresholds: &Thresholds, now: DateTime<Utc>) -> Verdict {
+/// Also returns the value's age, when known, which CloudWatch publishes.
+fn rotation_age(
+    judge: Judge,
+    record: &SecretRecord,
+    thresholds: &Thresholds,
+    now: DateTime<Utc>,
+) -> (Verdict, Option<Duration>) {
     let limit = thresholds.max_age;
     let newest_change = [
         (record.last_rotated, "last rotated"),
@@ -522,26 +546,30 @@ fn rotation_age(record: &SecretRecord, thresholds: &Thresholds, now: DateTime<Ut
     .max_by_key(|(when, _)| *when);
     let Some((changed, what)) = newest_change.or(record.created.map(|when| (when, "created")))
     else {
-        return verdict(
-            Check::RotationAge,
-            false,
+        let unknown = judge.verdict(Check::RotationAge, false, || {
             "cannot tell when the value last changed: no rotation, version or creation date is known"
-                .to_string(),
-        )
-        .with_limit(limit);
+                .to_string()
+        });
+        return (unknown.with_limit(limit), None);
     };
     let age = elapsed(changed, now);
     let compliant = age <= limit;
-    let reason = format!(
-        "value is {} old ({what} {}), policy allows {}",
-        format_duration(age),
-        format_time(changed),
-        format_duration(limit)
-    );
-    measured(Check::RotationAge, compliant, reason, age, limit)
+    let reason = || {
+        format!(
+            "value is {} old ({what} {}), policy allows {}",
+            format_duration(age),
+            format_time(changed),
+            format_duration(limit)
+        )
+    };
+    (
+        judge.measured(Check::RotationAge, compliant, reason, age, limit),
+        Some(age),
+    )
 }
 
 fn rotation_overdue(
+    judge: Judge,
     record: &SecretRecord,
     thresholds: &Thresholds,
     now: DateTime<Utc>,
@@ -553,39 +581,35 @@ fn rotation_overdue(
     let grace = thresholds.overdue_grace;
     let lateness = elapsed(due, now);
     let compliant = lateness <= grace;
-    let reason = if due > now {
-        format!(
-            "next rotation is due {} (in {})",
-            format_time(due),
-            format_duration(elapsed(now, due))
-        )
-    } else if compliant {
-        format!(
-            "next rotation was due {} ago, within the {} grace",
-            format_duration(lateness),
-            format_duration(grace)
-        )
-    } else {
-        format!(
-            "next rotation was due {} ago ({}), grace is {}",
-            format_duration(lateness),
-            format_time(due),
-            format_duration(grace)
-        )
+    let reason = || {
+        if due > now {
+            format!(
+                "next rotation is due {} (in {})",
+                format_time(due),
+                format_duration(elapsed(now, due))
+            )
+        } else if compliant {
+            format!(
+                "next rotation was due {} ago, within the {} grace",
+                format_duration(lateness),
+                format_duration(grace)
+            )
+        } else {
+            format!(
+                "next rotation was due {} ago ({}), grace is {}",
+                format_duration(lateness),
+                format_time(due),
+                format_duration(grace)
+            )
+        }
     };
-    Some(measured(
-        Check::RotationOverdue,
-        compliant,
-        reason,
-        lateness,
-        grace,
-    ))
+    Some(judge.measured(Check::RotationOverdue, compliant, reason, lateness, grace))
 }
 
 /// Judged only where the target's CloudTrail history is known, and only for
 /// secrets that rotate or have rotation events: a secret that never rotated
 /// cannot have failed to.
-fn rotation_failed(record: &SecretRecord) -> Option<Verdict> {
+fn rotation_failed(judge: Judge, record: &SecretRecord) -> Option<Verdict> {
     let events = record.rotation_events.as_ref()?;
     let newest = events.newest();
     if newest.is_none() && !record.rotation_enabled {
@@ -593,26 +617,32 @@ fn rotation_failed(record: &SecretRecord) -> Option<Verdict> {
     }
     let check = Check::RotationFailed;
     let Some(newest) = newest else {
-        return Some(verdict(
-            check,
-            true,
-            "no rotation event in CloudTrail's window".to_owned(),
-        ));
+        return Some(judge.verdict(check, true, || {
+            "no rotation event in CloudTrail's window".to_owned()
+        }));
     };
     let compliant = !newest.kind.is_failure();
-    let mut reason = format!(
-        "the newest rotation event is {} at {} (event {})",
-        newest.kind.event_name(),
-        format_time(newest.time),
-        newest.id
-    );
-    if let Some(message) = &newest.message {
-        reason.push_str(&format!(": {message}"));
-    }
-    Some(verdict(check, compliant, reason).with_event(Some(newest.clone())))
+    let reason = || {
+        let mut reason = format!(
+            "the newest rotation event is {} at {} (event {})",
+            newest.kind.event_name(),
+            format_time(newest.time),
+            newest.id
+        );
+        if let Some(message) = &newest.message {
+            reason.push_str(&format!(": {message}"));
+        }
+        reason
+    };
+    Some(
+        judge
+            .verdict(check, compliant, reason)
+            .with_event(Some(newest.clone())),
+    )
 }
 
 fn rotation_pending(
+    judge: Judge,
     record: &SecretRecord,
     thresholds: &Thresholds,
     now: DateTime<Utc>,
@@ -622,30 +652,34 @@ fn rotation_pending(
     let limit = thresholds.pending_timeout;
     let pending_for = elapsed(since, now);
     let compliant = pending_for <= limit;
-    let reason = format!(
-        "version {version} has been AWSPENDING for {} (since {}), policy allows {}",
-        format_duration(pending_for),
-        format_time(since),
-        format_duration(limit)
-    );
+    let reason = || {
+        format!(
+            "version {version} has been AWSPENDING for {} (since {}), policy allows {}",
+            format_duration(pending_for),
+            format_time(since),
+            format_duration(limit)
+        )
+    };
     // The rotation that left the version pending, when CloudTrail saw it start.
     let started = record
         .rotation_events
         .as_ref()
         .and_then(|events| events.started.clone());
     Some(
-        measured(
-            Check::RotationPending,
-            compliant,
-            reason,
-            pending_for,
-            limit,
-        )
-        .with_event(started),
+        judge
+            .measured(
+                Check::RotationPending,
+                compliant,
+                reason,
+                pending_for,
+                limit,
+            )
+            .with_event(started),
     )
 }
 
 fn kms_customer_managed(
+    judge: Judge,
     record: &SecretRecord,
     policy: &Policy,
     thresholds: &Thresholds,
@@ -655,36 +689,32 @@ fn kms_customer_managed(
     }
     let check = Check::KmsCustomerManaged;
     let Some(key) = record.kms_key_id.as_deref() else {
-        return Some(verdict(
-            check,
-            false,
-            format!("encrypted with the AWS managed key {AWS_MANAGED_KEY_ALIAS}"),
-        ));
+        return Some(judge.verdict(check, false, || {
+            format!("encrypted with the AWS managed key {AWS_MANAGED_KEY_ALIAS}")
+        }));
     };
     if key_short_form(key) == AWS_MANAGED_KEY_ALIAS {
-        return Some(verdict(
-            check,
-            false,
-            format!("encrypted with the AWS managed key ({key})"),
-        ));
+        return Some(judge.verdict(check, false, || {
+            format!("encrypted with the AWS managed key ({key})")
+        }));
     }
     if policy.kms_key_arns.is_empty() {
-        return Some(verdict(
-            check,
-            true,
-            format!("encrypted with the customer managed key {key}"),
-        ));
+        return Some(judge.verdict(check, true, || {
+            format!("encrypted with the customer managed key {key}")
+        }));
     }
     let allowed = policy
         .kms_key_arns
         .iter()
         .any(|allowed| same_key(key, allowed));
-    let reason = if allowed {
-        format!("encrypted with the allowed key {key}")
-    } else {
-        format!("encrypted with {key}, which is not in kms_key_arns")
+    let reason = || {
+        if allowed {
+            format!("encrypted with the allowed key {key}")
+        } else {
+            format!("encrypted with {key}, which is not in kms_key_arns")
+        }
     };
-    Some(verdict(check, allowed, reason))
+    Some(judge.verdict(check, allowed, reason))
 }
 
 /// Two references name the same key when they are equal, or when at least one
@@ -720,7 +750,12 @@ fn key_short_form(reference: &str) -> &str {
 /// could have been any time that day, so the secret counts as used until the
 /// end of it: otherwise one read at noon would be reported unused up to a day
 /// early.
-fn unused(record: &SecretRecord, thresholds: &Thresholds, now: DateTime<Utc>) -> Verdict {
+fn unused(
+    judge: Judge,
+    record: &SecretRecord,
+    thresholds: &Thresholds,
+    now: DateTime<Utc>,
+) -> Verdict {
     let limit = thresholds.unused_after;
     let check = Check::Unused;
     if let Some(accessed) = record.last_accessed {
@@ -730,36 +765,39 @@ fn unused(record: &SecretRecord, thresholds: &Thresholds, now: DateTime<Utc>) ->
             .unwrap_or(accessed);
         let idle = elapsed(end_of_day, now);
         let compliant = idle <= limit;
-        let reason = format!(
-            "last accessed on {day} (AWS records only the day), so unused for at least {}; policy allows {}",
-            format_duration(idle),
-            format_duration(limit)
-        );
-        return measured(check, compliant, reason, idle, limit);
+        let reason = || {
+            format!(
+                "last accessed on {day} (AWS records only the day), so unused for at least {}; policy allows {}",
+                format_duration(idle),
+                format_duration(limit)
+            )
+        };
+        return judge.measured(check, compliant, reason, idle, limit);
     }
     let Some(created) = record.created else {
-        return verdict(
-            check,
-            false,
-            "cannot tell whether it is used: never accessed and no creation date is known"
-                .to_string(),
-        )
-        .with_limit(limit);
+        return judge
+            .verdict(check, false, || {
+                "cannot tell whether it is used: never accessed and no creation date is known"
+                    .to_string()
+            })
+            .with_limit(limit);
     };
     let idle = elapsed(created, now);
     let compliant = idle <= limit;
-    let reason = format!(
-        "never accessed since it was created {} ago, policy allows {}",
-        format_duration(idle),
-        format_duration(limit)
-    );
-    measured(check, compliant, reason, idle, limit)
+    let reason = || {
+        format!(
+            "never accessed since it was created {} ago, policy allows {}",
+            format_duration(idle),
+            format_duration(limit)
+        )
+    };
+    judge.measured(check, compliant, reason, idle, limit)
 }
 
 /// Tag keys are compared exactly, as AWS does. A key that is present with an
 /// empty value counts as present: the check asks for the key, and a policy
 /// that cares about values should use `overrides` with tag matches.
-fn required_tags(record: &SecretRecord, thresholds: &Thresholds) -> Verdict {
+fn required_tags(judge: Judge, record: &SecretRecord, thresholds: &Thresholds) -> Verdict {
     let check = Check::RequiredTags;
     if thresholds.required_tags.is_empty() {
         let own_tags = record
@@ -768,15 +806,13 @@ fn required_tags(record: &SecretRecord, thresholds: &Thresholds) -> Verdict {
             .filter(|key| !key.starts_with("aws:"))
             .count();
         return if own_tags > 0 {
-            verdict(check, true, format!("has {own_tags} tag(s) of its own"))
+            judge.verdict(check, true, || format!("has {own_tags} tag(s) of its own"))
         } else if record.tags.is_empty() {
-            verdict(check, false, "has no tags".to_string())
+            judge.verdict(check, false, || "has no tags".to_string())
         } else {
-            verdict(
-                check,
-                false,
-                "has only tags set by AWS (aws:...), none of its own".to_string(),
-            )
+            judge.verdict(check, false, || {
+                "has only tags set by AWS (aws:...), none of its own".to_string()
+            })
         };
     }
     let missing: Vec<&str> = thresholds
@@ -786,48 +822,57 @@ fn required_tags(record: &SecretRecord, thresholds: &Thresholds) -> Verdict {
         .map(String::as_str)
         .collect();
     if missing.is_empty() {
-        verdict(
-            check,
-            true,
+        judge.verdict(check, true, || {
             format!(
                 "has every required tag ({})",
                 thresholds.required_tags.join(", ")
-            ),
-        )
+            )
+        })
     } else {
-        verdict(
+        judge.verdict(check, false, || {
+            format!("missing required tag(s): {}", missing.join(", "))
+        })
+    }
+}
+
+/// How the checks write their verdicts: with the sentence and the numbers
+/// behind them, or bare. A bare verdict never formats its sentence.
+#[derive(Debug, Clone, Copy)]
+struct Judge {
+    explain: bool,
+}
+
+impl Judge {
+    fn verdict(self, check: Check, compliant: bool, reason: impl FnOnce() -> String) -> Verdict {
+        if !self.explain {
+            return Verdict::bare(check, compliant);
+        }
+        Verdict {
             check,
-            false,
-            format!("missing required tag(s): {}", missing.join(", ")),
-        )
+            compliant,
+            detail: Some(Box::new(VerdictDetail {
+                reason: reason(),
+                observed_seconds: None,
+                limit_seconds: None,
+                event: None,
+            })),
+        }
     }
-}
 
-fn verdict(check: Check, compliant: bool, reason: String) -> Verdict {
-    Verdict {
-        check,
-        compliant,
-        detail: Some(Box::new(VerdictDetail {
-            reason,
-            observed_seconds: None,
-            limit_seconds: None,
-            event: None,
-        })),
+    fn measured(
+        self,
+        check: Check,
+        compliant: bool,
+        reason: impl FnOnce() -> String,
+        observed: Duration,
+        limit: Duration,
+    ) -> Verdict {
+        let mut verdict = self.verdict(check, compliant, reason).with_limit(limit);
+        if let Some(detail) = &mut verdict.detail {
+            detail.observed_seconds = Some(observed.as_secs_f64());
+        }
+        verdict
     }
-}
-
-fn measured(
-    check: Check,
-    compliant: bool,
-    reason: String,
-    observed: Duration,
-    limit: Duration,
-) -> Verdict {
-    let mut verdict = verdict(check, compliant, reason).with_limit(limit);
-    if let Some(detail) = &mut verdict.detail {
-        detail.observed_seconds = Some(observed.as_secs_f64());
-    }
-    verdict
 }
 
 /// Time from `since` to `now`; zero when `since` lies in the future (clock

@@ -440,15 +440,12 @@ impl<S: SecretsSource> Poller<S> {
                 .records
                 .iter()
                 .map(|record| {
-                    let mut evaluation = compliance::evaluate_with(
-                        record,
-                        &self.config.policy,
-                        now,
-                        &self.schedules,
-                    );
-                    if !explain {
-                        evaluation.forget_details();
-                    }
+                    let judge = if explain {
+                        compliance::evaluate_with
+                    } else {
+                        compliance::evaluate_bare
+                    };
+                    let evaluation = judge(record, &self.config.policy, now, &self.schedules);
                     SecretReport {
                         evaluation,
                         record: Arc::clone(record),

@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use litemap::LiteMap;
 use secrets_rotation_exporter::compliance::{
-    Check, Evaluation, ScheduleCache, evaluate, evaluate_with, format_duration, thresholds_for,
+    Check, Evaluation, ScheduleCache, evaluate, evaluate_bare, evaluate_with, format_duration,
+    thresholds_for,
 };
 use secrets_rotation_exporter::config::{Override, OverrideMatch, Policy, Thresholds};
 use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord};
@@ -1134,4 +1135,74 @@ fn verdicts_serialize_with_check_names() {
     let first = &json["verdicts"][0];
     assert_eq!(first["check"], "rotation_enabled");
     assert_eq!(first["compliant"], false);
+}
+
+/// `/metrics` uses verdicts judged without their sentences; they must be the
+/// same verdicts `check` prints, and the value's age (which CloudWatch
+/// publishes) must survive.
+#[test]
+fn bare_verdicts_are_the_explained_ones_without_their_details() {
+    let records = [
+        healthy(),
+        neglected(),
+        exempted(&[("rotation-exempt", "vendor rotates it")]),
+        with(|r| r.rotation_rules = rules(Some("cron(0 0 1 * ? *)"), None)),
+        with(|r| r.rotation_rules = rules(Some("rate(0 days)"), None)),
+        with(|r| r.last_rotated = Some(ago(45 * DAY))),
+        with(|r| r.next_rotation = Some(ago(3 * DAY))),
+        with(|r| {
+            r.set_version_stages([("v1", vec!["AWSCURRENT"]), ("v2", vec!["AWSPENDING"])]);
+            r.pending_since = Some(ago(2 * DAY));
+        }),
+        with(|r| r.kms_key_id = Some("alias/aws/secretsmanager".into())),
+        with(|r| r.last_accessed = None),
+        with(|r| r.tags = LiteMap::new()),
+        with(|r| r.deleted = Some(ago(DAY))),
+    ];
+    let cache = ScheduleCache::new();
+    let policy = policy();
+    for (index, record) in records.iter().enumerate() {
+        let explained = evaluate_with(record, &policy, now(), &cache);
+        let bare = evaluate_bare(record, &policy, now(), &cache);
+        let verdicts = |evaluation: &Evaluation| {
+            evaluation
+                .verdicts
+                .iter()
+                .map(|v| (v.check, v.compliant))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(verdicts(&bare), verdicts(&explained), "record {index}");
+        assert!(
+            explained.verdicts.iter().all(|v| !v.reason().is_empty()),
+            "record {index}"
+        );
+        assert!(
+            bare.verdicts.iter().all(|v| v.detail.is_none()),
+            "record {index}"
+        );
+        assert_eq!(
+            bare.value_age_seconds,
+            explained
+                .verdict(Check::RotationAge)
+                .and_then(|v| v.observed_seconds()),
+            "record {index}"
+        );
+        assert_eq!(
+            (
+                &bare.exemption,
+                &bare.exemption_ignored,
+                bare.scheduled_for_deletion,
+                bare.rotation_interval,
+                bare.max_age
+            ),
+            (
+                &explained.exemption,
+                &explained.exemption_ignored,
+                explained.scheduled_for_deletion,
+                explained.rotation_interval,
+                explained.max_age
+            ),
+            "record {index}"
+        );
+    }
 }
