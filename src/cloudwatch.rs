@@ -58,6 +58,10 @@ pub const DIMENSION_ACCOUNT: &str = "AccountId";
 pub const DIMENSION_REGION: &str = "Region";
 pub const DIMENSION_CHECK: &str = "Check";
 pub const DIMENSION_SECRET: &str = "SecretName";
+/// On the fleet totals and the alarms of one replica when the fleet is
+/// split (`shard`), so that replicas publishing to one account and region
+/// neither mix their totals nor manage each other's alarms.
+pub const DIMENSION_SHARD: &str = "Shard";
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
 
@@ -142,9 +146,10 @@ fn has_cloudtrail(target: &TargetSnapshot) -> bool {
 /// Every account and region gets `Secrets`, `NonCompliantSecrets` (in
 /// total and by `Check`), `OverdueRotations`, `RotationFailures` (when
 /// CloudTrail is read), `MaxRotationAgeDays` (when a secret has an age) and
-/// `ExporterHeartbeat` 1; the fleet gets the same without dimensions, which
-/// the alarms watch. Values that are not finite are left out.
-pub fn aggregate(snapshot: &Snapshot, per_secret: bool) -> Vec<Datum> {
+/// `ExporterHeartbeat` 1; the fleet gets the same without dimensions (with
+/// `Shard` alone when the fleet is split between replicas), which the
+/// alarms watch. Values that are not finite are left out.
+pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> Vec<Datum> {
     let mut data = Vec::new();
     let mut fleet = Totals::default();
     let mut fleet_has_cloudtrail = false;
@@ -208,7 +213,12 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool) -> Vec<Datum> {
         }
     }
     if snapshot.targets.iter().any(inventory_fresh) {
-        push_totals(&mut data, &fleet, fleet_has_cloudtrail, &Vec::new);
+        let fleet_dimensions = || {
+            shard
+                .map(|shard| vec![(DIMENSION_SHARD, shard.to_string())])
+                .unwrap_or_default()
+        };
+        push_totals(&mut data, &fleet, fleet_has_cloudtrail, &fleet_dimensions);
     }
     data.retain(|datum| datum.value.is_finite());
     data
@@ -426,13 +436,23 @@ fn alarm_period(poll_interval: Duration, evaluation_periods: u64) -> i32 {
 pub fn desired_alarms(config: &Config) -> Vec<AlarmDefinition> {
     let cloudwatch = &config.cloudwatch;
     let alarms = &cloudwatch.alarms;
-    let prefix = &alarms.prefix;
+    let prefix = alarm_prefix(config);
+    let shard = config.shard.label();
+    // A replica's alarms watch its own totals.
+    let dimensions: Vec<(String, String)> = shard
+        .iter()
+        .map(|shard| (DIMENSION_SHARD.to_string(), shard.clone()))
+        .collect();
+    let of_replica = |description: String| match &shard {
+        Some(shard) => format!("{description}; shard {shard}"),
+        None => description,
+    };
     let base = |suffix: &str, metric: &str, description: String| AlarmDefinition {
         name: format!("{prefix}{suffix}"),
-        description: Some(description),
+        description: Some(of_replica(description)),
         namespace: cloudwatch.namespace.clone(),
         metric_name: metric.to_string(),
-        dimensions: Vec::new(),
+        dimensions: dimensions.clone(),
         statistic: "Maximum".to_string(),
         period_seconds: alarm_period(config.poll_interval, 2),
         evaluation_periods: 2,
@@ -594,16 +614,32 @@ pub trait CloudWatchApi: Send + Sync {
     fn delete_alarms<'a>(&'a self, names: &'a [String]) -> BoxFuture<'a, Result<(), SourceError>>;
 }
 
+/// The names of the alarms this replica manages start with this:
+/// `alarms.prefix`, then `shard-INDEX-of-COUNT-` when the fleet is split, so
+/// that each replica plans and deletes only its own.
+pub fn alarm_prefix(config: &Config) -> String {
+    let prefix = &config.cloudwatch.alarms.prefix;
+    match config.shard.label() {
+        Some(shard) => format!("{prefix}shard-{shard}-"),
+        None => prefix.clone(),
+    }
+}
+
 /// Compares what exists under the prefix with what is wanted. Tags are read
 /// only for alarms that might be deleted or updated, since DescribeAlarms
 /// does not return them.
 pub async fn plan(api: &dyn CloudWatchApi, config: &Config) -> Result<Plan, SourceError> {
     let wanted = desired_alarms(config);
-    let existing = api
-        .describe_alarms(&config.cloudwatch.alarms.prefix)
-        .await?;
+    let prefix = alarm_prefix(config);
+    let existing = api.describe_alarms(&prefix).await?;
+    // Without a shard the prefix also covers the alarms of replicas that
+    // split a fleet (`<prefix>shard-...`); those are theirs to manage.
+    let sharded = format!("{prefix}shard-");
     let mut by_name: BTreeMap<&str, &ExistingAlarm> = existing
         .iter()
+        .filter(|alarm| {
+            config.shard.label().is_some() || !alarm.definition.name.starts_with(&sharded)
+        })
         .map(|alarm| (alarm.definition.name.as_str(), alarm))
         .collect();
     let mut plan = Plan::default();
@@ -1097,7 +1133,11 @@ impl CloudWatchExporter {
     /// Publishes one poll's aggregates. Returns the number of requests sent.
     pub async fn publish(&self, snapshot: &Snapshot) -> Result<usize, SourceError> {
         let started = Instant::now();
-        let data = aggregate(snapshot, self.config.cloudwatch.per_secret_metrics);
+        let data = aggregate(
+            snapshot,
+            self.config.cloudwatch.per_secret_metrics,
+            self.config.shard.label().as_deref(),
+        );
         let batches = batches(data);
         let deadline = self.config.aws.target_timeout;
         let namespace = &self.config.cloudwatch.namespace;

@@ -85,6 +85,12 @@ impl Shard {
     pub fn owns(&self, account_id: &str) -> bool {
         Self::of(account_id, self.count) == self.index
     }
+
+    /// `INDEX-of-COUNT` when the fleet is split, for names and CloudWatch
+    /// dimensions; `None` for a single replica.
+    pub fn label(&self) -> Option<String> {
+        (self.count > 1).then(|| format!("{}-of-{}", self.index, self.count))
+    }
 }
 
 impl fmt::Display for Shard {

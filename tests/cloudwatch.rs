@@ -434,3 +434,78 @@ async fn a_cloudwatch_outage_leaves_metrics_complete_and_marks_cloudwatch_down()
     );
     assert!(!sim.cloudwatch_metric_data(BASE, REGION).is_empty());
 }
+
+/// Two replicas that split the fleet publish to one account and region: each
+/// one's totals and alarms carry its `Shard`, and neither replica's alarm
+/// plan touches the other's alarms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_of_a_split_fleet_keep_their_own_totals_and_alarms() {
+    let managing = format!(
+        "  enabled: true\n  region: us-east-1\n  alarms: {{ manage: true, actions: [\"{TOPIC}\"] }}\n"
+    );
+    let split = |cloudwatch: &str, index: u32| {
+        format!(
+            "{}shard: {{ index: {index}, count: 2 }}\n",
+            config_yaml(cloudwatch)
+        )
+    };
+    let replica = |index: u32| split(&managing, index);
+
+    // The totals of the replica that polls ACCOUNT (the hash decides which).
+    let owner = config::Shard::of(ACCOUNT, 2);
+    let harness = Harness::start(fleet(), &split(PUBLISHING, owner)).await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let reconciler = cloudwatch::start(&harness.exporter, stop_rx).await;
+    assert!(reconciler.is_none(), "this replica only publishes");
+    cycle(&harness).await;
+    let data = harness.simulator.cloudwatch_metric_data(BASE, REGION);
+    let shard = format!("{owner}-of-2");
+    let expected_secrets = if config::Shard::of(OTHER, 2) == owner {
+        8.0
+    } else {
+        5.0
+    };
+    assert_eq!(
+        value(&data, "Secrets", &[("Shard", shard.as_str())]),
+        expected_secrets
+    );
+    assert_eq!(
+        value(&data, "ExporterHeartbeat", &[("Shard", shard.as_str())]),
+        1.0
+    );
+    assert!(
+        find(&data, "Secrets", &[]).is_empty(),
+        "no total without the shard"
+    );
+
+    // Both replicas' alarms, side by side in one account and region.
+    let sim = &harness.simulator;
+    let (first, _) = run(&replica(0), sim, true).await;
+    let (second, _) = run(&replica(1), sim, true).await;
+    assert!(first.delete.is_empty() && second.delete.is_empty());
+    assert_eq!(first.create.len(), second.create.len());
+    assert!(!first.create.is_empty());
+    let alarms = sim.cloudwatch_alarms(BASE, REGION);
+    for index in 0..2 {
+        let name = format!("secrets-rotation-shard-{index}-of-2-rotation-failures");
+        let alarm = alarms
+            .iter()
+            .find(|alarm| alarm.name == name)
+            .unwrap_or_else(|| panic!("{name} in {alarms:?}"));
+        assert_eq!(
+            alarm.dimensions,
+            [("Shard".to_string(), format!("{index}-of-2"))]
+        );
+    }
+    // Each replica finds its own alarms as it made them and leaves the other's.
+    let (again, _) = run(&replica(0), sim, true).await;
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(again.unchanged, first.create.len());
+    let (again, _) = run(&replica(1), sim, true).await;
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(sim.cloudwatch_alarms(BASE, REGION).len(), alarms.len());
+    // A config without a shard, under the same prefix, leaves them alone too.
+    let (single, _) = run(&config_yaml(&managing), sim, false).await;
+    assert!(single.delete.is_empty(), "{single:?}");
+    assert!(single.update.is_empty(), "{single:?}");
+}
