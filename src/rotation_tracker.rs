@@ -25,8 +25,6 @@ use crate::snapshot::{ErrorReason, Source, SourceHealth, TargetError};
 /// each lookup reaches this far behind the previous one's end.
 pub const LATE_DELIVERY_OVERLAP: Duration = Duration::from_secs(20 * 60);
 
-/// After a throttled refresh a target's pace is slowed by this factor, up
-/// to `MAX_SLOWDOWN`, and restored by a refresh that succeeds.
 /// `LookupEvents` requests in flight across all targets, per target polled
 /// at once (`aws.max_concurrent_targets`): 128 by default. Each target
 /// keeps its own pace (1 or 2 requests a second), but every target's
@@ -34,6 +32,8 @@ pub const LATE_DELIVERY_OVERLAP: Duration = Duration::from_secs(20 * 60);
 /// requests at once and hold their clients and responses together.
 pub const LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET: usize = 4;
 
+/// After a throttled refresh a target's pace is slowed by this factor, up
+/// to `MAX_SLOWDOWN`, and restored by a refresh that succeeds.
 const SLOWDOWN_STEP: u32 = 2;
 const MAX_SLOWDOWN: u32 = 8;
 
