@@ -519,6 +519,34 @@ async fn new_events_are_published_without_waiting_for_the_next_inventory_poll() 
     serving.await.expect("serve loop");
 }
 
+type RecordsByName = std::collections::BTreeMap<
+    String,
+    std::sync::Arc<secrets_rotation_exporter::inventory::SecretRecord>,
+>;
+
+fn records_by_name(snapshot: &secrets_rotation_exporter::snapshot::Snapshot) -> RecordsByName {
+    snapshot
+        .targets
+        .iter()
+        .flat_map(|t| &t.secrets)
+        .map(|s| (s.record.name.clone(), std::sync::Arc::clone(&s.record)))
+        .collect()
+}
+
+/// The secrets of `later` whose record is not the one `earlier` held; both
+/// must name the same secrets.
+fn new_records(earlier: &RecordsByName, later: &RecordsByName) -> Vec<String> {
+    assert_eq!(
+        earlier.keys().collect::<Vec<_>>(),
+        later.keys().collect::<Vec<_>>()
+    );
+    earlier
+        .iter()
+        .filter(|(name, record)| !std::sync::Arc::ptr_eq(record, &later[*name]))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 /// At 100,000 secrets a copy of every record per snapshot is most of the
 /// exporter's memory: a republish shares every record whose events did not
 /// change with the snapshot before it, and copies only the one that did.
@@ -537,26 +565,9 @@ async fn a_republish_shares_unchanged_records_and_replaces_only_the_changed_one(
     tracker.refresh_all(Utc::now()).await;
     let after = poller.republish(Utc::now()).expect("a snapshot to rebuild");
 
-    let records = |snapshot: &secrets_rotation_exporter::snapshot::Snapshot| {
-        snapshot
-            .targets
-            .iter()
-            .flat_map(|t| &t.secrets)
-            .map(|s| (s.record.name.clone(), std::sync::Arc::clone(&s.record)))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    let (before, after) = (records(&before), records(&after));
+    let (before, after) = (records_by_name(&before), records_by_name(&after));
     assert_eq!(before.len(), 7);
-    assert_eq!(
-        before.keys().collect::<Vec<_>>(),
-        after.keys().collect::<Vec<_>>()
-    );
-    let copied: Vec<&String> = before
-        .iter()
-        .filter(|(name, record)| !std::sync::Arc::ptr_eq(record, &after[*name]))
-        .map(|(name, _)| name)
-        .collect();
-    assert_eq!(copied, ["app/secret-02"]);
+    assert_eq!(new_records(&before, &after), ["app/secret-02"]);
     let events = after["app/secret-02"]
         .rotation_events
         .as_ref()
@@ -589,26 +600,9 @@ async fn a_poll_keeps_the_records_of_unchanged_secrets_and_replaces_a_changed_on
         .expect("tag");
     let second = poller.poll_once(Utc::now()).await;
 
-    let records = |snapshot: &secrets_rotation_exporter::snapshot::Snapshot| {
-        snapshot
-            .targets
-            .iter()
-            .flat_map(|t| &t.secrets)
-            .map(|s| (s.record.name.clone(), std::sync::Arc::clone(&s.record)))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    let (first, second) = (records(&first), records(&second));
+    let (first, second) = (records_by_name(&first), records_by_name(&second));
     assert_eq!(first.len(), 7);
-    assert_eq!(
-        first.keys().collect::<Vec<_>>(),
-        second.keys().collect::<Vec<_>>()
-    );
-    let replaced: Vec<&String> = first
-        .iter()
-        .filter(|(name, record)| !std::sync::Arc::ptr_eq(record, &second[*name]))
-        .map(|(name, _)| name)
-        .collect();
-    assert_eq!(replaced, ["app/secret-01"]);
+    assert_eq!(new_records(&first, &second), ["app/secret-01"]);
     assert_eq!(
         second["app/secret-01"].tags.get("team").map(|v| &**v),
         Some("identity")
