@@ -634,11 +634,17 @@ pub async fn plan(api: &dyn CloudWatchApi, config: &Config) -> Result<Plan, Sour
     let existing = api.describe_alarms(&prefix).await?;
     // Without a shard the prefix also covers the alarms of replicas that
     // split a fleet (`<prefix>shard-...`); those are theirs to manage.
-    let sharded = format!("{prefix}shard-");
+    let other_replicas = config
+        .shard
+        .label()
+        .is_none()
+        .then(|| format!("{prefix}shard-"));
     let mut by_name: BTreeMap<&str, &ExistingAlarm> = existing
         .iter()
         .filter(|alarm| {
-            config.shard.label().is_some() || !alarm.definition.name.starts_with(&sharded)
+            other_replicas
+                .as_deref()
+                .is_none_or(|theirs| !alarm.definition.name.starts_with(theirs))
         })
         .map(|alarm| (alarm.definition.name.as_str(), alarm))
         .collect();
