@@ -28,7 +28,7 @@ use crate::compliance::Check;
 use crate::config::{AwsClientSettings, CloudWatch as CloudWatchConfig, Config};
 use crate::metrics::ExporterMetrics;
 use crate::poller::PollHook;
-use crate::snapshot::{Snapshot, Source, SourceHealth, TargetError, TargetSnapshot};
+use crate::snapshot::{Snapshot, Source, SourceHealth, TargetError, TargetSnapshot, TargetSummary};
 
 /// PutMetricData takes at most 1,000 data a request.
 pub const MAX_DATA_PER_REQUEST: usize = 1000;
@@ -100,22 +100,51 @@ impl Datum {
     }
 }
 
+/// A fleet's or a target's totals. A count is `None` where it is not known:
+/// no datum is published for it, and a gap is what CloudWatch shows.
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
     secrets: usize,
     noncompliant: usize,
-    rotation_failures: usize,
-    overdue: usize,
+    rotation_failures: Option<usize>,
+    overdue: Option<usize>,
     max_age_days: Option<f64>,
 }
 
 impl Totals {
-    fn add(&mut self, other: &Totals) {
-        self.secrets += other.secrets;
-        self.noncompliant += other.noncompliant;
-        self.rotation_failures += other.rotation_failures;
-        self.overdue += other.overdue;
-        self.max_age_days = max_option(self.max_age_days, other.max_age_days);
+    fn of(summary: &TargetSummary) -> Self {
+        Totals {
+            secrets: summary.secrets,
+            noncompliant: summary.noncompliant_secrets,
+            rotation_failures: summary.noncompliant(Check::RotationFailed),
+            overdue: summary.noncompliant(Check::RotationOverdue),
+            max_age_days: summary
+                .max_value_age_seconds
+                .map(|age| age / SECONDS_PER_DAY),
+        }
+    }
+}
+
+/// Sums counts some of which may be unknown. A sum that is already above
+/// zero is published even with unknown parts, since those failures are
+/// certain (the alarms fire at one or more); a zero with unknown parts would
+/// claim "none" where some targets were not looked at, so it stays unknown.
+#[derive(Debug, Default, Clone, Copy)]
+struct AtLeast {
+    known: usize,
+    some_unknown: bool,
+}
+
+impl AtLeast {
+    fn add(&mut self, count: Option<usize>) {
+        match count {
+            Some(count) => self.known = self.known.saturating_add(count),
+            None => self.some_unknown = true,
+        }
+    }
+
+    fn total(&self) -> Option<usize> {
+        (!self.some_unknown || self.known > 0).then_some(self.known)
     }
 }
 
@@ -126,54 +155,44 @@ fn max_option(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-fn inventory_fresh(target: &TargetSnapshot) -> bool {
-    target
-        .health
-        .iter()
-        .any(|health| health.source == Source::SecretsManager && health.up)
-}
-
-fn has_cloudtrail(target: &TargetSnapshot) -> bool {
-    target
-        .health
-        .iter()
-        .any(|health| health.source == Source::CloudTrail)
-}
-
 /// The data one poll publishes. Only targets whose inventory succeeded in
 /// this poll are published: a gap in CloudWatch means "unknown", which the
 /// heartbeat alarm turns into an alarm, where a stale number would not.
 /// Every account and region gets `Secrets`, `NonCompliantSecrets` (in
-/// total and by `Check`), `OverdueRotations`, `RotationFailures` (when
-/// CloudTrail is read), `MaxRotationAgeDays` (when a secret has an age) and
-/// `ExporterHeartbeat` 1; the fleet gets the same without dimensions (with
-/// `Shard` alone when the fleet is split between replicas), which the
-/// alarms watch. Values that are not finite are left out.
+/// total and by `Check`, each count only where it is known), `OverdueRotations`
+/// and `RotationFailures` (when known), `MaxRotationAgeDays` (when a secret has
+/// an age) and `ExporterHeartbeat` 1; the fleet gets the same without
+/// dimensions (with `Shard` alone when the fleet is split between replicas),
+/// which the alarms watch. Every count comes from the targets' summaries, as
+/// `/metrics` does. Values that are not finite are left out.
 pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> Vec<Datum> {
     let mut data = Vec::new();
     let mut fleet = Totals::default();
-    let mut fleet_has_cloudtrail = false;
-    for target in snapshot.targets.iter().filter(|t| inventory_fresh(t)) {
-        let cloudtrail = has_cloudtrail(target);
-        fleet_has_cloudtrail |= cloudtrail;
-        let mut totals = Totals::default();
-        let mut by_check = [0usize; Check::ALL.len()];
-        for secret in &target.secrets {
-            let evaluation = &secret.evaluation;
-            totals.secrets += 1;
-            if !evaluation.compliant() {
-                totals.noncompliant += 1;
-            }
-            for verdict in evaluation.verdicts.iter().filter(|v| !v.compliant) {
-                if let Some(index) = Check::ALL.iter().position(|c| *c == verdict.check) {
-                    by_check[index] += 1;
-                }
-            }
-            if let Some(age) = evaluation.value_age_seconds {
-                totals.max_age_days = max_option(totals.max_age_days, Some(age / SECONDS_PER_DAY));
-            }
-            if per_secret && !evaluation.scheduled_for_deletion {
-                let failed = evaluation.verdicts.iter().filter(|v| !v.compliant).count();
+    let (mut fleet_failures, mut fleet_overdue) = (AtLeast::default(), AtLeast::default());
+    for target in snapshot
+        .targets
+        .iter()
+        .filter(|t| t.summary.inventory_fresh)
+    {
+        let summary = &target.summary;
+        let totals = Totals::of(summary);
+        fleet.secrets += totals.secrets;
+        fleet.noncompliant += totals.noncompliant;
+        fleet_failures.add(totals.rotation_failures);
+        fleet_overdue.add(totals.overdue);
+        fleet.max_age_days = max_option(fleet.max_age_days, totals.max_age_days);
+        if per_secret {
+            for secret in target
+                .secrets
+                .iter()
+                .filter(|s| !s.evaluation.scheduled_for_deletion)
+            {
+                let failed = secret
+                    .evaluation
+                    .verdicts
+                    .iter()
+                    .filter(|v| !v.compliant)
+                    .count();
                 data.push(Datum::new(
                     METRIC_SECRET_FAILED_CHECKS,
                     vec![
@@ -185,24 +204,17 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> 
                 ));
             }
         }
-        let position = |check: Check| Check::ALL.iter().position(|c| *c == check);
-        totals.rotation_failures = position(Check::RotationFailed).map_or(0, |i| by_check[i]);
-        totals.overdue = position(Check::RotationOverdue).map_or(0, |i| by_check[i]);
-        fleet.add(&totals);
-
         let dimensions = || {
             vec![
                 (DIMENSION_ACCOUNT, target.account_id.clone()),
                 (DIMENSION_REGION, target.region.clone()),
             ]
         };
-        push_totals(&mut data, &totals, cloudtrail, &dimensions);
-        for (check, count) in Check::ALL.iter().zip(by_check) {
-            // Without CloudTrail a 0 here would claim "no failures" while
-            // meaning "not looked".
-            if *check == Check::RotationFailed && !cloudtrail {
+        push_totals(&mut data, &totals, &dimensions);
+        for check in Check::ALL {
+            let Some(count) = summary.noncompliant(check) else {
                 continue;
-            }
+            };
             let mut with_check = dimensions();
             with_check.push((DIMENSION_CHECK, check.as_str().to_string()));
             data.push(Datum::new(
@@ -212,13 +224,15 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> 
             ));
         }
     }
-    if snapshot.targets.iter().any(inventory_fresh) {
+    if snapshot.targets.iter().any(|t| t.summary.inventory_fresh) {
+        fleet.rotation_failures = fleet_failures.total();
+        fleet.overdue = fleet_overdue.total();
         let fleet_dimensions = || {
             shard
                 .map(|shard| vec![(DIMENSION_SHARD, shard.to_string())])
                 .unwrap_or_default()
         };
-        push_totals(&mut data, &fleet, fleet_has_cloudtrail, &fleet_dimensions);
+        push_totals(&mut data, &fleet, &fleet_dimensions);
     }
     data.retain(|datum| datum.value.is_finite());
     data
@@ -227,7 +241,6 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> 
 fn push_totals(
     data: &mut Vec<Datum>,
     totals: &Totals,
-    cloudtrail: bool,
     dimensions: &dyn Fn() -> Vec<(&'static str, String)>,
 ) {
     data.push(Datum::new(
@@ -240,18 +253,20 @@ fn push_totals(
         dimensions(),
         totals.noncompliant as f64,
     ));
-    if cloudtrail {
+    if let Some(failures) = totals.rotation_failures {
         data.push(Datum::new(
             METRIC_ROTATION_FAILURES,
             dimensions(),
-            totals.rotation_failures as f64,
+            failures as f64,
         ));
     }
-    data.push(Datum::new(
-        METRIC_OVERDUE_ROTATIONS,
-        dimensions(),
-        totals.overdue as f64,
-    ));
+    if let Some(overdue) = totals.overdue {
+        data.push(Datum::new(
+            METRIC_OVERDUE_ROTATIONS,
+            dimensions(),
+            overdue as f64,
+        ));
+    }
     if let Some(days) = totals.max_age_days {
         data.push(Datum {
             count: false,
@@ -1234,14 +1249,14 @@ impl CloudWatchExporter {
                 target.health.push(health);
             }
             None => {
-                snapshot.targets.push(TargetSnapshot {
-                    account_id: self.account_id.clone(),
-                    account_name: None,
-                    region: self.region.clone(),
-                    health: vec![health],
-                    secrets: Vec::new(),
-                    rotation_events_total: None,
-                });
+                snapshot.targets.push(TargetSnapshot::new(
+                    self.account_id.clone(),
+                    None,
+                    self.region.clone(),
+                    vec![health],
+                    Vec::new(),
+                    None,
+                ));
                 snapshot.targets.sort_by(|a, b| {
                     (a.account_id.as_str(), a.region.as_str())
                         .cmp(&(b.account_id.as_str(), b.region.as_str()))

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::config::{Override, OverrideMatch, Policy, Thresholds};
-use crate::inventory::SecretRecord;
+use crate::inventory::{SecretRecord, Unknown};
 use crate::rotation_events::RotationEvent;
 use crate::schedule;
 
@@ -62,7 +62,42 @@ impl Check {
             Check::RequiredTags => "required_tags",
         }
     }
+
+    /// The position in `Check::ALL`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The checks about rotation, which an exemption skips. The others (the
+    /// key, use and tags) hold for a secret whatever rotates it.
+    pub fn is_about_rotation(self) -> bool {
+        match self {
+            Check::RotationEnabled
+            | Check::RotationInterval
+            | Check::RotationAge
+            | Check::RotationOverdue
+            | Check::RotationFailed
+            | Check::RotationPending => true,
+            Check::KmsCustomerManaged | Check::Unused | Check::RequiredTags => false,
+        }
+    }
 }
+
+/// A check that applies but could not be judged, because a fact it needs
+/// could not be established: it has no verdict, never a guessed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UnknownVerdict {
+    pub check: Check,
+    /// The call that would have given the missing fact.
+    pub needs: &'static str,
+    pub reason: Unknown,
+}
+
+/// What `rotation_age` and `rotation_pending` need when they need a
+/// version's creation.
+const NEEDS_VERSIONS: &str = "secretsmanager:ListSecretVersionIds";
+/// What `rotation_failed` needs.
+const NEEDS_CLOUDTRAIL: &str = "cloudtrail:LookupEvents";
 
 /// The verdict of one applicable check. The sentence and the numbers behind
 /// it (for `check`) are boxed apart: a snapshot served to `/metrics` has
@@ -150,7 +185,7 @@ pub struct Exemption {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation {
-    /// Set while an exemption is in force; then `verdicts` is empty.
+    /// Set while an exemption is in force; then no rotation check applies.
     pub exemption: Option<Exemption>,
     /// Why exemption tags on the secret do not exempt it: an end date that has
     /// passed or cannot be read, or an end date without the exempt tag. The
@@ -165,8 +200,10 @@ pub struct Evaluation {
     pub rotation_interval: Option<Duration>,
     /// The `max_age` in force for this secret after overrides.
     pub max_age: Duration,
-    /// One per applicable check, in `Check::ALL` order.
+    /// One per applicable check that could be judged, in `Check::ALL` order.
     pub verdicts: Vec<Verdict>,
+    /// The applicable checks that could not be judged, in `Check::ALL` order.
+    pub unknown: Vec<UnknownVerdict>,
     /// How old the value is, as the `rotation_age` check measured it; kept
     /// when the verdicts' details are dropped (CloudWatch publishes it).
     #[serde(skip)]
@@ -174,7 +211,8 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// No verdict says non-compliant (also true when no check applies).
+    /// No verdict says non-compliant (also true when no check applies, and
+    /// when some could not be judged: see `unknown`).
     pub fn compliant(&self) -> bool {
         self.verdicts.iter().all(|verdict| verdict.compliant)
     }
@@ -360,27 +398,48 @@ fn judge(
         // Room for every check at once: growth by doubling would leave
         // 16 slots for 9 verdicts on each of 100,000 secrets.
         verdicts: Vec::with_capacity(Check::ALL.len()),
+        unknown: Vec::new(),
         value_age_seconds: None,
     };
-    if evaluation.scheduled_for_deletion || evaluation.exemption.is_some() {
+    if evaluation.scheduled_for_deletion {
         return evaluation;
     }
-
-    let (age_verdict, age) = rotation_age(judge, record, &thresholds, now);
-    evaluation.value_age_seconds = age.map(|age| age.as_secs_f64());
-    let verdicts = &mut evaluation.verdicts;
-    verdicts.push(rotation_enabled(judge, record));
-    if let Some(interval) = interval {
-        verdicts.push(rotation_interval_verdict(judge, interval, &thresholds));
+    if evaluation.exemption.is_none() {
+        evaluation.push(Ok(rotation_enabled(judge, record)));
+        if let Some(interval) = interval {
+            evaluation.push(Ok(rotation_interval_verdict(judge, interval, &thresholds)));
+        }
+        let age = rotation_age(judge, record, &thresholds, now);
+        if let Ok((_, Some(age))) = &age {
+            evaluation.value_age_seconds = Some(age.as_secs_f64());
+        }
+        evaluation.push(age.map(|(verdict, _)| verdict));
+        evaluation.extend(rotation_overdue(judge, record, &thresholds, now).map(Ok));
+        evaluation.extend(rotation_failed(judge, record));
+        evaluation.extend(rotation_pending(judge, record, &thresholds, now));
     }
-    verdicts.push(age_verdict);
-    verdicts.extend(rotation_overdue(judge, record, &thresholds, now));
-    verdicts.extend(rotation_failed(judge, record));
-    verdicts.extend(rotation_pending(judge, record, &thresholds, now));
-    verdicts.extend(kms_customer_managed(judge, record, policy, &thresholds));
-    verdicts.push(unused(judge, record, &thresholds, now));
-    verdicts.push(required_tags(judge, record, &thresholds));
+    evaluation.extend(kms_customer_managed(judge, record, policy, &thresholds).map(Ok));
+    evaluation.push(Ok(unused(judge, record, &thresholds, now)));
+    evaluation.push(Ok(required_tags(judge, record, &thresholds)));
     evaluation
+}
+
+/// A verdict, or why the check could not give one.
+type Judged = Result<Verdict, UnknownVerdict>;
+
+impl Evaluation {
+    fn push(&mut self, judged: Judged) {
+        match judged {
+            Ok(verdict) => self.verdicts.push(verdict),
+            Err(unknown) => self.unknown.push(unknown),
+        }
+    }
+
+    fn extend(&mut self, judged: Option<Judged>) {
+        if let Some(judged) = judged {
+            self.push(judged);
+        }
+    }
 }
 
 /// The exemption in force at `now`, and why exemption tags are ignored if they are.
@@ -530,12 +589,26 @@ fn rotation_interval_verdict(
 /// version does. LastChangedDate is not used: tagging or describing a secret
 /// moves it without touching the value.
 /// Also returns the value's age, when known, which CloudWatch publishes.
+/// When the value may have changed outside rotation and the current
+/// version's creation could not be looked up, the age is unknown: the listed
+/// dates would make a value set by hand yesterday look months old.
 fn rotation_age(
     judge: Judge,
     record: &SecretRecord,
     thresholds: &Thresholds,
     now: DateTime<Utc>,
-) -> (Verdict, Option<Duration>) {
+) -> Result<(Verdict, Option<Duration>), UnknownVerdict> {
+    if let Some(reason) = record.versions_unknown
+        && record.current_version_created.is_none()
+        && record.current_version_id().is_some()
+        && record.value_may_have_changed_outside_rotation()
+    {
+        return Err(UnknownVerdict {
+            check: Check::RotationAge,
+            needs: NEEDS_VERSIONS,
+            reason,
+        });
+    }
     let limit = thresholds.max_age;
     let newest_change = [
         (record.last_rotated, "last rotated"),
@@ -550,7 +623,7 @@ fn rotation_age(
             "cannot tell when the value last changed: no rotation, version or creation date is known"
                 .to_string()
         });
-        return (unknown.with_limit(limit), None);
+        return Ok((unknown.with_limit(limit), None));
     };
     let age = elapsed(changed, now);
     let compliant = age <= limit;
@@ -562,10 +635,10 @@ fn rotation_age(
             format_duration(limit)
         )
     };
-    (
+    Ok((
         judge.measured(Check::RotationAge, compliant, reason, age, limit),
         Some(age),
-    )
+    ))
 }
 
 fn rotation_overdue(
@@ -608,18 +681,26 @@ fn rotation_overdue(
 
 /// Judged only where the target's CloudTrail history is known, and only for
 /// secrets that rotate or have rotation events: a secret that never rotated
-/// cannot have failed to.
-fn rotation_failed(judge: Judge, record: &SecretRecord) -> Option<Verdict> {
-    let events = record.rotation_events.as_ref()?;
+/// cannot have failed to. Where CloudTrail is read but its history is not
+/// known, a secret that rotates gets no verdict: nothing was looked at.
+fn rotation_failed(judge: Judge, record: &SecretRecord) -> Option<Judged> {
+    let Some(events) = record.rotation_events.as_ref() else {
+        let reason = record.rotation_events_unknown?;
+        return record.rotation_enabled.then_some(Err(UnknownVerdict {
+            check: Check::RotationFailed,
+            needs: NEEDS_CLOUDTRAIL,
+            reason,
+        }));
+    };
     let newest = events.newest();
     if newest.is_none() && !record.rotation_enabled {
         return None;
     }
     let check = Check::RotationFailed;
     let Some(newest) = newest else {
-        return Some(judge.verdict(check, true, || {
+        return Some(Ok(judge.verdict(check, true, || {
             "no rotation event in CloudTrail's window".to_owned()
-        }));
+        })));
     };
     let compliant = !newest.kind.is_failure();
     let reason = || {
@@ -634,11 +715,9 @@ fn rotation_failed(judge: Judge, record: &SecretRecord) -> Option<Verdict> {
         }
         reason
     };
-    Some(
-        judge
-            .verdict(check, compliant, reason)
-            .with_event(Some(newest.clone())),
-    )
+    Some(Ok(judge
+        .verdict(check, compliant, reason)
+        .with_event(Some(newest.clone()))))
 }
 
 fn rotation_pending(
@@ -646,9 +725,17 @@ fn rotation_pending(
     record: &SecretRecord,
     thresholds: &Thresholds,
     now: DateTime<Utc>,
-) -> Option<Verdict> {
+) -> Option<Judged> {
     let version = record.pending_version_id()?;
-    let since = record.pending_since?;
+    let Some(since) = record.pending_since else {
+        return record.versions_unknown.map(|reason| {
+            Err(UnknownVerdict {
+                check: Check::RotationPending,
+                needs: NEEDS_VERSIONS,
+                reason,
+            })
+        });
+    };
     let limit = thresholds.pending_timeout;
     let pending_for = elapsed(since, now);
     let compliant = pending_for <= limit;
@@ -665,17 +752,15 @@ fn rotation_pending(
         .rotation_events
         .as_ref()
         .and_then(|events| events.started.clone());
-    Some(
-        judge
-            .measured(
-                Check::RotationPending,
-                compliant,
-                reason,
-                pending_for,
-                limit,
-            )
-            .with_event(started),
-    )
+    Some(Ok(judge
+        .measured(
+            Check::RotationPending,
+            compliant,
+            reason,
+            pending_for,
+            limit,
+        )
+        .with_event(started)))
 }
 
 fn kms_customer_managed(

@@ -409,18 +409,15 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
     let status = match state.store.load() {
         Some(snapshot) => {
-            let secrets: usize = snapshot.targets.iter().map(|t| t.secrets.len()).sum();
-            let down = snapshot
-                .targets
-                .iter()
-                .filter(|t| t.health.iter().any(|h| !h.up))
-                .count();
+            let totals = snapshot.totals();
             format!(
-                "Last poll completed {}: {} targets ({} down), {} secrets.",
+                "Last poll completed {}: {} targets ({} down), {} secrets, {} non-compliant, {} not fully evaluated.",
                 snapshot.completed_at.to_rfc3339(),
-                snapshot.targets.len(),
-                down,
-                secrets
+                totals.targets,
+                totals.targets_down,
+                totals.secrets,
+                totals.noncompliant_secrets,
+                totals.unevaluated_secrets,
             )
         }
         None => "Waiting for the first poll to complete.".to_owned(),
@@ -521,16 +518,17 @@ mod tests {
                                 rotation_interval: Some(Duration::from_secs(30 * 86_400)),
                                 max_age: Duration::from_secs(90 * 86_400),
                                 verdicts,
+                                unknown: Vec::new(),
                                 value_age_seconds: None,
                             },
                         }
                     })
                     .collect();
-                    TargetSnapshot {
-                        account_id: account_id.to_string(),
-                        account_name: Some("payments \\ prod".to_string()),
-                        region: "eu-west-1".to_string(),
-                        health: vec![SourceHealth {
+                    TargetSnapshot::new(
+                        account_id.to_string(),
+                        Some("payments \\ prod".to_string()),
+                        "eu-west-1".to_string(),
+                        vec![SourceHealth {
                             source: Source::SecretsManager,
                             up: true,
                             last_success: time(1_717_243_200, 5),
@@ -538,8 +536,8 @@ mod tests {
                             last_error: None,
                         }],
                         secrets,
-                        rotation_events_total: None,
-                    }
+                        None,
+                    )
                 })
                 .collect();
         Snapshot {

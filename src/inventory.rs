@@ -9,6 +9,35 @@ use litemap::LiteMap;
 use serde::Serialize;
 
 use crate::rotation_events::SecretRotationEvents;
+use crate::snapshot::ErrorReason;
+
+/// Why a fact that a check needs could not be established. A check that
+/// needs it gives no verdict (never a guess from the facts at hand), and
+/// `check` reports it as not evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unknown {
+    /// Not asked yet: its turn did not come before the target's deadline,
+    /// or CloudTrail's history is still being read. Asked again later.
+    NotYetRead,
+    /// The call that would have told failed.
+    Failed(ErrorReason),
+}
+
+impl Unknown {
+    /// The `reason` label: an error reason, or `not_yet_read`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unknown::NotYetRead => "not_yet_read",
+            Unknown::Failed(reason) => reason.as_str(),
+        }
+    }
+}
+
+impl Serialize for Unknown {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 /// The rotation schedule as `ListSecrets` returns it. The fields stay on a
 /// secret after rotation is disabled, so their presence says nothing about
@@ -83,6 +112,13 @@ pub struct SecretRecord {
     /// target's CloudTrail history is not known (disabled, or the start-up
     /// lookback has not completed): then `rotation_failed` cannot be judged.
     pub rotation_events: Option<SecretRotationEvents>,
+    /// Set when CloudTrail is read but the target's history is not known,
+    /// and why: `rotation_failed` is then unknown, not "nothing failed".
+    pub rotation_events_unknown: Option<Unknown>,
+    /// Set when a version creation the checks need (the pending version's,
+    /// or the current version's when the value may have changed outside
+    /// rotation) could not be looked up this poll, and why.
+    pub versions_unknown: Option<Unknown>,
 }
 
 impl SecretRecord {
@@ -95,6 +131,40 @@ impl SecretRecord {
     /// started and has not finished.
     pub fn pending_version_id(&self) -> Option<&str> {
         self.pending_version.as_deref()
+    }
+
+    /// Whether the value may have changed after its last rotation: a manual
+    /// `PutSecretValue` moves `LastChangedDate` but not `LastRotatedDate`.
+    /// Then the `AWSCURRENT` version's creation is the value's last change,
+    /// and `rotation_age` needs it. When the value cannot have changed, the
+    /// last rotation (or creation) is its age and the version adds nothing
+    /// worth a request.
+    pub fn value_may_have_changed_outside_rotation(&self) -> bool {
+        let Some(changed) = self.last_changed else {
+            return false;
+        };
+        let known_change = match (self.last_rotated, self.created) {
+            (Some(rotated), Some(created)) => rotated.max(created),
+            (Some(only), None) | (None, Some(only)) => only,
+            (None, None) => return true,
+        };
+        // LastChangedDate lags the version's creation by up to a few
+        // seconds; a minute keeps a rotation from looking like a manual change.
+        known_change
+            .checked_add_signed(chrono::TimeDelta::seconds(60))
+            .is_some_and(|settled| changed > settled)
+    }
+
+    /// The version ids whose creation the checks need: the pending one, and
+    /// the current one when the value may have changed outside rotation.
+    pub fn versions_needed(&self) -> impl Iterator<Item = &str> {
+        [
+            self.pending_version_id(),
+            self.current_version_id()
+                .filter(|_| self.value_may_have_changed_outside_rotation()),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Sets the current and pending versions from `SecretVersionsToStages`

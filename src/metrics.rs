@@ -139,6 +139,10 @@ pub const NONCOMPLIANT_SECRETS: MetricFamily = gauge(
     "aws_secretsmanager_noncompliant_secrets",
     "Number of secrets in the account and region that fail the compliance check.",
 );
+pub const UNEVALUATED_SECRETS: MetricFamily = gauge(
+    "aws_secretsmanager_unevaluated_secrets",
+    "Number of secrets in the account and region whose compliance check could not be judged, by reason; they have no compliant series for it, and the target no noncompliant count.",
+);
 pub const ROTATION_EVENTS_TOTAL: MetricFamily = counter(
     "aws_secretsmanager_rotation_events_total",
     "Rotation events seen in CloudTrail since the exporter started.",
@@ -183,7 +187,7 @@ pub const POLL_DURATION: MetricFamily = MetricFamily {
 
 /// Every family the exporter can serve, in exposition order: the ones built
 /// from a snapshot, then the exporter's own.
-pub const ALL_FAMILIES: [MetricFamily; 27] = [
+pub const ALL_FAMILIES: [MetricFamily; 28] = [
     SECRET_INFO,
     SECRET_CREATED,
     SECRET_LAST_CHANGED,
@@ -201,6 +205,7 @@ pub const ALL_FAMILIES: [MetricFamily; 27] = [
     SECRET_COMPLIANT,
     SECRETS,
     NONCOMPLIANT_SECRETS,
+    UNEVALUATED_SECRETS,
     ROTATION_EVENTS_TOTAL,
     TARGET_UP,
     TARGET_LAST_SUCCESS,
@@ -751,66 +756,47 @@ fn write_secret_compliant(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
     }
 }
 
-/// Whether the target's inventory is known. A target that has never been
-/// listed successfully gets no aggregate series: a 0 there would read as "no
-/// secrets" rather than "unknown".
-fn inventory_known(target: &TargetSnapshot) -> bool {
-    !target.secrets.is_empty()
-        || target.health.iter().any(|health| {
-            health.source == Source::SecretsManager && (health.up || health.last_success.is_some())
-        })
-}
-
+/// A target that has never been listed successfully gets no aggregate
+/// series: a 0 there would read as "no secrets" rather than "unknown".
 fn write_secrets_per_target(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
     let mut writer = FamilyWriter::new(out, &SECRETS);
-    for target in targets.iter().filter(|t| inventory_known(t.target)) {
+    for target in targets.iter().filter(|t| t.target.summary.inventory_known) {
         writer.start_target(target);
         writer.start_target_series();
-        writer.end_series(SampleValue::count(target.target.secrets.len()));
+        writer.end_series(SampleValue::count(target.target.summary.secrets));
     }
 }
 
-/// Checks whose verdicts need CloudTrail history; without it their count
-/// would be a 0 that means "unknown".
-fn needs_cloudtrail(check: Check) -> bool {
-    matches!(check, Check::RotationFailed)
-}
-
-/// One series per check, 0 included, so alerts need no `absent()`; a
-/// CloudTrail check only when the target has CloudTrail data.
+/// One series per check whose count is known, 0 included, so alerts need
+/// no `absent()`. A check with a verdict that could not be judged (CloudTrail
+/// never answered because the reader role lacks `cloudtrail:LookupEvents`,
+/// say) has no count: it must not read as "nothing failed".
 fn write_noncompliant_per_target(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
     let mut writer = FamilyWriter::new(out, &NONCOMPLIANT_SECRETS);
-    for labels in targets.iter().filter(|t| inventory_known(t.target)) {
-        let target = labels.target;
-        let mut noncompliant = [0usize; Check::ALL.len()];
-        let mut evaluated = [false; Check::ALL.len()];
-        for verdict in target
-            .secrets
-            .iter()
-            .flat_map(|secret| &secret.evaluation.verdicts)
-        {
-            if let Some(index) = Check::ALL.iter().position(|c| *c == verdict.check) {
-                evaluated[index] = true;
-                if !verdict.compliant {
-                    noncompliant[index] += 1;
-                }
-            }
-        }
-        // CloudTrail data exists once the target's history has been read:
-        // a CloudTrail that never answered (the reader role lacks
-        // `cloudtrail:LookupEvents`, say) must not count as "nothing failed".
-        let has_cloudtrail = target
-            .health
-            .iter()
-            .any(|health| health.source == Source::CloudTrail && health.last_success.is_some());
+    for labels in targets.iter().filter(|t| t.target.summary.inventory_known) {
         writer.start_target(labels);
-        for (index, check) in Check::ALL.iter().enumerate() {
-            if needs_cloudtrail(*check) && !has_cloudtrail && !evaluated[index] {
+        for check in Check::ALL {
+            let Some(count) = labels.target.summary.noncompliant(check) else {
                 continue;
-            }
+            };
             let out = writer.start_target_series();
             push_label(out, "check", check.as_str());
-            writer.end_series(SampleValue::count(noncompliant[index]));
+            writer.end_series(SampleValue::count(count));
+        }
+    }
+}
+
+/// Secrets a check applies to but could not judge, by check and reason;
+/// only where there are some.
+fn write_unevaluated_per_target(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &UNEVALUATED_SECRETS);
+    for labels in targets {
+        writer.start_target(labels);
+        for (check, reason, count) in &labels.target.summary.unknown {
+            let out = writer.start_target_series();
+            push_label(out, "check", check.as_str());
+            push_label(out, "reason", reason.as_str());
+            writer.end_series(SampleValue::count(*count));
         }
     }
 }
@@ -949,6 +935,7 @@ fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
 
     write_secrets_per_target(out, targets);
     write_noncompliant_per_target(out, targets);
+    write_unevaluated_per_target(out, targets);
     write_rotation_events_total(out, targets);
 
     write_health_family(out, &TARGET_UP, targets, |h| Some(V::flag(h.up)));

@@ -15,11 +15,12 @@ use crate::aws::secretsmanager::SecretsSource;
 use crate::aws::{SourceError, Target};
 use crate::compliance;
 use crate::config::Config;
-use crate::inventory::SecretRecord;
+use crate::inventory::{SecretRecord, Unknown};
 use crate::metrics::ExporterMetrics;
 use crate::rotation_tracker::TrailView;
 use crate::snapshot::{
-    SecretReport, Snapshot, SnapshotStore, Source, SourceHealth, TargetError, TargetSnapshot,
+    ErrorReason, SecretReport, Snapshot, SnapshotStore, Source, SourceHealth, TargetError,
+    TargetSnapshot,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -32,30 +33,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// so a blip does not make every alert on its secrets resolve and re-fire.
 pub const STALE_INTERVALS: u32 = 3;
 
-/// At most this many `ListSecretVersionIds` per target and poll: a large
-/// account seen for the first time catches up over a few polls instead of
-/// holding one poll for minutes.
-pub const MAX_VERSION_LOOKUPS_PER_TARGET: usize = 100;
+/// `ListSecretVersionIds` requests per second per target. Secrets Manager
+/// allows 50 a second per account and region; the rest is left to other
+/// callers in the account. A target needing 10,000 lookups (a large account
+/// seen for the first time with many values set by hand) takes about four
+/// minutes: `serve` spreads that over polls, `check` waits for it.
+pub const VERSION_LOOKUPS_PER_SECOND: u32 = 40;
+
+/// `ListSecretVersionIds` requests in flight per target: at about 100 ms a
+/// request, enough to keep the pace above.
+const VERSION_LOOKUPS_IN_FLIGHT: usize = 8;
 
 /// Creation times of the versions the checks need, by (secret ARN, version
 /// id). Only versions still current or pending are kept.
 type VersionCache = HashMap<(String, String), DateTime<Utc>>;
-
-/// Whether the value may have changed after its last rotation: a manual
-/// `PutSecretValue` moves `LastChangedDate` but not `LastRotatedDate`. When
-/// it cannot have, the last rotation (or creation) is the value's age and
-/// the `AWSCURRENT` version's creation adds nothing worth a request.
-fn value_may_have_changed_outside_rotation(record: &SecretRecord) -> bool {
-    let Some(changed) = record.last_changed else {
-        return false;
-    };
-    let known_change = match (record.last_rotated, record.created) {
-        (Some(rotated), Some(created)) => rotated.max(created),
-        (Some(only), None) | (None, Some(only)) => only,
-        (None, None) => return true,
-    };
-    changed > known_change + chrono::Duration::seconds(60)
-}
 
 /// Work that follows each poll outside the poller, such as publishing to
 /// CloudWatch, and the health it reports on every snapshot.
@@ -101,6 +92,9 @@ pub struct Poller<S> {
     /// Whether snapshots keep each verdict's sentence and numbers (`check`
     /// prints them; `/metrics` does not use them).
     explain: AtomicBool,
+    /// Whether version lookups run to the end instead of stopping at the
+    /// target's deadline (`check` judges everything it listed in one poll).
+    complete_version_lookups: AtomicBool,
 }
 
 impl<S: SecretsSource> Poller<S> {
@@ -127,12 +121,21 @@ impl<S: SecretsSource> Poller<S> {
             hook: std::sync::OnceLock::new(),
             schedules: compliance::ScheduleCache::new(),
             explain: AtomicBool::new(false),
+            complete_version_lookups: AtomicBool::new(false),
         }
     }
 
     /// Makes the following snapshots keep the sentence of every verdict.
     pub fn explain_verdicts(&self, explain: bool) {
         self.explain.store(explain, Ordering::Relaxed);
+    }
+
+    /// Makes every poll wait for all the version lookups its checks need,
+    /// however long that takes at the quota's pace, instead of leaving the
+    /// rest unknown until the next poll.
+    pub fn complete_version_lookups(&self, complete: bool) {
+        self.complete_version_lookups
+            .store(complete, Ordering::Relaxed);
     }
 
     /// Rotation events from CloudTrail, merged into every snapshot.
@@ -165,26 +168,43 @@ impl<S: SecretsSource> Poller<S> {
         let started = Instant::now();
         let settings = &self.config.aws;
         let target_timeout = settings.target_timeout;
-        let outcomes: Vec<TargetOutcome> = futures::stream::iter(self.targets.iter().cloned())
-            .map(|target| async move {
-                let began = Instant::now();
-                let result =
-                    match tokio::time::timeout(target_timeout, self.inventory(&target)).await {
-                        Ok(result) => result.map(|records| self.share_unchanged(&target, records)),
-                        Err(_) => Err(SourceError::timeout(format!(
-                            "listing secrets took longer than {}s",
-                            target_timeout.as_secs()
-                        ))),
+        let outcomes: Vec<TargetOutcome> =
+            futures::stream::iter(self.targets.iter().cloned())
+                .map(|target| async move {
+                    let began = Instant::now();
+                    let deadline = tokio::time::Instant::now() + target_timeout;
+                    let listed =
+                        match tokio::time::timeout_at(deadline, self.source.list_secrets(&target))
+                            .await
+                        {
+                            Ok(listed) => listed,
+                            Err(_) => Err(SourceError::timeout(format!(
+                                "listing secrets took longer than {}s",
+                                target_timeout.as_secs()
+                            ))),
+                        };
+                    let result = match listed {
+                        Ok(mut records) => {
+                            // A lookup the deadline cuts off leaves its verdicts
+                            // unknown, not the target down: the listing is good.
+                            let lookup_deadline =
+                                (!self.complete_version_lookups.load(Ordering::Relaxed))
+                                    .then_some(deadline);
+                            self.resolve_versions(&target, &mut records, lookup_deadline)
+                                .await;
+                            Ok(self.share_unchanged(&target, records))
+                        }
+                        Err(err) => Err(err),
                     };
-                TargetOutcome {
-                    target,
-                    result,
-                    duration: began.elapsed(),
-                }
-            })
-            .buffer_unordered(settings.max_concurrent_targets.max(1))
-            .collect()
-            .await;
+                    TargetOutcome {
+                        target,
+                        result,
+                        duration: began.elapsed(),
+                    }
+                })
+                .buffer_unordered(settings.max_concurrent_targets.max(1))
+                .collect()
+                .await;
 
         let mut snapshot = self.publish_poll(outcomes, now, started.elapsed());
         self.metrics.observe_poll_duration(started.elapsed());
@@ -199,14 +219,6 @@ impl<S: SecretsSource> Poller<S> {
             }
         }
         snapshot
-    }
-
-    /// Lists the target's secrets and fills in the version creations the
-    /// checks need.
-    async fn inventory(&self, target: &Target) -> Result<Vec<SecretRecord>, SourceError> {
-        let mut records = self.source.list_secrets(target).await?;
-        self.resolve_versions(target, &mut records).await;
-        Ok(records)
     }
 
     /// The new listing of a target, with every record that has not changed
@@ -261,6 +273,7 @@ impl<S: SecretsSource> Poller<S> {
             // carried over and brought up to date when the snapshot is
             // assembled.
             record.rotation_events = held.rotation_events.clone();
+            record.rotation_events_unknown = held.rotation_events_unknown;
             if **held == record {
                 shared.push(Arc::clone(held));
             } else {
@@ -273,39 +286,90 @@ impl<S: SecretsSource> Poller<S> {
     /// Looks up version creations with `ListSecretVersionIds`, only for a
     /// version id the exporter has not seen: a pending version (a rotation
     /// in progress or stuck), or a new current version whose value may have
-    /// changed outside rotation. A steady fleet costs no request.
-    async fn resolve_versions(&self, target: &Target, records: &mut [SecretRecord]) {
+    /// changed outside rotation. A steady fleet costs no request. Lookups go
+    /// at the quota's pace until `deadline`; a secret whose lookup was not
+    /// made or failed is marked, and its checks that need it are unknown.
+    async fn resolve_versions(
+        &self,
+        target: &Target,
+        records: &mut [SecretRecord],
+        deadline: Option<tokio::time::Instant>,
+    ) {
         let key = (target.account_id.clone(), target.region.clone());
         let mut cache = lock(&self.versions).remove(&key).unwrap_or_default();
-        let mut lookups = 0;
-        for record in records.iter_mut() {
-            let wanted: Vec<String> = [
-                record.pending_version_id(),
+        let known = |cache: &VersionCache, record: &SecretRecord, id: &str| {
+            cache.contains_key(&(record.arn.clone(), id.to_owned()))
+        };
+        let wanted: Vec<usize> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, record)| {
                 record
-                    .current_version_id()
-                    .filter(|_| value_may_have_changed_outside_rotation(record)),
-            ]
-            .into_iter()
-            .flatten()
-            .map(str::to_owned)
+                    .versions_needed()
+                    .any(|id| !known(&cache, record, id))
+            })
+            .map(|(index, _)| index)
             .collect();
-            let missing = wanted
-                .iter()
-                .any(|id| !cache.contains_key(&(record.arn.clone(), id.clone())));
-            if missing && lookups < MAX_VERSION_LOOKUPS_PER_TARGET {
-                lookups += 1;
-                match self.source.version_creations(target, &record.arn).await {
+        let mut failed: HashMap<usize, Unknown> = HashMap::new();
+        // Why the lookups not made were not made: the deadline, or a denial
+        // or throttle that every further request would meet too.
+        let mut stopped: Option<Unknown> = None;
+        let mut answered = 0usize;
+        if !wanted.is_empty() {
+            let mut pace =
+                tokio::time::interval(Duration::from_secs(1) / VERSION_LOOKUPS_PER_SECOND);
+            pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            let pace = tokio::sync::Mutex::new(pace);
+            let shared: &[SecretRecord] = records;
+            let lookups = futures::stream::iter(wanted.iter().copied())
+                .map(|index| {
+                    let pace = &pace;
+                    async move {
+                        pace.lock().await.tick().await;
+                        let arn = &shared[index].arn;
+                        (index, self.source.version_creations(target, arn).await)
+                    }
+                })
+                .buffer_unordered(VERSION_LOOKUPS_IN_FLIGHT);
+            tokio::pin!(lookups);
+            loop {
+                let next = match deadline {
+                    Some(deadline) => match tokio::time::timeout_at(deadline, lookups.next()).await
+                    {
+                        Ok(next) => next,
+                        Err(_) => {
+                            let left = wanted.len().saturating_sub(answered);
+                            tracing::warn!(
+                                account_id = %target.account_id,
+                                region = %target.region,
+                                "version lookups reached the target's deadline; the rest ({left}) are asked at the next poll"
+                            );
+                            self.metrics.record_error(
+                                &target.account_id,
+                                &target.region,
+                                Source::SecretsManager,
+                                ErrorReason::Timeout,
+                            );
+                            stopped = Some(Unknown::Failed(ErrorReason::Timeout));
+                            break;
+                        }
+                    },
+                    None => lookups.next().await,
+                };
+                let Some((index, result)) = next else {
+                    break;
+                };
+                answered += 1;
+                let record = &shared[index];
+                match result {
                     Ok(created) => {
-                        for id in &wanted {
+                        for id in record.versions_needed() {
                             if let Some(when) = created.get(id) {
-                                cache.insert((record.arn.clone(), id.clone()), *when);
+                                cache.insert((record.arn.clone(), id.to_owned()), *when);
                             }
                         }
                     }
                     Err(err) => {
-                        // The inventory itself succeeded: the target stays
-                        // up, the ages fall back to the listed dates, and
-                        // the next poll asks again.
                         tracing::warn!(
                             account_id = %target.account_id,
                             region = %target.region,
@@ -320,15 +384,34 @@ impl<S: SecretsSource> Poller<S> {
                             Source::SecretsManager,
                             err.reason,
                         );
-                        lookups = MAX_VERSION_LOOKUPS_PER_TARGET;
+                        failed.insert(index, Unknown::Failed(err.reason));
+                        if matches!(
+                            err.reason,
+                            ErrorReason::AccessDenied | ErrorReason::Throttled
+                        ) {
+                            stopped = Some(Unknown::Failed(err.reason));
+                            break;
+                        }
                     }
                 }
             }
+        }
+        for (index, record) in records.iter_mut().enumerate() {
             let created = |id: Option<&str>| {
                 id.and_then(|id| cache.get(&(record.arn.clone(), id.to_owned())).copied())
             };
             record.current_version_created = created(record.current_version_id());
             record.pending_since = created(record.pending_version_id());
+            let missing = record
+                .versions_needed()
+                .any(|id| !known(&cache, record, id));
+            record.versions_unknown = missing.then(|| {
+                failed
+                    .get(&index)
+                    .copied()
+                    .or(stopped)
+                    .unwrap_or(Unknown::NotYetRead)
+            });
         }
         // Keep only the versions still current or pending: memory stays
         // proportional to the fleet, not to its history.
@@ -452,14 +535,14 @@ impl<S: SecretsSource> Poller<S> {
                     }
                 })
                 .collect();
-            targets.push(TargetSnapshot {
-                account_id: target.account_id.clone(),
-                account_name: target.account_name.clone(),
-                region: target.region.clone(),
+            targets.push(TargetSnapshot::new(
+                target.account_id.clone(),
+                target.account_name.clone(),
+                target.region.clone(),
                 health,
                 secrets,
                 rotation_events_total,
-            });
+            ));
         }
         targets.sort_by(|a, b| {
             (a.account_id.as_str(), a.region.as_str())
@@ -511,13 +594,15 @@ impl<S: SecretsSource> Poller<S> {
                     let poller = self.clone();
                     running = Some(tokio::spawn(async move {
                         let snapshot = poller.poll_once(Utc::now()).await;
-                        let secrets: usize = snapshot.targets.iter().map(|t| t.secrets.len()).sum();
-                        let down = snapshot
-                            .targets
-                            .iter()
-                            .filter(|t| t.health.iter().any(|h| !h.up))
-                            .count();
-                        tracing::info!(targets = snapshot.targets.len(), targets_down = down, secrets, "poll complete");
+                        let totals = snapshot.totals();
+                        tracing::info!(
+                            targets = totals.targets,
+                            targets_down = totals.targets_down,
+                            secrets = totals.secrets,
+                            noncompliant_secrets = totals.noncompliant_secrets,
+                            unevaluated_secrets = totals.unevaluated_secrets,
+                            "poll complete"
+                        );
                     }));
                 }
             }

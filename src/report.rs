@@ -6,7 +6,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::compliance::Verdict;
+use crate::compliance::{UnknownVerdict, Verdict};
+use crate::inventory::Unknown;
 use crate::snapshot::{Snapshot, TargetError};
 
 #[derive(Debug, Serialize)]
@@ -39,14 +40,21 @@ pub struct SecretRow<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exemption_ignored: Option<&'a str>,
     pub scheduled_for_deletion: bool,
+    /// No verdict is non-compliant; checks that could not be judged are in
+    /// `not_evaluated`.
     pub compliant: bool,
     pub checks: &'a [Verdict],
+    /// Checks that apply but could not be judged: the call that would have
+    /// told (`needs`) and why it did not (`reason`).
+    pub not_evaluated: &'a [UnknownVerdict],
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Summary {
     pub secrets: usize,
     pub noncompliant_secrets: usize,
+    /// Secrets with at least one check that could not be judged.
+    pub unevaluated_secrets: usize,
     pub targets: usize,
     pub targets_down: usize,
 }
@@ -80,20 +88,19 @@ impl<'a> Report<'a> {
                     exempt_reason: evaluation.exemption.as_ref().map(|e| e.reason.as_str()),
                     exemption_ignored: evaluation.exemption_ignored.as_deref(),
                     scheduled_for_deletion: evaluation.scheduled_for_deletion,
-                    compliant: evaluation.verdicts.iter().all(|v| v.compliant),
+                    compliant: evaluation.compliant(),
                     checks: &evaluation.verdicts,
+                    not_evaluated: &evaluation.unknown,
                 });
             }
         }
+        let totals = snapshot.totals();
         let summary = Summary {
-            secrets: secrets.len(),
-            noncompliant_secrets: secrets.iter().filter(|s| !s.compliant).count(),
-            targets: snapshot.targets.len(),
-            targets_down: snapshot
-                .targets
-                .iter()
-                .filter(|t| t.health.iter().any(|h| !h.up))
-                .count(),
+            secrets: totals.secrets,
+            noncompliant_secrets: totals.noncompliant_secrets,
+            unevaluated_secrets: totals.unevaluated_secrets,
+            targets: totals.targets,
+            targets_down: totals.targets_down,
         };
         Self {
             generated_at: snapshot.completed_at.to_rfc3339(),
@@ -103,10 +110,11 @@ impl<'a> Report<'a> {
         }
     }
 
-    /// A target that could not be read leaves its secrets unjudged, which
-    /// must never pass for compliant.
+    /// A target that could not be read leaves its secrets unjudged, and so
+    /// does a check whose data could not be had: neither may pass for
+    /// compliant.
     pub fn exit_code(&self) -> i32 {
-        if self.summary.targets_down > 0 {
+        if self.summary.targets_down > 0 || self.summary.unevaluated_secrets > 0 {
             EXIT_CANNOT_EVALUATE
         } else if self.summary.noncompliant_secrets > 0 {
             EXIT_NONCOMPLIANT
@@ -144,10 +152,12 @@ impl<'a> Report<'a> {
                 "DELETING"
             } else if secret.exempt {
                 "EXEMPT"
-            } else if secret.compliant {
-                "OK"
-            } else {
+            } else if !secret.compliant {
                 "NONCOMPLIANT"
+            } else if !secret.not_evaluated.is_empty() {
+                "NOT EVALUATED"
+            } else {
+                "OK"
             };
             let failing: Vec<&str> = secret
                 .checks
@@ -167,6 +177,15 @@ impl<'a> Report<'a> {
             for verdict in secret.checks.iter().filter(|v| !v.compliant) {
                 writeln!(out, "    {}: {}", verdict.check.as_str(), verdict.reason())?;
             }
+            for unknown in secret.not_evaluated {
+                writeln!(
+                    out,
+                    "    {}: not evaluated: {} {}",
+                    unknown.check.as_str(),
+                    unknown.needs,
+                    describe(unknown.reason)
+                )?;
+            }
         }
         writeln!(out)?;
         for target in self.targets.iter().filter(|t| !t.up) {
@@ -182,11 +201,20 @@ impl<'a> Report<'a> {
         }
         writeln!(
             out,
-            "{} secrets, {} non-compliant; {} targets, {} down",
+            "{} secrets, {} non-compliant, {} not fully evaluated; {} targets, {} down",
             self.summary.secrets,
             self.summary.noncompliant_secrets,
+            self.summary.unevaluated_secrets,
             self.summary.targets,
             self.summary.targets_down
         )
+    }
+}
+
+/// Why a call did not tell, in the table's words.
+fn describe(reason: Unknown) -> String {
+    match reason {
+        Unknown::NotYetRead => "was not read yet".to_owned(),
+        Unknown::Failed(reason) => format!("failed ({})", reason.as_str()),
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::SemaphorePermit;
 
 use crate::aws::cloudtrail::CloudTrailSource;
 use crate::aws::{SourceError, Target};
-use crate::inventory::SecretRecord;
+use crate::inventory::{SecretRecord, Unknown};
 use crate::metrics::ExporterMetrics;
 use crate::rotation_events::{EventLedger, RotationEventKind, parse_event};
 use crate::snapshot::{ErrorReason, Source, SourceHealth, TargetError};
@@ -339,10 +339,20 @@ impl<C: CloudTrailSource> TrailView for RotationTracker<C> {
         };
         let state = lock(trail);
         let history_known = state.watermark.is_some();
+        // Until the history is read, a rotation failure cannot be ruled out:
+        // why is the last refresh's error, or that none has completed yet.
+        let unknown = (!history_known).then(|| {
+            match state.health.as_ref().and_then(|h| h.last_error.as_ref()) {
+                Some(error) => Unknown::Failed(error.reason),
+                None => Unknown::NotYetRead,
+            }
+        });
         for record in records.iter_mut() {
             let events = history_known.then(|| state.ledger.for_secret(&record.arn, &record.name));
-            if record.rotation_events != events {
-                Arc::make_mut(record).rotation_events = events;
+            if record.rotation_events != events || record.rotation_events_unknown != unknown {
+                let record = Arc::make_mut(record);
+                record.rotation_events = events;
+                record.rotation_events_unknown = unknown;
             }
         }
         let mut new_events = [0; 4];

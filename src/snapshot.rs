@@ -8,8 +8,8 @@ use arc_swap::ArcSwapOption;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::compliance::Evaluation;
-use crate::inventory::SecretRecord;
+use crate::compliance::{Check, Evaluation};
+use crate::inventory::{SecretRecord, Unknown};
 
 /// The API a target's health refers to (the `source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -96,6 +96,107 @@ pub struct SecretReport {
     pub evaluation: Evaluation,
 }
 
+/// How one check came out over a target's secrets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CheckCount {
+    /// Secrets with a verdict.
+    pub judged: usize,
+    /// Secrets whose verdict is non-compliant.
+    pub noncompliant: usize,
+    /// Secrets the check applies to but could not be judged.
+    pub unknown: usize,
+}
+
+/// What a target's secrets come to, worked out once when the snapshot is
+/// assembled. `/metrics`, CloudWatch, `check`, the landing page and the
+/// poll log all read it, so they can never count differently.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TargetSummary {
+    /// The inventory has succeeded at least once: its secrets are known,
+    /// though they may be those of an earlier poll.
+    pub inventory_known: bool,
+    /// The inventory succeeded in the last poll.
+    pub inventory_fresh: bool,
+    /// CloudTrail's history of the target has been read at least once.
+    pub cloudtrail_read: bool,
+    pub secrets: usize,
+    /// Secrets with at least one non-compliant verdict.
+    pub noncompliant_secrets: usize,
+    /// Secrets with at least one check that could not be judged.
+    pub unevaluated_secrets: usize,
+    /// In `Check::ALL` order.
+    pub checks: [CheckCount; Check::ALL.len()],
+    /// Checks that could not be judged, by check and reason, with how many
+    /// secrets; sorted.
+    pub unknown: Vec<(Check, Unknown, usize)>,
+    /// How old the oldest value is, in seconds, among the secrets whose age
+    /// is known.
+    pub max_value_age_seconds: Option<f64>,
+}
+
+impl TargetSummary {
+    pub fn of(health: &[SourceHealth], secrets: &[SecretReport]) -> Self {
+        let inventory_health = health.iter().find(|h| h.source == Source::SecretsManager);
+        let mut summary = TargetSummary {
+            inventory_known: !secrets.is_empty()
+                || inventory_health.is_some_and(|h| h.up || h.last_success.is_some()),
+            inventory_fresh: inventory_health.is_some_and(|h| h.up),
+            cloudtrail_read: health
+                .iter()
+                .any(|h| h.source == Source::CloudTrail && h.last_success.is_some()),
+            secrets: secrets.len(),
+            ..TargetSummary::default()
+        };
+        let mut unknown: std::collections::BTreeMap<(Check, Unknown), usize> =
+            std::collections::BTreeMap::new();
+        for secret in secrets {
+            let evaluation = &secret.evaluation;
+            if !evaluation.compliant() {
+                summary.noncompliant_secrets += 1;
+            }
+            if !evaluation.unknown.is_empty() {
+                summary.unevaluated_secrets += 1;
+            }
+            for verdict in &evaluation.verdicts {
+                let count = &mut summary.checks[verdict.check.index()];
+                count.judged += 1;
+                count.noncompliant += usize::from(!verdict.compliant);
+            }
+            for missing in &evaluation.unknown {
+                summary.checks[missing.check.index()].unknown += 1;
+                *unknown.entry((missing.check, missing.reason)).or_default() += 1;
+            }
+            if let Some(age) = evaluation.value_age_seconds {
+                summary.max_value_age_seconds = Some(
+                    summary
+                        .max_value_age_seconds
+                        .map_or(age, |held| held.max(age)),
+                );
+            }
+        }
+        summary.unknown = unknown
+            .into_iter()
+            .map(|((check, reason), count)| (check, reason, count))
+            .collect();
+        summary
+    }
+
+    /// How many secrets fail `check`, when that is known: `None` while any
+    /// secret's verdict on it is unknown, and for `rotation_failed` while
+    /// CloudTrail has never been read and nothing was judged. A count then
+    /// would be a 0 that means "not looked at".
+    pub fn noncompliant(&self, check: Check) -> Option<usize> {
+        let count = self.checks[check.index()];
+        if count.unknown > 0 {
+            return None;
+        }
+        if check == Check::RotationFailed && !self.cloudtrail_read && count.judged == 0 {
+            return None;
+        }
+        Some(count.noncompliant)
+    }
+}
+
 /// One (account, region).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetSnapshot {
@@ -109,6 +210,45 @@ pub struct TargetSnapshot {
     /// Rotation events first seen since the exporter started, in
     /// `RotationEventKind::ALL` order; `None` when CloudTrail is not read.
     pub rotation_events_total: Option<[u64; 4]>,
+    /// Worked out from `health` and `secrets` by [`TargetSnapshot::new`].
+    pub summary: TargetSummary,
+}
+
+impl TargetSnapshot {
+    pub fn new(
+        account_id: String,
+        account_name: Option<String>,
+        region: String,
+        health: Vec<SourceHealth>,
+        secrets: Vec<SecretReport>,
+        rotation_events_total: Option<[u64; 4]>,
+    ) -> Self {
+        let summary = TargetSummary::of(&health, &secrets);
+        Self {
+            account_id,
+            account_name,
+            region,
+            health,
+            secrets,
+            rotation_events_total,
+            summary,
+        }
+    }
+
+    /// Some source of the target failed its last poll.
+    pub fn is_down(&self) -> bool {
+        self.health.iter().any(|health| !health.up)
+    }
+}
+
+/// What a whole snapshot comes to, summed from its targets' summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SnapshotTotals {
+    pub targets: usize,
+    pub targets_down: usize,
+    pub secrets: usize,
+    pub noncompliant_secrets: usize,
+    pub unevaluated_secrets: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -117,6 +257,22 @@ pub struct Snapshot {
     pub completed_at: DateTime<Utc>,
     /// Sorted by (account, region).
     pub targets: Vec<TargetSnapshot>,
+}
+
+impl Snapshot {
+    pub fn totals(&self) -> SnapshotTotals {
+        let mut totals = SnapshotTotals {
+            targets: self.targets.len(),
+            ..SnapshotTotals::default()
+        };
+        for target in &self.targets {
+            totals.targets_down += usize::from(target.is_down());
+            totals.secrets += target.summary.secrets;
+            totals.noncompliant_secrets += target.summary.noncompliant_secrets;
+            totals.unevaluated_secrets += target.summary.unevaluated_secrets;
+        }
+        totals
+    }
 }
 
 /// Holds the newest snapshot. Readers never wait on a running poll.

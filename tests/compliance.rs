@@ -11,7 +11,8 @@ use secrets_rotation_exporter::compliance::{
     thresholds_for,
 };
 use secrets_rotation_exporter::config::{Override, OverrideMatch, Policy, Thresholds};
-use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord};
+use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord, Unknown};
+use secrets_rotation_exporter::snapshot::ErrorReason;
 
 const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
@@ -842,6 +843,148 @@ fn exempted(extra: &[(&str, &str)]) -> SecretRecord {
     record
 }
 
+/// The verdicts of the checks about rotation, which an exemption removes.
+fn rotation_verdicts(evaluation: &Evaluation) -> Vec<Check> {
+    evaluation
+        .verdicts
+        .iter()
+        .map(|verdict| verdict.check)
+        .chain(evaluation.unknown.iter().map(|unknown| unknown.check))
+        .filter(|check| check.is_about_rotation())
+        .collect()
+}
+
+#[test]
+fn an_exempt_secret_is_judged_on_its_key_use_and_tags_only() {
+    let exempt = evaluate(
+        &exempted(&[("rotation-exempt", "the vendor rotates it")]),
+        &policy(),
+        now(),
+    );
+    assert!(exempt.exemption.is_some());
+    let judged: Vec<(Check, bool)> = exempt
+        .verdicts
+        .iter()
+        .map(|verdict| (verdict.check, verdict.compliant))
+        .collect();
+    assert_eq!(
+        judged,
+        vec![
+            (Check::KmsCustomerManaged, false),
+            (Check::Unused, true),
+            (Check::RequiredTags, true),
+        ],
+        "the default key fails; use and the exempt tag itself pass"
+    );
+    assert!(exempt.unknown.is_empty());
+    assert!(!exempt.compliant());
+    assert_eq!(exempt.value_age_seconds, None);
+
+    // A waiver of rotation is not a waiver of tags.
+    let mut untagged = neglected();
+    untagged
+        .tags
+        .insert("rotation-exempt".into(), String::new().into());
+    let mut policy = policy();
+    policy.defaults.required_tags = vec!["team".to_string()];
+    let evaluation = evaluate(&untagged, &policy, now());
+    assert_eq!(
+        evaluation
+            .verdict(Check::RequiredTags)
+            .map(|verdict| verdict.compliant),
+        Some(false)
+    );
+}
+
+#[test]
+fn every_check_knows_whether_it_is_about_rotation_and_its_position() {
+    for (position, check) in Check::ALL.into_iter().enumerate() {
+        assert_eq!(check.index(), position, "{check:?}");
+        assert_eq!(
+            check.is_about_rotation(),
+            check.as_str().starts_with("rotation_"),
+            "{check:?}"
+        );
+    }
+}
+
+#[test]
+fn a_check_whose_data_could_not_be_had_is_unknown_not_guessed() {
+    let denied = Unknown::Failed(ErrorReason::AccessDenied);
+    // Rotated 40 days ago, value changed by hand yesterday: only the
+    // current version's creation, which could not be looked up, tells.
+    let changed_by_hand = with(|r| {
+        r.last_rotated = Some(ago(40 * DAY));
+        r.last_changed = Some(ago(DAY));
+        r.current_version_created = None;
+        r.versions_unknown = Some(denied);
+    });
+    let evaluation = evaluate(&changed_by_hand, &policy(), now());
+    assert_eq!(evaluation.verdict(Check::RotationAge), None);
+    assert_eq!(
+        evaluation
+            .unknown
+            .iter()
+            .map(|u| (u.check, u.reason))
+            .collect::<Vec<_>>(),
+        vec![(Check::RotationAge, denied)]
+    );
+    assert_eq!(evaluation.value_age_seconds, None);
+
+    // The value cannot have changed outside rotation: the age is known.
+    let untouched = with(|r| {
+        r.last_rotated = Some(ago(40 * DAY));
+        r.last_changed = Some(ago(40 * DAY));
+        r.current_version_created = None;
+        r.versions_unknown = Some(denied);
+    });
+    assert_eq!(
+        evaluate(&untouched, &policy(), now())
+            .verdict(Check::RotationAge)
+            .map(|v| v.compliant),
+        Some(false)
+    );
+
+    let pending = with(|r| {
+        r.set_version_stages([("v1", vec!["AWSCURRENT"]), ("v2", vec!["AWSPENDING"])]);
+        r.pending_since = None;
+        r.versions_unknown = Some(Unknown::NotYetRead);
+    });
+    let evaluation = evaluate(&pending, &policy(), now());
+    assert_eq!(evaluation.verdict(Check::RotationPending), None);
+    assert_eq!(
+        evaluation
+            .unknown
+            .iter()
+            .map(|u| u.check)
+            .collect::<Vec<_>>(),
+        vec![Check::RotationPending]
+    );
+
+    // CloudTrail read but its history unknown: a rotating secret has no
+    // rotation_failed verdict, one that does not rotate has none to give.
+    let unread = with(|r| {
+        r.rotation_events = None;
+        r.rotation_events_unknown = Some(denied);
+    });
+    let evaluation = evaluate(&unread, &policy(), now());
+    assert_eq!(evaluation.verdict(Check::RotationFailed), None);
+    assert_eq!(
+        evaluation
+            .unknown
+            .iter()
+            .map(|u| u.check)
+            .collect::<Vec<_>>(),
+        vec![Check::RotationFailed]
+    );
+    let not_rotating = with(|r| {
+        r.rotation_enabled = false;
+        r.rotation_events = None;
+        r.rotation_events_unknown = Some(denied);
+    });
+    assert!(evaluate(&not_rotating, &policy(), now()).unknown.is_empty());
+}
+
 #[test]
 fn exemptions() {
     let policy = policy();
@@ -850,13 +993,13 @@ fn exemptions() {
         &policy,
         now(),
     );
-    assert!(reasoned.verdicts.is_empty());
+    assert!(rotation_verdicts(&reasoned).is_empty());
     let exemption = reasoned.exemption.unwrap();
     assert_eq!(exemption.reason, "vendor rotates it");
     assert_eq!(exemption.until, None);
 
     let unexplained = evaluate(&exempted(&[("rotation-exempt", "")]), &policy, now());
-    assert!(unexplained.verdicts.is_empty());
+    assert!(rotation_verdicts(&unexplained).is_empty());
     assert_eq!(unexplained.exemption.unwrap().reason, "(no reason given)");
 
     let until = Utc.with_ymd_and_hms(2024, 7, 1, 0, 0, 0).unwrap();
@@ -865,7 +1008,7 @@ fn exemptions() {
         ("rotation-exempt-until", "2024-07-01"),
     ]);
     let before_end = evaluate(&dated, &policy, until - TimeDelta::seconds(1));
-    assert!(before_end.verdicts.is_empty());
+    assert!(rotation_verdicts(&before_end).is_empty());
     assert_eq!(before_end.exemption.unwrap().until, Some(until));
     let at_end = evaluate(&dated, &policy, until);
     assert_eq!(at_end.exemption, None);

@@ -48,6 +48,7 @@ fn evaluation(verdicts: Vec<Verdict>) -> Evaluation {
         rotation_interval: Some(Duration::from_secs(30 * DAY)),
         max_age: Duration::from_secs(30 * DAY),
         verdicts,
+        unknown: Vec::new(),
         value_age_seconds: None,
     }
 }
@@ -163,13 +164,18 @@ fn fixture_snapshot() -> Snapshot {
         Check::RotationFailed,
     ]);
 
-    // Exempt by tag: inventoried, no rotation check.
+    // Exempt by tag: inventoried, no rotation check; still judged on its
+    // key (the default one), use and tags.
     let mut exempt = record(ACCOUNT_UP, "us-east-1", "sandbox/scratch");
     exempt
         .tags
         .insert("rotation-exempt".into(), "third party key".into());
     exempt.tags.remove("environment");
-    let mut exempt_evaluation = evaluation(Vec::new());
+    let mut exempt_evaluation = evaluation(vec![
+        verdict(Check::KmsCustomerManaged, false),
+        verdict(Check::Unused, true),
+        verdict(Check::RequiredTags, true),
+    ]);
     exempt_evaluation.exemption = Some(Exemption {
         reason: "third party key".into(),
         until: None,
@@ -202,16 +208,15 @@ fn fixture_snapshot() -> Snapshot {
     Snapshot {
         completed_at: at(2024, 6, 1, 12, 0),
         targets: vec![
-            TargetSnapshot {
-                rotation_events_total: Some([2, 1, 1, 0]),
-                account_id: ACCOUNT_UP.into(),
-                account_name: Some("payments-prod".into()),
-                region: "us-east-1".into(),
-                health: vec![
+            TargetSnapshot::new(
+                ACCOUNT_UP.into(),
+                Some("payments-prod".into()),
+                "us-east-1".into(),
+                vec![
                     poll_ok(Source::SecretsManager, 1.25),
                     poll_ok(Source::CloudTrail, 4.5),
                 ],
-                secrets: vec![
+                vec![
                     SecretReport {
                         record: Arc::new(compliant),
                         evaluation: all_checks_with(&[]),
@@ -233,13 +238,13 @@ fn fixture_snapshot() -> Snapshot {
                         evaluation: deleted_evaluation,
                     },
                 ],
-            },
-            TargetSnapshot {
-                rotation_events_total: None,
-                account_id: ACCOUNT_DOWN.into(),
-                account_name: None,
-                region: "eu-west-1".into(),
-                health: vec![SourceHealth {
+                Some([2, 1, 1, 0]),
+            ),
+            TargetSnapshot::new(
+                ACCOUNT_DOWN.into(),
+                None,
+                "eu-west-1".into(),
+                vec![SourceHealth {
                     source: Source::SecretsManager,
                     up: false,
                     last_success: Some(at(2024, 6, 1, 11, 50)),
@@ -249,7 +254,7 @@ fn fixture_snapshot() -> Snapshot {
                         message: "not authorized to perform sts:AssumeRole".into(),
                     }),
                 }],
-                secrets: vec![SecretReport {
+                vec![SecretReport {
                     record: Arc::new(kept),
                     // No CloudTrail for this target: rotation_failed does not apply.
                     evaluation: evaluation(
@@ -260,7 +265,8 @@ fn fixture_snapshot() -> Snapshot {
                             .collect(),
                     ),
                 }],
-            },
+                None,
+            ),
         ],
     }
 }
@@ -563,9 +569,17 @@ fn a_cloudtrail_never_read_gives_no_rotation_failed_count() {
 #[test]
 fn never_listed_target_gets_health_series_but_no_counts() {
     let mut snapshot = fixture_snapshot();
-    let never_listed = &mut snapshot.targets[1];
-    never_listed.secrets.clear();
-    never_listed.health[0].last_success = None;
+    let listed = &snapshot.targets[1];
+    let mut health = listed.health.clone();
+    health[0].last_success = None;
+    snapshot.targets[1] = TargetSnapshot::new(
+        listed.account_id.clone(),
+        listed.account_name.clone(),
+        listed.region.clone(),
+        health,
+        Vec::new(),
+        listed.rotation_events_total,
+    );
     let mut text = String::new();
     render_snapshot(&snapshot, &render_options(), &mut text);
     assert!(
@@ -640,8 +654,23 @@ fn unknown_times_and_inapplicable_values_emit_no_series() {
         "aws_secretsmanager_secret_deletion_timestamp_seconds{account_id=\"111111111111\",region=\"us-east-1\",secret_name=\"staging/old-db\"} 1716904800"
     ));
 
+    // Exempt from rotation, still judged on its key, use and tags.
     let exempt = "sandbox/scratch";
-    assert!(series_of(&text, "aws_secretsmanager_secret_compliant", exempt).is_empty());
+    let exempt_checks: Vec<String> =
+        series_of(&text, "aws_secretsmanager_secret_compliant", exempt)
+            .iter()
+            .filter_map(|line| {
+                line.split("check=\"")
+                    .nth(1)?
+                    .split('"')
+                    .next()
+                    .map(str::to_owned)
+            })
+            .collect();
+    assert_eq!(
+        exempt_checks,
+        ["kms_customer_managed", "unused", "required_tags"]
+    );
     assert!(has_line(
         &text,
         "aws_secretsmanager_secret_exempt{account_id=\"111111111111\",region=\"us-east-1\",secret_name=\"sandbox/scratch\"} 1"

@@ -149,6 +149,8 @@ pub fn record_from_entry(
         current_version_created: None,
         pending_since: None,
         rotation_events: None,
+        rotation_events_unknown: None,
+        versions_unknown: None,
     };
     if let Some(versions) = entry.secret_versions_to_stages() {
         record.set_version_stages(
