@@ -297,6 +297,8 @@ async fn run() -> ExitCode {
                 tracker.refresh_all(now).await;
             }
             exporter.poller.explain_verdicts(true);
+            // One poll must judge everything it lists: no lookup is left for a next poll.
+            exporter.poller.complete_version_lookups(true);
             let snapshot = exporter.poller.poll_once(now).await;
             let report = Report::new(&snapshot);
             let mut stdout = std::io::stdout().lock();

@@ -442,3 +442,73 @@ async fn cloudtrail_always_denied_is_no_claim_that_nothing_failed() {
         )]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_spreads_version_lookups_over_polls_and_check_waits_for_all() {
+    let fleet = Fleet::builder()
+        .base_account(ACCOUNT)
+        .regions([REGION])
+        .account(ACCOUNT)
+        .region(REGION)
+        .secrets((0..200).map(|i| changed_by_hand(&format!("app/by-hand-{i:03}"))))
+        .build()
+        .expect("fleet");
+    // 200 lookups at 40 a second take 5 s: more than a 2 s deadline.
+    let short_deadline = config_yaml(false).replace("target_timeout: 60s", "target_timeout: 2s");
+    let harness = Harness::start(fleet, &short_deadline).await;
+
+    let mut left = Vec::new();
+    for _ in 0..6 {
+        harness.exporter.poller.poll_once(Utc::now()).await;
+        let metrics = harness.scrape().await;
+        let unevaluated = metrics
+            .samples("aws_secretsmanager_unevaluated_secrets", &[])
+            .iter()
+            .map(|(_, value)| *value)
+            .sum::<f64>();
+        assert_eq!(
+            unevaluated,
+            metrics
+                .samples(
+                    "aws_secretsmanager_unevaluated_secrets",
+                    &[("check", "rotation_age"), ("reason", "timeout")]
+                )
+                .iter()
+                .map(|(_, value)| *value)
+                .sum::<f64>(),
+            "only the deadline leaves ages unknown: {metrics:?}"
+        );
+        // No value set by hand is ever judged from its old rotation date.
+        assert_eq!(
+            metrics
+                .samples(
+                    "aws_secretsmanager_secret_compliant",
+                    &[("check", "rotation_age")]
+                )
+                .iter()
+                .filter(|(_, value)| *value == 0.0)
+                .count(),
+            0
+        );
+        left.push(unevaluated);
+        if unevaluated == 0.0 {
+            break;
+        }
+    }
+    assert!(left[0] > 0.0, "the first poll met its deadline: {left:?}");
+    assert!(
+        left.windows(2).all(|pair| pair[1] < pair[0]),
+        "every poll makes progress: {left:?}"
+    );
+    assert_eq!(left.last(), Some(&0.0), "{left:?}");
+    assert_eq!(
+        harness.simulator.requests("ListSecretVersionIds"),
+        200,
+        "each secret looked up once across the polls"
+    );
+
+    let run = run_check(&harness.simulator, &short_deadline, "json").await;
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(json(&run)["summary"]["unevaluated_secrets"], 0);
+    assert_eq!(harness.simulator.requests("ListSecretVersionIds"), 400);
+}

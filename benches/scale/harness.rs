@@ -37,8 +37,6 @@ pub const BASE_ACCOUNT: &str = "999999999999";
 pub const LIST_PAGE: usize = 100;
 /// `LookupEvents` pages hold at most this many events.
 pub const LOOKUP_PAGE: usize = 50;
-/// The exporter looks up at most this many version creations per target and poll.
-pub const VERSION_LOOKUP_CAP: usize = 100;
 /// CloudTrail's quota per account and region, in requests per second.
 pub const LOOKUP_EVENTS_QUOTA: f64 = 2.0;
 
@@ -179,14 +177,15 @@ impl FleetFacts {
             .sum()
     }
 
-    /// One lookup per secret with an unknown version, at most 100 per target
-    /// and poll: poll `poll` (1, 2, ...) looks up what the earlier ones left.
+    /// One lookup per secret with an unknown version, all in the first poll
+    /// (these fleets' lookups fit in a target's deadline at the exporter's
+    /// pace), none after.
     pub fn expected_version_lookups(&self, poll: usize) -> u64 {
-        let done_before = VERSION_LOOKUP_CAP * poll.saturating_sub(1);
-        self.version_lookups
-            .values()
-            .map(|n| n.saturating_sub(done_before).min(VERSION_LOOKUP_CAP) as u64)
-            .sum()
+        if poll == 1 {
+            self.version_lookups.values().map(|n| *n as u64).sum()
+        } else {
+            0
+        }
     }
 
     /// Per target: each of the four event names is read to its last page of
@@ -1248,4 +1247,132 @@ pub fn table(report: &Report) -> String {
         );
     }
     out
+}
+
+/// What the worst case of version lookups costs: every secret of one
+/// account-region had its value set by hand, so each needs a
+/// `ListSecretVersionIds`.
+#[derive(Debug, Clone)]
+pub struct LookupFigures {
+    pub secrets: usize,
+    pub latency: Duration,
+    /// `check`: one poll that waits for every lookup.
+    pub complete_poll: Duration,
+    pub complete_lookups: u64,
+    pub complete_unevaluated: usize,
+    pub peak_per_second: u64,
+    /// `serve`: polls that stop the lookups at the target's deadline.
+    pub serve_polls: Vec<(Duration, u64, usize)>,
+    pub target_timeout: Duration,
+}
+
+pub async fn version_lookup_worst_case(
+    secrets: usize,
+    latency: Duration,
+) -> Result<LookupFigures, BenchError> {
+    let now = Utc::now();
+    let account = FleetShape::account_id(0);
+    let region = REGIONS[0];
+    let day = chrono::Duration::days(1);
+    let by_hand = (0..secrets).map(|index| {
+        let rotated = now - day * 40;
+        let changed = now - day;
+        SecretSpec::new(format!("by-hand/service-{index:05}/credentials"))
+            .created(now - day * 400)
+            .tag("team", "payments")
+            .kms_key_id(cmk(&account, region))
+            .last_accessed(now - day)
+            .rotation(RotationSpec::schedule("rate(30 days)"))
+            .last_rotated(rotated)
+            .next_rotation(now + day * 5)
+            .last_changed(changed)
+            .versions([
+                VersionSpec::previous(rotated),
+                VersionSpec::current(changed),
+            ])
+    });
+    let fleet = Fleet::builder()
+        .base_account(BASE_ACCOUNT)
+        .regions([region])
+        .account(account.clone())
+        .region(region)
+        .secrets(by_hand)
+        .build()?;
+    let sim = simulator::start(fleet, ([127, 0, 0, 1], 0).into()).await?;
+    sim.enforce_aws_quotas();
+    sim.set_latency(latency);
+    let yaml = format!(
+        "poll_interval: 5m\nregions: [{region}]\naccounts:\n  - id: \"{account}\"\n    \
+         role_arn: arn:aws:iam::{account}:role/secrets-rotation-reader\n\
+         cloudtrail: {{ enabled: false }}\n"
+    );
+    let config = config::parse(&yaml)?;
+    let target_timeout = config.aws.target_timeout;
+
+    let check = Exporter::build(config.clone(), simulator_sdk_config(&sim).await).await?;
+    check.poller.complete_version_lookups(true);
+    let began = Instant::now();
+    let snapshot = check.poller.poll_once(Utc::now()).await;
+    let complete_poll = began.elapsed();
+    let complete_lookups = sim.requests("ListSecretVersionIds");
+    let peak_per_second = sim
+        .peak_request_rate("ListSecretVersionIds")
+        .map_or(0, |peak| peak.requests_per_second);
+    let complete_unevaluated = snapshot.totals().unevaluated_secrets;
+
+    let serve = Exporter::build(config, simulator_sdk_config(&sim).await).await?;
+    let mut serve_polls = Vec::new();
+    for _ in 0..3 {
+        sim.reset_counts();
+        let began = Instant::now();
+        let snapshot = serve.poller.poll_once(Utc::now()).await;
+        serve_polls.push((
+            began.elapsed(),
+            sim.requests("ListSecretVersionIds"),
+            snapshot.totals().unevaluated_secrets,
+        ));
+        if snapshot.totals().unevaluated_secrets == 0 {
+            break;
+        }
+    }
+    sim.shutdown().await;
+    Ok(LookupFigures {
+        secrets,
+        latency,
+        complete_poll,
+        complete_lookups,
+        complete_unevaluated,
+        peak_per_second,
+        serve_polls,
+        target_timeout,
+    })
+}
+
+pub fn lookup_table(figures: &LookupFigures) -> String {
+    let mut text = format!(
+        "## version lookups: {} secrets set by hand in one account-region, {} ms per request\n\n\
+         | figure | value |\n|---|---|\n",
+        figures.secrets,
+        figures.latency.as_millis()
+    );
+    text.push_str(&format!(
+        "| `check` (waits for every lookup): poll time | {:.1} s |\n\
+         | `check`: ListSecretVersionIds / secrets not fully evaluated | {} / {} |\n\
+         | highest ListSecretVersionIds rate | {}/s (quota 50/s) |\n",
+        figures.complete_poll.as_secs_f64(),
+        figures.complete_lookups,
+        figures.complete_unevaluated,
+        figures.peak_per_second
+    ));
+    for (index, (took, lookups, unevaluated)) in figures.serve_polls.iter().enumerate() {
+        text.push_str(&format!(
+            "| `serve` poll {} (target deadline {} s): time / lookups / secrets not fully evaluated | {:.1} s / {} / {} |\n",
+            index + 1,
+            figures.target_timeout.as_secs(),
+            took.as_secs_f64(),
+            lookups,
+            unevaluated
+        ));
+    }
+    text
 }

@@ -15,7 +15,9 @@ struct Args {
     /// Latency the simulator adds to every request, in milliseconds.
     #[arg(long, default_value_t = 100)]
     latency_ms: u64,
-    /// Which fleets: wide (100k secrets), deep (10k in one target), quick, or all (deep and wide).
+    /// Which fleets: wide (100k secrets), deep (10k in one target), quick, all (deep and
+    /// wide), or lookups (the worst case of version lookups: 10k secrets in one target
+    /// whose values were set by hand).
     #[arg(long, default_value = "all")]
     fleet: String,
     /// Sequential scrapes of each kind (plain, gzip) behind the percentiles.
@@ -54,13 +56,26 @@ fn main() -> std::process::ExitCode {
 
 async fn run() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.fleet == "lookups" {
+        let latency = Duration::from_millis(args.latency_ms);
+        return match harness::version_lookup_worst_case(10_000, latency).await {
+            Ok(figures) => {
+                println!("{}", harness::lookup_table(&figures));
+                std::process::ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("lookups: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let shapes = match args.fleet.as_str() {
         "wide" => vec![FleetShape::wide()],
         "deep" => vec![FleetShape::deep()],
         "quick" => vec![FleetShape::quick()],
         "all" => vec![FleetShape::deep(), FleetShape::wide()],
         other => {
-            eprintln!("--fleet: expected wide, deep, quick or all, got {other}");
+            eprintln!("--fleet: expected wide, deep, quick, all or lookups, got {other}");
             return std::process::ExitCode::from(2);
         }
     };
