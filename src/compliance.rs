@@ -254,32 +254,10 @@ fn override_matches(matcher: &OverrideMatch, record: &SecretRecord) -> bool {
 
 /// The thresholds in force for one secret: the first matching override laid over the defaults.
 pub fn thresholds_for(record: &SecretRecord, policy: &Policy) -> Thresholds {
-    let mut thresholds = policy.defaults.clone();
-    let Some(chosen) = matching_override(record, policy) else {
-        return thresholds;
-    };
-    if let Some(value) = chosen.max_rotation_interval {
-        thresholds.max_rotation_interval = value;
+    match matching_override(record, policy) {
+        Some(chosen) => policy.defaults.overlaid(&chosen.thresholds),
+        None => policy.defaults.clone(),
     }
-    if let Some(value) = chosen.max_age {
-        thresholds.max_age = value;
-    }
-    if let Some(value) = chosen.overdue_grace {
-        thresholds.overdue_grace = value;
-    }
-    if let Some(value) = chosen.pending_timeout {
-        thresholds.pending_timeout = value;
-    }
-    if let Some(value) = chosen.unused_after {
-        thresholds.unused_after = value;
-    }
-    if let Some(value) = chosen.require_customer_managed_key {
-        thresholds.require_customer_managed_key = value;
-    }
-    if let Some(value) = &chosen.required_tags {
-        thresholds.required_tags = value.clone();
-    }
-    thresholds
 }
 
 /// What the longest gap of one schedule expression came to.

@@ -193,7 +193,7 @@ async fn run_server(
     tracing::info!(
         address = %address,
         targets = exporter.poller.targets().len(),
-        poll_interval = %config::format_duration(exporter.config.poll_interval),
+        poll_interval = %config::format_config_duration(exporter.config.poll_interval),
         "serving /metrics"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

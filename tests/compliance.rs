@@ -10,7 +10,9 @@ use secrets_rotation_exporter::compliance::{
     Check, Evaluation, ScheduleCache, evaluate, evaluate_bare, evaluate_with, format_duration,
     thresholds_for,
 };
-use secrets_rotation_exporter::config::{Override, OverrideMatch, Policy, Thresholds};
+use secrets_rotation_exporter::config::{
+    Override, OverrideMatch, Policy, ThresholdOverrides, Thresholds,
+};
 use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord, Unknown};
 use secrets_rotation_exporter::snapshot::ErrorReason;
 
@@ -64,13 +66,7 @@ fn no_change() -> Override {
             region: None,
             tags: BTreeMap::new(),
         },
-        max_rotation_interval: None,
-        max_age: None,
-        overdue_grace: None,
-        pending_timeout: None,
-        unused_after: None,
-        require_customer_managed_key: None,
-        required_tags: None,
+        thresholds: ThresholdOverrides::default(),
     }
 }
 
@@ -1089,42 +1085,52 @@ fn overrides_first_match_wins() {
     policy.overrides = vec![
         Override {
             matcher: name_glob("payments/*"),
-            max_age: Some(days(7)),
-            ..no_change()
+            thresholds: ThresholdOverrides {
+                max_age: Some(days(7)),
+                ..ThresholdOverrides::default()
+            },
         },
         Override {
             matcher: OverrideMatch {
                 account: Some("222222222222".to_string()),
                 ..no_change().matcher
             },
-            max_age: Some(days(60)),
-            require_customer_managed_key: Some(false),
-            ..no_change()
+            thresholds: ThresholdOverrides {
+                max_age: Some(days(60)),
+                require_customer_managed_key: Some(false),
+                ..ThresholdOverrides::default()
+            },
         },
         Override {
             matcher: OverrideMatch {
                 region: Some("eu-west-1".to_string()),
                 ..no_change().matcher
             },
-            max_age: Some(days(45)),
-            ..no_change()
+            thresholds: ThresholdOverrides {
+                max_age: Some(days(45)),
+                ..ThresholdOverrides::default()
+            },
         },
         Override {
             matcher: OverrideMatch {
                 tags: override_tags(&[("environment", "dev"), ("team", "web")]),
                 ..no_change().matcher
             },
-            max_age: Some(days(90)),
-            max_rotation_interval: Some(days(90)),
-            ..no_change()
+            thresholds: ThresholdOverrides {
+                max_age: Some(days(90)),
+                max_rotation_interval: Some(days(90)),
+                ..ThresholdOverrides::default()
+            },
         },
         Override {
             matcher: OverrideMatch {
                 tags: override_tags(&[("environment", "dev")]),
                 ..no_change().matcher
             },
-            max_age: Some(days(120)),
-            ..no_change()
+            thresholds: ThresholdOverrides {
+                max_age: Some(days(120)),
+                ..ThresholdOverrides::default()
+            },
         },
     ];
 
@@ -1212,8 +1218,10 @@ fn an_override_needs_every_given_field() {
             region: Some("eu-west-1".to_string()),
             ..name_glob("payments/*")
         },
-        max_age: Some(days(90)),
-        ..no_change()
+        thresholds: ThresholdOverrides {
+            max_age: Some(days(90)),
+            ..ThresholdOverrides::default()
+        },
     }];
     let everything = with(|r| {
         r.account_id = "222222222222".into();

@@ -123,9 +123,9 @@ fn the_spec_example_gives_the_documented_values() {
         dev.matcher.tags.get("environment").map(String::as_str),
         Some("dev")
     );
-    assert_eq!(dev.max_age, Some(90 * DAY));
-    assert_eq!(dev.max_rotation_interval, Some(90 * DAY));
-    assert_eq!(dev.overdue_grace, None);
+    assert_eq!(dev.thresholds.max_age, Some(90 * DAY));
+    assert_eq!(dev.thresholds.max_rotation_interval, Some(90 * DAY));
+    assert_eq!(dev.thresholds.overdue_grace, None);
 
     assert!(config.cloudtrail.enabled);
     assert_eq!(config.cloudtrail.lookback, 7 * DAY);
@@ -202,22 +202,25 @@ fn the_overrides_fixture_gives_typed_overrides_and_settings() {
         .expect("name glob compiled");
     assert!(glob.is_match("legacy/db/password"));
     assert!(!glob.is_match("prod/legacy/db"));
-    assert_eq!(legacy.require_customer_managed_key, Some(false));
-    assert_eq!(legacy.max_rotation_interval, Some(7 * DAY));
-    assert_eq!(legacy.max_age, None);
+    assert_eq!(legacy.thresholds.require_customer_managed_key, Some(false));
+    assert_eq!(legacy.thresholds.max_rotation_interval, Some(7 * DAY));
+    assert_eq!(legacy.thresholds.max_age, None);
 
     let regional = &overrides[1];
     assert_eq!(regional.matcher.account.as_deref(), Some("333333333333"));
     assert_eq!(regional.matcher.region.as_deref(), Some("ap-southeast-4"));
     assert!(regional.matcher.name_glob.is_none());
-    assert_eq!(regional.unused_after, Some(180 * DAY));
-    assert_eq!(regional.pending_timeout, Some(HOUR + 30 * MINUTE));
-    assert_eq!(regional.overdue_grace, Some(12 * HOUR));
+    assert_eq!(regional.thresholds.unused_after, Some(180 * DAY));
+    assert_eq!(
+        regional.thresholds.pending_timeout,
+        Some(HOUR + 30 * MINUTE)
+    );
+    assert_eq!(regional.thresholds.overdue_grace, Some(12 * HOUR));
 
     let tagged = &overrides[2];
     assert_eq!(tagged.matcher.tags.len(), 2);
-    assert_eq!(tagged.required_tags.as_deref(), Some(&[][..]));
-    assert_eq!(tagged.max_age, Some(90 * DAY));
+    assert_eq!(tagged.thresholds.required_tags.as_deref(), Some(&[][..]));
+    assert_eq!(tagged.thresholds.max_age, Some(90 * DAY));
 
     assert!(!config.cloudtrail.enabled);
     assert_eq!(config.cloudtrail.requests_per_second, 2.0);
@@ -318,7 +321,7 @@ fn durations_reject_malformed_text_with_a_reason() {
 fn durations_round_trip_through_their_display_form() {
     for text in ["500ms", "90s", "5m", "1h30m", "30d", "1d1h1m1s1ms"] {
         let duration = parse_duration(text).expect("valid duration");
-        let shown = config::format_duration(duration);
+        let shown = config::format_config_duration(duration);
         assert_eq!(
             parse_duration(&shown),
             Ok(duration),
@@ -326,8 +329,8 @@ fn durations_round_trip_through_their_display_form() {
         );
     }
     assert_eq!(
-        config::format_duration(parse_duration("1w").expect("valid")),
+        config::format_config_duration(parse_duration("1w").expect("valid")),
         "7d"
     );
-    assert_eq!(config::format_duration(Duration::ZERO), "0s");
+    assert_eq!(config::format_config_duration(Duration::ZERO), "0s");
 }

@@ -1,0 +1,281 @@
+//! Configuration: raw serde structs (unknown keys rejected) are parsed, then
+//! validated into the typed `Config` below. Every error names its path.
+
+mod aws_names;
+mod duration;
+mod policy;
+mod raw;
+mod services;
+mod thresholds;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+pub use duration::{format_config_duration, parse_duration};
+pub use thresholds::{ThresholdOverrides, Thresholds};
+pub use validate::tag_label_name;
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub poll_interval: Duration,
+    /// Default regions for every account.
+    pub regions: Vec<String>,
+    /// Explicit targets. Empty: the account of the base credentials, found
+    /// with `sts:GetCallerIdentity`, in `regions`.
+    pub accounts: Vec<Account>,
+    pub policy: Policy,
+    pub cloudtrail: CloudTrail,
+    pub cloudwatch: CloudWatch,
+    pub labels: Labels,
+    pub aws: AwsClientSettings,
+    /// The part of the accounts this replica polls.
+    pub shard: Shard,
+}
+
+/// One of `count` replicas that split the accounts between them: each
+/// account belongs to exactly one shard, chosen by a hash of its id that is
+/// the same in every process and release, so replicas agree without talking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// `count` at least 1 and `index` below it.
+    pub fn new(index: u32, count: u32) -> Result<Self, String> {
+        if count == 0 {
+            return Err("count must be at least 1".to_string());
+        }
+        if index >= count {
+            return Err(format!(
+                "index must be below count ({count}), from 0 to {} (got {index})",
+                count - 1
+            ));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Reads `INDEX/COUNT`, as the `--shard` flag takes it: `0/3`, `1/3`, `2/3`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("expected INDEX/COUNT such as 0/3, got {text:?}"))?;
+        let number = |part: &str, what: &str| {
+            part.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{what} must be a whole number, got {part:?}"))
+        };
+        Self::new(number(index, "index")?, number(count, "count")?)
+    }
+
+    /// The shard an account belongs to among `count`: 64-bit FNV-1a of the
+    /// account id, modulo `count`. Std's hasher is seeded per process, so
+    /// it could not be used for this.
+    pub fn of(account_id: &str, count: u32) -> u32 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in account_id.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        u32::try_from(hash % u64::from(count.max(1))).unwrap_or(0)
+    }
+
+    pub fn owns(&self, account_id: &str) -> bool {
+        Self::of(account_id, self.count) == self.index
+    }
+
+    /// `INDEX-of-COUNT` when the fleet is split, for names and CloudWatch
+    /// dimensions; `None` for a single replica.
+    pub fn label(&self) -> Option<String> {
+        (self.count > 1).then(|| format!("{}-of-{}", self.index, self.count))
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    /// `None`: use the base credentials.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// Resolved: the account's own list, else the top-level `regions`.
+    pub regions: Vec<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub defaults: Thresholds,
+    /// Optional allowlist of customer managed keys (ARNs, key ids or aliases).
+    pub kms_key_arns: Vec<String>,
+    /// The tag whose presence exempts a secret; its value is the reason.
+    pub exempt_tag: String,
+    /// First match wins.
+    pub overrides: Vec<Override>,
+}
+
+/// One entry of `policy.overrides`: the thresholds it changes for the
+/// secrets it matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub matcher: OverrideMatch,
+    pub thresholds: ThresholdOverrides,
+}
+
+/// Every field given must match; at least one is given.
+#[derive(Debug, Clone)]
+pub struct OverrideMatch {
+    /// Glob on the secret name (`*`, `?`, `[...]`), kept as written for display.
+    pub name: Option<String>,
+    pub name_glob: Option<globset::GlobMatcher>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl PartialEq for OverrideMatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.account == other.account
+            && self.region == other.region
+            && self.tags == other.tags
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudTrail {
+    pub enabled: bool,
+    pub lookback: Duration,
+    pub requests_per_second: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudWatch {
+    pub enabled: bool,
+    pub namespace: String,
+    /// Where metrics and alarms go; `None`: the region of the base AWS configuration.
+    pub region: Option<String>,
+    /// A role in the account that receives metrics and alarms; `None`: the base credentials.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// Also publish one series per non-compliant secret (billed per metric).
+    pub per_secret_metrics: bool,
+    pub alarms: Alarms,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarms {
+    pub manage: bool,
+    pub prefix: String,
+    pub actions: Vec<String>,
+    /// An alarm on the fleet's non-compliant secrets at or above this count; `None`: no alarm.
+    pub noncompliant_secrets: Option<u64>,
+    /// How often `serve` reconciles the alarms after the one at start.
+    pub reconcile_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    /// Tag keys copied onto `aws_secretsmanager_secret_info` as `tag_<key>`.
+    pub tags: Vec<String>,
+}
+
+/// How the exporter talks to AWS. The SDK sets no timeouts by default, so a
+/// hung connection would hold a poll forever without these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsClientSettings {
+    pub connect_timeout: Duration,
+    /// One API call, retries included.
+    pub operation_timeout: Duration,
+    /// One (account, region) poll, all pages included.
+    pub target_timeout: Duration,
+    /// How many (account, region) targets are polled at once.
+    pub max_concurrent_targets: usize,
+    pub max_attempts: u32,
+    /// The name of the assumed-role session, visible in the accounts' CloudTrail.
+    pub role_session_name: String,
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// One thing wrong with a configuration, at a path such as
+/// `accounts[2].regions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Everything wrong with a configuration; displayed as one `path: problem`
+/// line per problem, in document order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![Problem {
+                path: path.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, problem) in self.problems.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        ConfigError::single(
+            path.display().to_string(),
+            format!("cannot read file: {err}"),
+        )
+    })?;
+    parse(&text)
+}
+
+/// Parses and validates a configuration document.
+pub fn parse(yaml: &str) -> Result<Config, ConfigError> {
+    validate::validate(raw::parse_raw(yaml)?)
+}

@@ -1,0 +1,230 @@
+//! Validation of the sections on how the exporter reaches AWS: `cloudtrail`,
+//! `cloudwatch` and `aws`, the settings of the SDK clients.
+
+use std::time::Duration;
+
+use super::aws_names::{is_iam_name_char, role_arn_account};
+use super::duration::format_config_duration;
+use super::raw::{RawAws, RawCloudTrail, RawCloudWatch, RawCount};
+use super::validate::{Problems, check_region};
+use super::{Alarms, AwsClientSettings, CloudTrail, CloudWatch};
+
+const DEFAULT_CLOUDTRAIL_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+/// CloudTrail event history keeps 90 days.
+const MAX_CLOUDTRAIL_LOOKBACK: Duration = Duration::from_secs(90 * 24 * 3600);
+const DEFAULT_CLOUDTRAIL_RPS: f64 = 1.0;
+/// The LookupEvents quota: 2 requests per second per account and region.
+const MAX_CLOUDTRAIL_RPS: f64 = 2.0;
+const DEFAULT_NAMESPACE: &str = "SecretsRotation";
+const MAX_NAMESPACE_LEN: usize = 255;
+const DEFAULT_ALARM_PREFIX: &str = "secrets-rotation-";
+const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Reconciling reads every managed alarm; more often than this only spends requests.
+const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_TARGET_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_MAX_CONCURRENT_TARGETS: i64 = 32;
+const MAX_CONCURRENT_TARGETS: i64 = 1024;
+const DEFAULT_MAX_ATTEMPTS: i64 = 3;
+const MAX_ATTEMPTS: i64 = 10;
+const DEFAULT_ROLE_SESSION_NAME: &str = "secrets-rotation-exporter";
+
+pub(super) fn validate_cloudtrail(problems: &mut Problems, raw: RawCloudTrail) -> CloudTrail {
+    let lookback = problems
+        .positive_duration("cloudtrail.lookback", raw.lookback.as_ref())
+        .unwrap_or(DEFAULT_CLOUDTRAIL_LOOKBACK);
+    if lookback > MAX_CLOUDTRAIL_LOOKBACK {
+        problems.add(
+            "cloudtrail.lookback",
+            format!(
+                "must be at most 90d, the event history CloudTrail keeps (got {})",
+                format_config_duration(lookback)
+            ),
+        );
+    }
+    let requests_per_second = raw.requests_per_second.unwrap_or(DEFAULT_CLOUDTRAIL_RPS);
+    if !(requests_per_second > 0.0 && requests_per_second <= MAX_CLOUDTRAIL_RPS) {
+        problems.add(
+            "cloudtrail.requests_per_second",
+            format!(
+                "must be greater than 0 and at most 2, the LookupEvents quota per account and region (got {requests_per_second})"
+            ),
+        );
+    }
+    CloudTrail {
+        enabled: raw.enabled.unwrap_or(true),
+        lookback,
+        requests_per_second,
+    }
+}
+
+pub(super) fn validate_cloudwatch(problems: &mut Problems, raw: RawCloudWatch) -> CloudWatch {
+    let namespace = raw
+        .namespace
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+    if namespace.trim().is_empty() {
+        problems.add("cloudwatch.namespace", "must not be empty");
+    } else if namespace.chars().count() > MAX_NAMESPACE_LEN {
+        problems.add(
+            "cloudwatch.namespace",
+            format!("must be at most {MAX_NAMESPACE_LEN} characters"),
+        );
+    } else if namespace.starts_with("AWS/") {
+        problems.add(
+            "cloudwatch.namespace",
+            "must not start with \"AWS/\", which is reserved for AWS services",
+        );
+    }
+
+    let raw_alarms = raw.alarms.unwrap_or_default();
+    let prefix = raw_alarms
+        .prefix
+        .unwrap_or_else(|| DEFAULT_ALARM_PREFIX.to_string());
+    if prefix.trim().is_empty() {
+        problems.add(
+            "cloudwatch.alarms.prefix",
+            "must not be empty: it marks the alarms this exporter owns",
+        );
+    }
+    let actions = raw_alarms.actions.unwrap_or_default();
+    for (index, action) in actions.iter().enumerate() {
+        if !action.starts_with("arn:") {
+            problems.add(
+                format!("cloudwatch.alarms.actions[{index}]"),
+                format!("must be an ARN starting with \"arn:\" (got {action:?})"),
+            );
+        }
+    }
+
+    if let Some(region) = &raw.region {
+        check_region(problems, "cloudwatch.region", region);
+    }
+    if let Some(role_arn) = &raw.role_arn
+        && let Err(message) = role_arn_account(role_arn)
+    {
+        problems.add("cloudwatch.role_arn", message);
+    }
+    if raw.external_id.is_some() && raw.role_arn.is_none() {
+        problems.add(
+            "cloudwatch.external_id",
+            "is only used when assuming role_arn, which is not set",
+        );
+    }
+    let noncompliant_secrets = match raw_alarms.noncompliant_secrets {
+        None => None,
+        Some(RawCount(count)) if count >= 1 => u64::try_from(count).ok(),
+        Some(RawCount(count)) => {
+            problems.add(
+                "cloudwatch.alarms.noncompliant_secrets",
+                format!("must be at least 1 (got {count})"),
+            );
+            None
+        }
+    };
+    let reconcile_interval = problems
+        .positive_duration(
+            "cloudwatch.alarms.reconcile_interval",
+            raw_alarms.reconcile_interval.as_ref(),
+        )
+        .unwrap_or(DEFAULT_RECONCILE_INTERVAL);
+    if reconcile_interval < MIN_RECONCILE_INTERVAL {
+        problems.add(
+            "cloudwatch.alarms.reconcile_interval",
+            format!(
+                "must be at least {} (got {})",
+                format_config_duration(MIN_RECONCILE_INTERVAL),
+                format_config_duration(reconcile_interval)
+            ),
+        );
+    }
+
+    CloudWatch {
+        enabled: raw.enabled.unwrap_or(false),
+        namespace,
+        region: raw.region,
+        role_arn: raw.role_arn,
+        external_id: raw.external_id,
+        per_secret_metrics: raw.per_secret_metrics.unwrap_or(false),
+        alarms: Alarms {
+            manage: raw_alarms.manage.unwrap_or(false),
+            prefix,
+            actions,
+            noncompliant_secrets,
+            reconcile_interval,
+        },
+    }
+}
+
+pub(super) fn validate_aws(
+    problems: &mut Problems,
+    raw: RawAws,
+    poll_interval: Duration,
+) -> AwsClientSettings {
+    let connect_timeout = problems
+        .positive_duration("aws.connect_timeout", raw.connect_timeout.as_ref())
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let operation_timeout = problems
+        .positive_duration("aws.operation_timeout", raw.operation_timeout.as_ref())
+        .unwrap_or(DEFAULT_OPERATION_TIMEOUT);
+    // Left unset, the target timeout shrinks with a short poll interval
+    // rather than failing on a key the user never wrote.
+    let target_timeout =
+        match problems.positive_duration("aws.target_timeout", raw.target_timeout.as_ref()) {
+            Some(timeout) => {
+                if timeout > poll_interval {
+                    problems.add(
+                        "aws.target_timeout",
+                        format!(
+                            "must be at most poll_interval, {} (got {})",
+                            format_config_duration(poll_interval),
+                            format_config_duration(timeout)
+                        ),
+                    );
+                }
+                timeout
+            }
+            None => DEFAULT_TARGET_TIMEOUT.min(poll_interval),
+        };
+
+    let max_concurrent_targets = raw
+        .max_concurrent_targets
+        .map_or(DEFAULT_MAX_CONCURRENT_TARGETS, |count| count.0);
+    if !(1..=MAX_CONCURRENT_TARGETS).contains(&max_concurrent_targets) {
+        problems.add(
+            "aws.max_concurrent_targets",
+            format!(
+                "must be between 1 and {MAX_CONCURRENT_TARGETS} (got {max_concurrent_targets})"
+            ),
+        );
+    }
+    let max_attempts = raw
+        .max_attempts
+        .map_or(DEFAULT_MAX_ATTEMPTS, |count| count.0);
+    if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+        problems.add(
+            "aws.max_attempts",
+            format!("must be between 1 and {MAX_ATTEMPTS} (got {max_attempts})"),
+        );
+    }
+
+    let role_session_name = raw
+        .role_session_name
+        .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.to_string());
+    let length = role_session_name.chars().count();
+    if !(2..=64).contains(&length) || !role_session_name.chars().all(is_iam_name_char) {
+        problems.add(
+            "aws.role_session_name",
+            "must be 2 to 64 characters of letters, digits and _+=,.@-",
+        );
+    }
+
+    AwsClientSettings {
+        connect_timeout,
+        operation_timeout,
+        target_timeout,
+        max_concurrent_targets: usize::try_from(max_concurrent_targets).unwrap_or(1).max(1),
+        max_attempts: u32::try_from(max_attempts).unwrap_or(1).max(1),
+        role_session_name,
+    }
+}
