@@ -1,5 +1,5 @@
 //! Wiring shared by `serve`, `check` and `demo`: the base AWS configuration,
-//! the targets, the poller and the HTTP state.
+//! the targets, the poller, the CloudWatch publisher and the HTTP state.
 
 use std::sync::Arc;
 
@@ -7,9 +7,10 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
 use crate::aws::{ClientFactory, RequestCounter, SourceError, Target};
+use crate::cloudwatch::{self, CloudWatchExporter};
 use crate::config::{Account, Config, Shard};
 use crate::http::AppState;
-use crate::metrics::{ExporterMetrics, RenderOptions};
+use crate::metrics::{ExporterMetrics, RenderOptions, revision};
 use crate::poller::Poller;
 use crate::rotation_tracker::{self, RotationTracker};
 use crate::snapshot::SnapshotStore;
@@ -22,11 +23,6 @@ pub enum StartError {
         "no accounts are configured and the account of the base credentials could not be found (sts:GetCallerIdentity): {0}"
     )]
     CallerIdentity(SourceError),
-}
-
-/// The revision baked in at build time when the build sets it.
-pub fn revision() -> &'static str {
-    option_env!("SECRETS_ROTATION_EXPORTER_REVISION").unwrap_or("unknown")
 }
 
 /// The base configuration from the standard AWS chain: environment, profile,
@@ -54,14 +50,17 @@ pub struct Exporter {
     /// Reads rotation events from CloudTrail when `cloudtrail.enabled`.
     pub tracker: Option<Arc<RotationTracker<ClientFactory>>>,
     pub state: Arc<AppState>,
-    /// The base AWS configuration, for clients built after start (CloudWatch).
-    pub sdk_config: SdkConfig,
+    /// Publishes after each poll and reconciles alarms, when the config asks
+    /// for either; `cloudwatch::start` runs its reconciler.
+    pub cloudwatch: Option<Arc<CloudWatchExporter>>,
 }
 
 impl Exporter {
     /// Builds the clients and resolves the targets. With no accounts
     /// configured, the account of the base credentials is the one target
-    /// account: that costs one `GetCallerIdentity` at start.
+    /// account: that costs one `GetCallerIdentity` at start. The CloudWatch
+    /// publisher is attached to the poller here, so that no poll goes
+    /// unpublished.
     pub async fn build(config: Config, base: SdkConfig) -> Result<Self, StartError> {
         let metrics = ExporterMetrics::new(env!("CARGO_PKG_VERSION"), revision())?;
         for (service, operation) in [
@@ -72,31 +71,37 @@ impl Exporter {
         ] {
             metrics.init_aws_operation(service, operation);
         }
-        let sdk_config = base.clone();
         let factory = ClientFactory::new(
             base,
             config.aws.clone(),
             RequestCounter::new(metrics.clone()),
         );
-        let accounts = if config.accounts.is_empty() {
-            let id = factory
-                .caller_account()
-                .await
-                .map_err(StartError::CallerIdentity)?;
-            vec![Account {
-                id,
+        let base_account = if config.accounts.is_empty() {
+            Some(
+                factory
+                    .caller_account()
+                    .await
+                    .map_err(StartError::CallerIdentity)?,
+            )
+        } else {
+            None
+        };
+        let accounts = match &base_account {
+            Some(id) => vec![Account {
+                id: id.clone(),
                 role_arn: None,
                 external_id: None,
                 regions: config.regions.clone(),
                 name: None,
-            }]
-        } else {
-            config.accounts.clone()
+            }],
+            None => config.accounts.clone(),
         };
         let targets = Target::all(&shard_accounts(&accounts, config.shard));
         let config = Arc::new(config);
         let store = Arc::new(SnapshotStore::new());
         let factory = Arc::new(factory);
+        let cloudwatch =
+            cloudwatch::publisher(&config, &factory, base_account.as_deref(), &metrics).await;
         let mut poller = Poller::new(
             config.clone(),
             targets.clone(),
@@ -124,6 +129,9 @@ impl Exporter {
         if let Some(tracker) = &tracker {
             poller = poller.with_trail(tracker.clone());
         }
+        if let Some(cloudwatch) = &cloudwatch {
+            poller.set_hook(cloudwatch.clone());
+        }
         let poller = Arc::new(poller);
         let state = Arc::new(AppState::new(
             store,
@@ -136,7 +144,7 @@ impl Exporter {
             poller,
             tracker,
             state,
-            sdk_config,
+            cloudwatch,
         })
     }
 }

@@ -206,7 +206,7 @@ async fn run_server(
         .tracker
         .clone()
         .map(|tracker| tokio::spawn(tracker.run(stop_rx.clone())));
-    let reconciling = cloudwatch::start(&exporter, stop_rx.clone()).await;
+    let reconciling = cloudwatch::start(exporter.cloudwatch.as_ref(), stop_rx.clone());
     let app = http::app(exporter.state.clone());
     let served = web_config::serve(listener, app, web.as_ref(), async move {
         shutdown_signal().await;
@@ -285,6 +285,10 @@ async fn run() -> ExitCode {
                 Err(code) => return code,
             };
             config.shard = shard.unwrap_or(config.shard);
+            // `check` reports and leaves CloudWatch alone: it publishes no
+            // data and touches no alarms, whatever `serve` does with them.
+            config.cloudwatch.enabled = false;
+            config.cloudwatch.alarms.manage = false;
             let exporter = match Exporter::build(config, base_sdk_config().await).await {
                 Ok(exporter) => exporter,
                 Err(err) => {

@@ -1036,6 +1036,12 @@ impl ErrorCounters {
     }
 }
 
+/// The revision baked in at build time when the build sets it, for the
+/// `revision` label of `secrets_rotation_exporter_build_info`.
+pub fn revision() -> &'static str {
+    option_env!("SECRETS_ROTATION_EXPORTER_REVISION").unwrap_or("unknown")
+}
+
 /// The exporter's own instruments, which live as long as the process rather
 /// than one poll. Cloning shares the same instruments.
 #[derive(Clone)]

@@ -130,7 +130,7 @@ async fn a_poll_publishes_the_fleets_aggregates_to_the_configured_account_and_re
     let harness = Harness::start(fleet(), &config_yaml(PUBLISHING)).await;
     let sim = &harness.simulator;
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let reconciler = cloudwatch::start(&harness.exporter, stop_rx).await;
+    let reconciler = cloudwatch::start(harness.exporter.cloudwatch.as_ref(), stop_rx);
     assert!(
         reconciler.is_none(),
         "alarms are not managed in this config"
@@ -378,7 +378,7 @@ async fn a_cloudwatch_outage_leaves_metrics_complete_and_marks_cloudwatch_down()
     let harness = Harness::start(fleet(), &config_yaml(PUBLISHING)).await;
     let sim = &harness.simulator;
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let _ = cloudwatch::start(&harness.exporter, stop_rx).await;
+    let _ = cloudwatch::start(harness.exporter.cloudwatch.as_ref(), stop_rx);
     sim.fail(FaultRule::new(Fault::AccessDenied).operation("PutMetricData"));
 
     let scraped = cycle(&harness).await;
@@ -455,7 +455,7 @@ async fn replicas_of_a_split_fleet_keep_their_own_totals_and_alarms() {
     let owner = config::Shard::of(ACCOUNT, 2);
     let harness = Harness::start(fleet(), &split(PUBLISHING, owner)).await;
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let reconciler = cloudwatch::start(&harness.exporter, stop_rx).await;
+    let reconciler = cloudwatch::start(harness.exporter.cloudwatch.as_ref(), stop_rx);
     assert!(reconciler.is_none(), "this replica only publishes");
     cycle(&harness).await;
     let data = harness.simulator.cloudwatch_metric_data(BASE, REGION);

@@ -359,7 +359,7 @@ fn published(simulator: &SimulatorHandle, metric: &str) -> Vec<f64> {
 async fn cloudtrail_always_denied_is_no_claim_that_nothing_failed() {
     let harness = Harness::start(one_stuck_rotation(), &cloudwatch_config()).await;
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let _ = cloudwatch::start(&harness.exporter, stop_rx).await;
+    let _ = cloudwatch::start(harness.exporter.cloudwatch.as_ref(), stop_rx);
     harness
         .simulator
         .fail(FaultRule::new(Fault::AccessDenied).operation("LookupEvents"));

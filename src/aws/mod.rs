@@ -4,6 +4,7 @@
 
 mod assume_role;
 pub mod cloudtrail;
+pub mod cloudwatch;
 mod errors;
 mod request_counter;
 pub mod secretsmanager;
@@ -29,7 +30,7 @@ use assume_role::AssumeRoleCredentials;
 pub use errors::{SourceError, classify_sdk_error};
 pub use request_counter::RequestCounter;
 
-/// One (account, region) to poll.
+/// One (account, region) to poll, or to publish to (CloudWatch).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Target {
     pub account_id: String,
@@ -199,15 +200,20 @@ impl ClientParts {
 /// keep: holding one per service and target would cost 75 MiB at 2,000
 /// targets, for nothing. What is worth keeping is shared instead: the
 /// HTTPS client and its connections, and the credentials. Credentials are
-/// cached per account: every client of an account gets the same
+/// cached per role: every client that assumes a role gets the same
 /// `SharedCredentialsProvider`, and so the same identity-cache partition,
 /// so an account costs one `AssumeRole` per credential lifetime however
-/// many regions and clients it has.
+/// many regions and clients it has. The key is the role and not only the
+/// account, because CloudWatch may be reached through another role in an
+/// account that is also polled.
 pub struct ClientFactory {
     parts: Arc<ClientParts>,
     assume_role_pacer: Arc<Pacer>,
-    credentials: Mutex<HashMap<String, SharedCredentialsProvider>>,
+    credentials: Mutex<HashMap<RoleKey, SharedCredentialsProvider>>,
 }
+
+/// Account, role ARN and external id.
+type RoleKey = (String, String, Option<String>);
 
 impl ClientFactory {
     /// `base` carries the base credentials and the endpoint (when
@@ -237,6 +243,11 @@ impl ClientFactory {
         &self.parts.settings
     }
 
+    /// The region of the base configuration, when the AWS chain names one.
+    pub fn base_region(&self) -> Option<&str> {
+        self.parts.base.region().map(Region::as_ref)
+    }
+
     /// AWS throttles each account separately, while the SDK's default retry
     /// partition (and its token bucket) is shared by every client of a
     /// region: one throttled account would then starve the others' retries.
@@ -250,7 +261,12 @@ impl ClientFactory {
     fn credentials_for(&self, target: &Target) -> Option<SharedCredentialsProvider> {
         let role_arn = target.role_arn.as_ref()?;
         let mut cache = lock(&self.credentials);
-        let provider = cache.entry(target.account_id.clone()).or_insert_with(|| {
+        let key = (
+            target.account_id.clone(),
+            role_arn.clone(),
+            target.external_id.clone(),
+        );
+        let provider = cache.entry(key).or_insert_with(|| {
             SharedCredentialsProvider::new(PacedCredentials {
                 inner: SharedCredentialsProvider::new(AssumeRoleCredentials {
                     parts: Arc::clone(&self.parts),
@@ -294,6 +310,22 @@ impl ClientFactory {
             builder.set_credentials_provider(Some(credentials));
         }
         aws_sdk_cloudtrail::Client::from_conf(builder.build())
+    }
+
+    pub fn cloudwatch(&self, target: &Target) -> aws_sdk_cloudwatch::Client {
+        let parts = &self.parts;
+        let mut builder = aws_sdk_cloudwatch::config::Builder::from(&parts.base)
+            .region(Region::new(target.region.clone()))
+            .timeout_config(parts.timeouts())
+            .http_client(parts.http_client.clone())
+            .retry_config(parts.retries())
+            .identity_cache(parts.identity_cache.clone())
+            .retry_partition(Self::retry_partition("cloudwatch", target))
+            .interceptor(parts.request_counter.clone());
+        if let Some(credentials) = self.credentials_for(target) {
+            builder.set_credentials_provider(Some(credentials));
+        }
+        aws_sdk_cloudwatch::Client::from_conf(builder.build())
     }
 
     pub async fn caller_account(&self) -> Result<String, SourceError> {
