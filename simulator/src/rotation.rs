@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use crate::SimulatorError;
 use crate::cloudtrail::{self, EventPlace, RotationEventName, RotationEventSpec};
+use crate::error::SimulatorError;
 use crate::fleet::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, RotationSpec, VersionSpec};
 use crate::state::Shared;
 use crate::store::{World, derived_uuid, secret_arn};
