@@ -9,7 +9,8 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::server::{Caller, JsonError};
+use crate::awsjson::JsonError;
+use crate::caller::Caller;
 use crate::state::Shared;
 use crate::store::fnv1a;
 use crate::token;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ciborium::Value;
 
-use crate::server::Caller;
+use crate::caller::Caller;
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
 use crate::token;
 

@@ -20,6 +20,8 @@
 //! # }
 //! ```
 
+mod awsjson;
+mod caller;
 mod cloudtrail;
 mod cloudwatch;
 mod error;

@@ -4,7 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
 
-use crate::server::Caller;
+use crate::caller::Caller;
 use crate::state::{AssumeRoleCall, Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
 use crate::store::derived_chars;
 
