@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 
 use crate::awsjson::JsonError;
 use crate::caller::Caller;
+use crate::ids::fnv1a;
 use crate::state::Shared;
-use crate::store::fnv1a;
 use crate::token;
 
 /// `eventSource` of everything Secrets Manager logs.

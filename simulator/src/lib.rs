@@ -26,6 +26,7 @@ mod cloudtrail;
 mod cloudwatch;
 mod error;
 mod fleet;
+mod ids;
 mod load;
 mod rotation;
 mod secretsmanager;

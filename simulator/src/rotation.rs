@@ -6,8 +6,9 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use crate::cloudtrail::{self, EventPlace, RotationEventName, RotationEventSpec};
 use crate::error::SimulatorError;
 use crate::fleet::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, RotationSpec, VersionSpec};
+use crate::ids::derived_uuid;
 use crate::state::Shared;
-use crate::store::{World, derived_uuid, secret_arn};
+use crate::store::{World, secret_arn};
 
 /// What a rotation scenario did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::fleet::Fleet;
-use crate::store::{World, derived_chars};
+use crate::ids::derived_chars;
+use crate::store::World;
 use crate::{cloudtrail, cloudwatch, load};
 
 /// An access key pair the simulator issued.
