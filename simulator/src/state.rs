@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::cloudtrail::settings::Settings as CloudTrailSettings;
 use crate::fleet::Fleet;
 use crate::ids::derived_chars;
 use crate::store::World;
-use crate::{cloudtrail, cloudwatch, load};
+use crate::{cloudwatch, load};
 
 /// An access key pair the simulator issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +129,7 @@ pub(crate) struct Shared {
     faults: Mutex<Vec<FaultRule>>,
     counts: Mutex<BTreeMap<(String, String, String), u64>>,
     sequence: AtomicU64,
-    cloudtrail: Mutex<cloudtrail::Settings>,
+    cloudtrail: Mutex<CloudTrailSettings>,
     load: Mutex<load::Load>,
     cloudwatch: Mutex<cloudwatch::Store>,
 }
@@ -181,7 +182,7 @@ impl Shared {
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(BTreeMap::new()),
             sequence: AtomicU64::new(1),
-            cloudtrail: Mutex::new(cloudtrail::Settings::default()),
+            cloudtrail: Mutex::new(CloudTrailSettings::default()),
             load: Mutex::new(load::Load::default()),
             cloudwatch: Mutex::new(cloudwatch::Store::default()),
         }
@@ -208,7 +209,7 @@ impl Shared {
     }
 
     /// Never held while taking the world lock.
-    pub fn cloudtrail_settings(&self) -> MutexGuard<'_, cloudtrail::Settings> {
+    pub fn cloudtrail_settings(&self) -> MutexGuard<'_, CloudTrailSettings> {
         lock(&self.cloudtrail)
     }
 

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::cloudtrail::Trail;
+use crate::cloudtrail::events::Trail;
 use crate::fleet::{AWSCURRENT, Account, SecretSpec};
 use crate::ids::{derived_chars, derived_uuid};
 
