@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::cloudtrail::settings::Settings as CloudTrailSettings;
+use crate::cloudwatch::store::Store as CloudWatchStore;
 use crate::fleet::Fleet;
 use crate::ids::derived_chars;
+use crate::load;
 use crate::store::World;
-use crate::{cloudwatch, load};
 
 /// An access key pair the simulator issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +132,7 @@ pub(crate) struct Shared {
     sequence: AtomicU64,
     cloudtrail: Mutex<CloudTrailSettings>,
     load: Mutex<load::Load>,
-    cloudwatch: Mutex<cloudwatch::Store>,
+    cloudwatch: Mutex<CloudWatchStore>,
 }
 
 /// A poisoned lock only means another request panicked; the data is still usable for a simulator.
@@ -184,12 +185,12 @@ impl Shared {
             sequence: AtomicU64::new(1),
             cloudtrail: Mutex::new(CloudTrailSettings::default()),
             load: Mutex::new(load::Load::default()),
-            cloudwatch: Mutex::new(cloudwatch::Store::default()),
+            cloudwatch: Mutex::new(CloudWatchStore::default()),
         }
     }
 
     /// CloudWatch's metric data and alarms; never held while taking the world lock.
-    pub fn cloudwatch(&self) -> MutexGuard<'_, cloudwatch::Store> {
+    pub fn cloudwatch(&self) -> MutexGuard<'_, CloudWatchStore> {
         lock(&self.cloudwatch)
     }
 
