@@ -20,9 +20,13 @@
 //! # }
 //! ```
 
+mod awsjson;
+mod caller;
 mod cloudtrail;
 mod cloudwatch;
+mod error;
 mod fleet;
+mod ids;
 mod load;
 mod rotation;
 mod secretsmanager;
@@ -49,6 +53,7 @@ pub use cloudwatch::{
     AlarmRecord, DEFAULT_PUT_METRIC_ALARM_RATE, DESCRIBE_ALARMS_PAGE_LIMIT, MAX_METRIC_DATA,
     MAX_PUT_METRIC_DATA_BYTES, MetricDatumRecord,
 };
+pub use error::SimulatorError;
 pub use fleet::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet,
     FleetBuilder, FleetError, PlacedSecret, RotationSpec, SecretSpec, VersionSpec,
@@ -61,30 +66,6 @@ pub use time::{days_ago, days_from_now, parse_time};
 
 use rotation::Scenario;
 use state::Shared;
-
-/// Why the simulator could not start or a mutation was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SimulatorError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("account {0} is not in the fleet")]
-    UnknownAccount(String),
-    #[error("no secret {name} in {account}/{region}")]
-    UnknownSecret {
-        account: String,
-        region: String,
-        name: String,
-    },
-    #[error("{0}")]
-    InvalidSecret(String),
-    /// A rotation scenario that AWS could not have produced, such as abandoning a rotation that
-    /// is not in progress.
-    #[error("{0}")]
-    InvalidScenario(String),
-}
 
 /// Starts serving `fleet` on `addr` (use port 0 for a free port) in the current Tokio runtime.
 pub async fn start(fleet: Fleet, addr: SocketAddr) -> Result<SimulatorHandle, SimulatorError> {

@@ -3,11 +3,15 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use crate::SimulatorError;
-use crate::cloudtrail::{self, EventPlace, RotationEventName, RotationEventSpec};
+use crate::cloudtrail::events::{
+    EventPlace, RecordedEvent, RotationEventName, RotationEventSpec, SECRETS_MANAGER_EVENT_SOURCE,
+    rotation_event,
+};
+use crate::error::SimulatorError;
 use crate::fleet::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, RotationSpec, VersionSpec};
+use crate::ids::derived_uuid;
 use crate::state::Shared;
-use crate::store::{World, derived_uuid, secret_arn};
+use crate::store::{World, secret_arn};
 
 /// What a rotation scenario did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,12 +236,12 @@ pub(crate) fn record_raw_event(
     let event_time = at.trunc_subsecs(0);
     world.trail_mut(account, region).insert(
         sequence,
-        cloudtrail::RecordedEvent {
+        RecordedEvent {
             event_id: event_id.clone(),
             event_name: event_name.to_string(),
             event_time,
             available_at: event_time + delay,
-            event_source: cloudtrail::SECRETS_MANAGER_EVENT_SOURCE.to_string(),
+            event_source: SECRETS_MANAGER_EVENT_SOURCE.to_string(),
             username: None,
             access_key_id: None,
             read_only: false,
@@ -258,7 +262,7 @@ fn record(
     let sequence = shared.next_sequence();
     let id = event_id(place.account, place.region, sequence);
     let token = derived_uuid(&["token", place.account, place.region, &sequence.to_string()]);
-    let event = cloudtrail::rotation_event(place, spec, id.clone(), token, delay);
+    let event = rotation_event(place, spec, id.clone(), token, delay);
     world
         .trail_mut(place.account, place.region)
         .insert(sequence, event);

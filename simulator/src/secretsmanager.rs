@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use crate::awsjson::JsonError;
+use crate::caller::Caller;
 use crate::fleet::SecretSpec;
-use crate::server::{Caller, JsonError};
 use crate::state::Shared;
 use crate::store::{RegionStore, StoredSecret};
 use crate::time::{epoch_seconds, midnight};

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::Response;
 use chrono::Utc;
 
+use crate::awsjson::{JsonError, json_response};
+use crate::caller::Caller;
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
 use crate::{cloudtrail, cloudwatch, secretsmanager, sts};
 
@@ -50,14 +52,6 @@ pub(crate) fn signing_scope(headers: &HeaderMap) -> SigningScope {
         region,
         service,
     }
-}
-
-/// A request after authentication: who signed it and for which region.
-pub(crate) struct Caller {
-    pub account: String,
-    pub principal_arn: String,
-    pub user_id: String,
-    pub region: String,
 }
 
 const CLOUDTRAIL_TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.";
@@ -214,60 +208,10 @@ async fn json_fault(
     }
 }
 
-/// An awsJson1.1 error: the SDK reads the code from `x-amzn-ErrorType` or `__type`.
-#[derive(Debug)]
-pub(crate) struct JsonError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: Option<String>,
-}
-
-impl JsonError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: Some(message.into()),
-        }
-    }
-
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn validation(message: impl Into<String>) -> Self {
-        Self::bad_request("ValidationException", message)
-    }
-
-    fn into_response_with(self, request_id: &str) -> Response {
-        let mut body = serde_json::Map::new();
-        body.insert("__type".into(), self.code.into());
-        if let Some(message) = self.message {
-            body.insert("message".into(), message.into());
-        }
-        let mut response = json_response(self.status, &serde_json::Value::Object(body), request_id);
-        response
-            .headers_mut()
-            .insert("x-amzn-ErrorType", HeaderValue::from_static(self.code));
-        response
-    }
-}
-
-fn json_response(status: StatusCode, value: &serde_json::Value, request_id: &str) -> Response {
-    let mut response = (status, value.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-RequestId", id);
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     #[test]

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::cloudtrail::settings::Settings as CloudTrailSettings;
+use crate::cloudwatch::store::Store as CloudWatchStore;
 use crate::fleet::Fleet;
-use crate::store::{World, derived_chars};
-use crate::{cloudtrail, cloudwatch, load};
+use crate::ids::derived_chars;
+use crate::load;
+use crate::store::World;
 
 /// An access key pair the simulator issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,9 +130,9 @@ pub(crate) struct Shared {
     faults: Mutex<Vec<FaultRule>>,
     counts: Mutex<BTreeMap<(String, String, String), u64>>,
     sequence: AtomicU64,
-    cloudtrail: Mutex<cloudtrail::Settings>,
+    cloudtrail: Mutex<CloudTrailSettings>,
     load: Mutex<load::Load>,
-    cloudwatch: Mutex<cloudwatch::Store>,
+    cloudwatch: Mutex<CloudWatchStore>,
 }
 
 /// A poisoned lock only means another request panicked; the data is still usable for a simulator.
@@ -180,14 +183,14 @@ impl Shared {
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(BTreeMap::new()),
             sequence: AtomicU64::new(1),
-            cloudtrail: Mutex::new(cloudtrail::Settings::default()),
+            cloudtrail: Mutex::new(CloudTrailSettings::default()),
             load: Mutex::new(load::Load::default()),
-            cloudwatch: Mutex::new(cloudwatch::Store::default()),
+            cloudwatch: Mutex::new(CloudWatchStore::default()),
         }
     }
 
     /// CloudWatch's metric data and alarms; never held while taking the world lock.
-    pub fn cloudwatch(&self) -> MutexGuard<'_, cloudwatch::Store> {
+    pub fn cloudwatch(&self) -> MutexGuard<'_, CloudWatchStore> {
         lock(&self.cloudwatch)
     }
 
@@ -207,7 +210,7 @@ impl Shared {
     }
 
     /// Never held while taking the world lock.
-    pub fn cloudtrail_settings(&self) -> MutexGuard<'_, cloudtrail::Settings> {
+    pub fn cloudtrail_settings(&self) -> MutexGuard<'_, CloudTrailSettings> {
         lock(&self.cloudtrail)
     }
 

@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::cloudtrail::Trail;
+use crate::cloudtrail::events::Trail;
 use crate::fleet::{AWSCURRENT, Account, SecretSpec};
+use crate::ids::{derived_chars, derived_uuid};
 
 /// A secret as served: its spec with versions settled and its ARN.
 #[derive(Debug, Clone)]
@@ -142,33 +143,7 @@ pub(crate) fn settle(account: &str, region: &str, mut spec: SecretSpec) -> Store
     }
 }
 
-/// 64-bit FNV-1a: stable across runs and platforms, so generated ids are reproducible.
-pub(crate) fn fnv1a(parts: &[&str]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for byte in part.bytes().chain(std::iter::once(0)) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    hash
-}
-
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/// `len` characters from `alphabet`, derived from `seed`.
-pub(crate) fn derived_chars(seed: &[&str], alphabet: &[u8], len: usize) -> String {
-    let mut state = fnv1a(seed);
-    (0..len)
-        .map(|_| {
-            // xorshift keeps drawing characters from one seed.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from(alphabet[(state % alphabet.len() as u64) as usize])
-        })
-        .collect()
-}
 
 /// The ARN AWS would give the secret; its 6-character suffix is derived from where it lives.
 pub fn secret_arn(account: &str, region: &str, name: &str) -> String {
@@ -179,19 +154,6 @@ pub fn secret_arn(account: &str, region: &str, name: &str) -> String {
 fn version_id(account: &str, region: &str, name: &str, index: usize) -> String {
     let index = index.to_string();
     derived_uuid(&["version", account, region, name, &index])
-}
-
-/// A version-4-shaped UUID derived from `seed`, so generated ids are reproducible.
-pub(crate) fn derived_uuid(seed: &[&str]) -> String {
-    let hex = derived_chars(seed, b"0123456789abcdef", 32);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
 
-use crate::server::Caller;
+use crate::caller::Caller;
+use crate::ids::derived_chars;
 use crate::state::{AssumeRoleCall, Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
-use crate::store::derived_chars;
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 const DEFAULT_DURATION_SECONDS: i64 = 3600;

@@ -1,0 +1,27 @@
+//! The error of the handle's mutations and of starting the simulator.
+
+use std::net::SocketAddr;
+
+/// Why the simulator could not start or a mutation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatorError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("account {0} is not in the fleet")]
+    UnknownAccount(String),
+    #[error("no secret {name} in {account}/{region}")]
+    UnknownSecret {
+        account: String,
+        region: String,
+        name: String,
+    },
+    #[error("{0}")]
+    InvalidSecret(String),
+    /// A rotation scenario that AWS could not have produced, such as abandoning a rotation that
+    /// is not in progress.
+    #[error("{0}")]
+    InvalidScenario(String),
+}

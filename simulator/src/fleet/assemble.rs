@@ -1,0 +1,153 @@
+//! The checked fleet, assembled from drafts of its accounts and the secrets placed in them.
+
+use super::check::{check_account_id, check_region, check_secret_name};
+use super::spec::{Account, SecretSpec};
+
+/// A fleet that cannot be built or loaded; the text names the offending field.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("cannot read fleet file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A secret together with where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedSecret {
+    pub account: String,
+    pub region: String,
+    pub secret: SecretSpec,
+}
+
+/// The simulated world: accounts with their regions and the secrets in each (account, region).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    base_account: String,
+    regions: Vec<String>,
+    accounts: Vec<Account>,
+    secrets: Vec<PlacedSecret>,
+}
+
+/// The region used when neither the fleet nor an account names any.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// The base account when a fleet names none.
+pub const DEFAULT_BASE_ACCOUNT: &str = "123456789012";
+
+impl Fleet {
+    /// The account of the base credentials.
+    pub fn base_account(&self) -> &str {
+        &self.base_account
+    }
+
+    /// Default regions of every account.
+    pub fn regions(&self) -> &[String] {
+        &self.regions
+    }
+
+    /// Every account, the base account included, with its effective regions.
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub fn secrets(&self) -> &[PlacedSecret] {
+        &self.secrets
+    }
+
+    pub(crate) fn into_parts(self) -> (String, Vec<Account>, Vec<PlacedSecret>) {
+        (self.base_account, self.accounts, self.secrets)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct AccountDraft {
+    pub(super) id: String,
+    pub(super) regions: Option<Vec<String>>,
+    pub(super) deny_assume_role: bool,
+    pub(super) external_id: Option<String>,
+    pub(super) current_region: Option<String>,
+}
+
+/// Checks a fleet and settles each account's regions: its own list or the fleet default, plus
+/// any region holding one of its secrets.
+pub(super) fn assemble(
+    base_account: String,
+    regions: Vec<String>,
+    drafts: Vec<AccountDraft>,
+    secrets: Vec<PlacedSecret>,
+) -> Result<Fleet, String> {
+    check_account_id(&base_account).map_err(|e| format!("base_account: {e}"))?;
+    for region in &regions {
+        check_region(region).map_err(|e| format!("regions: {e}"))?;
+    }
+    let mut accounts: Vec<Account> = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        check_account_id(&draft.id).map_err(|e| format!("accounts: {e}"))?;
+        if accounts.iter().any(|account| account.id == draft.id) {
+            return Err(format!("accounts: account {} is listed twice", draft.id));
+        }
+        let account_regions = draft.regions.unwrap_or_else(|| regions.clone());
+        if account_regions.is_empty() {
+            return Err(format!("accounts: account {} has no regions", draft.id));
+        }
+        for region in &account_regions {
+            check_region(region).map_err(|e| format!("accounts: account {}: {e}", draft.id))?;
+        }
+        accounts.push(Account {
+            id: draft.id,
+            regions: account_regions,
+            deny_assume_role: draft.deny_assume_role,
+            external_id: draft.external_id,
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(secrets.len());
+    for placed in &secrets {
+        let where_ = format!(
+            "secret {} in {}/{}",
+            placed.secret.name, placed.account, placed.region
+        );
+        check_secret_name(&placed.secret.name).map_err(|e| format!("{where_}: {e}"))?;
+        check_region(&placed.region).map_err(|e| format!("{where_}: {e}"))?;
+        let Some(account) = accounts.iter_mut().find(|a| a.id == placed.account) else {
+            return Err(format!(
+                "{where_}: account {} is not in the fleet",
+                placed.account
+            ));
+        };
+        if !account.regions.contains(&placed.region) {
+            account.regions.push(placed.region.clone());
+        }
+        if !seen.insert((&placed.account, &placed.region, &placed.secret.name)) {
+            return Err(format!("{where_}: the name is used twice"));
+        }
+    }
+    Ok(Fleet {
+        base_account,
+        regions,
+        accounts,
+        secrets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_names_in_one_account_region_are_rejected() {
+        let error = Fleet::builder()
+            .secret(SecretSpec::new("twice"))
+            .secret(SecretSpec::new("twice"))
+            .build()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("twice") && error.contains("used twice"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Fleet files: the YAML form of a fleet, with times relative to now.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::assemble::{
+    AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret, assemble,
+};
+use super::check::{check_account_id, check_secret_name};
+use super::spec::{RotationSpec, SecretSpec, VersionSpec};
+use crate::time::parse_time;
+
+impl Fleet {
+    /// Loads a fleet file; relative times count from now.
+    pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Self, FleetError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml_str(&text, Utc::now())
+            .map_err(|error| FleetError::Invalid(format!("{}: {error}", path.display())))
+    }
+
+    /// Parses fleet YAML; relative times count from `now`.
+    pub fn from_yaml_str(text: &str, now: DateTime<Utc>) -> Result<Self, FleetError> {
+        // serde_yaml_ng already names the path of the offending field in its messages.
+        let file: FleetFile = serde_yaml_ng::from_str(text)
+            .map_err(|error| FleetError::Invalid(error.to_string()))?;
+        file.into_fleet(now).map_err(FleetError::Invalid)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetFile {
+    #[serde(default)]
+    base_account: Option<String>,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    accounts: Vec<AccountFile>,
+    #[serde(default)]
+    secrets: Vec<SecretFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountFile {
+    id: String,
+    #[serde(default)]
+    regions: Option<Vec<String>>,
+    #[serde(default)]
+    deny_assume_role: bool,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotationFile {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    lambda_arn: Option<String>,
+    #[serde(default)]
+    automatically_after_days: Option<i64>,
+    #[serde(default)]
+    schedule_expression: Option<String>,
+    #[serde(default)]
+    duration: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionFile {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    stages: Vec<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    last_accessed: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretFile {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    kms_key_id: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    owning_service: Option<String>,
+    #[serde(default)]
+    primary_region: Option<String>,
+    #[serde(default)]
+    rotation: Option<RotationFile>,
+    #[serde(default)]
+    last_rotated: Option<String>,
+    #[serde(default)]
+    last_changed: Option<String>,
+    #[serde(default)]
+    last_accessed: Option<String>,
+    #[serde(default)]
+    next_rotation: Option<String>,
+    #[serde(default)]
+    deleted: Option<String>,
+    #[serde(default)]
+    versions: Vec<VersionFile>,
+}
+
+impl FleetFile {
+    fn into_fleet(self, now: DateTime<Utc>) -> Result<Fleet, String> {
+        let base_account = self
+            .base_account
+            .unwrap_or_else(|| DEFAULT_BASE_ACCOUNT.to_string());
+        check_account_id(&base_account).map_err(|e| format!("base_account: {e}"))?;
+        let regions = if self.regions.is_empty() {
+            vec![DEFAULT_REGION.to_string()]
+        } else {
+            self.regions
+        };
+        let mut drafts = Vec::with_capacity(self.accounts.len() + 1);
+        for (index, account) in self.accounts.into_iter().enumerate() {
+            check_account_id(&account.id).map_err(|e| format!("accounts[{index}].id: {e}"))?;
+            if matches!(&account.regions, Some(r) if r.is_empty()) {
+                return Err(format!("accounts[{index}].regions: must not be empty"));
+            }
+            drafts.push(AccountDraft {
+                id: account.id,
+                regions: account.regions,
+                deny_assume_role: account.deny_assume_role,
+                external_id: account.external_id,
+                current_region: None,
+            });
+        }
+        if !drafts.iter().any(|draft| draft.id == base_account) {
+            drafts.insert(
+                0,
+                AccountDraft {
+                    id: base_account.clone(),
+                    ..AccountDraft::default()
+                },
+            );
+        }
+        let mut secrets = Vec::with_capacity(self.secrets.len());
+        for (index, file) in self.secrets.into_iter().enumerate() {
+            let account = file.account.clone().unwrap_or_else(|| base_account.clone());
+            let Some(draft) = drafts.iter().find(|draft| draft.id == account) else {
+                return Err(format!(
+                    "secrets[{index}].account: account {account} is not listed in accounts"
+                ));
+            };
+            let region = file
+                .region
+                .clone()
+                .or_else(|| draft.regions.as_ref().and_then(|r| r.first().cloned()))
+                .or_else(|| regions.first().cloned())
+                .unwrap_or_else(|| DEFAULT_REGION.to_string());
+            let secret = file
+                .into_spec(now)
+                .map_err(|e| format!("secrets[{index}].{e}"))?;
+            secrets.push(PlacedSecret {
+                account,
+                region,
+                secret,
+            });
+        }
+        assemble(base_account, regions, drafts, secrets)
+    }
+}
+
+impl SecretFile {
+    fn into_spec(self, now: DateTime<Utc>) -> Result<SecretSpec, String> {
+        let time = |field: &str, text: &Option<String>| -> Result<Option<DateTime<Utc>>, String> {
+            text.as_deref()
+                .map(|t| parse_time(t, now).map_err(|e| format!("{field}: {e}")))
+                .transpose()
+        };
+        check_secret_name(&self.name).map_err(|e| format!("name: {e}"))?;
+        let created = time("created", &self.created)?.unwrap_or(now);
+        let mut versions = Vec::with_capacity(self.versions.len());
+        for (index, version) in self.versions.iter().enumerate() {
+            let field = |name: &str| format!("versions[{index}].{name}");
+            versions.push(VersionSpec {
+                id: version.id.clone(),
+                stages: version.stages.clone(),
+                created: time(&field("created"), &version.created)?.unwrap_or(created),
+                last_accessed: time(&field("last_accessed"), &version.last_accessed)?,
+            });
+        }
+        let rotation = self.rotation.map(|rotation| RotationSpec {
+            enabled: rotation.enabled,
+            lambda_arn: rotation.lambda_arn,
+            automatically_after_days: rotation.automatically_after_days,
+            schedule_expression: rotation.schedule_expression,
+            duration: rotation.duration,
+        });
+        Ok(SecretSpec {
+            name: self.name,
+            description: self.description,
+            created,
+            kms_key_id: self.kms_key_id,
+            tags: self.tags.into_iter().collect(),
+            owning_service: self.owning_service,
+            primary_region: self.primary_region,
+            rotation,
+            last_rotated: time("last_rotated", &self.last_rotated)?,
+            last_changed: time("last_changed", &self.last_changed)?,
+            last_accessed: time("last_accessed", &self.last_accessed)?,
+            next_rotation: time("next_rotation", &self.next_rotation)?,
+            deleted: time("deleted", &self.deleted)?,
+            versions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fleet::AWSPENDING;
+
+    use super::*;
+
+    #[test]
+    fn yaml_errors_name_their_path() {
+        let now = Utc::now();
+        let cases = [
+            (
+                "secrets:\n  - name: a\n    colour: red\n",
+                "secrets[0]: unknown field `colour`",
+            ),
+            (
+                "secrets:\n  - name: a\n    created: yesterday\n",
+                "secrets[0].created: `yesterday`",
+            ),
+            (
+                "secrets:\n  - name: a\n    versions:\n      - created: -1x\n",
+                "secrets[0].versions[0].created: `-1x`",
+            ),
+            (
+                "secrets:\n  - name: a\n    account: \"999999999999\"\n",
+                "secrets[0].account: account 999999999999 is not listed",
+            ),
+            (
+                "accounts:\n  - id: \"12\"\n",
+                "accounts[0].id: `12` is not a 12-digit",
+            ),
+            (
+                "accounts:\n  - id: \"111111111111\"\n    regions: []\n",
+                "accounts[0].regions: must not be empty",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let error = Fleet::from_yaml_str(yaml, now)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.starts_with(expected), "{yaml}\n=> {error}");
+        }
+    }
+
+    #[test]
+    fn the_example_fleet_parses_and_covers_every_kind_of_secret() -> Result<(), FleetError> {
+        let fleet = Fleet::from_yaml_str(include_str!("../../fleets/example.yaml"), Utc::now())?;
+        let secrets = fleet.secrets();
+        assert_eq!(fleet.accounts().len(), 4);
+        assert!(fleet.accounts().iter().any(|a| a.deny_assume_role));
+        assert!(secrets.iter().any(|p| p.secret.rotation.is_none()));
+        assert!(
+            secrets
+                .iter()
+                .any(|p| p.secret.rotation.as_ref().is_some_and(|r| !r.enabled))
+        );
+        assert!(secrets.iter().any(|p| p.secret.deleted.is_some()));
+        assert!(secrets.iter().any(|p| p.secret.tags.is_empty()));
+        assert!(secrets.iter().any(|p| p.secret.owning_service.is_some()));
+        assert!(secrets.iter().any(|p| p.region == "eu-west-1"));
+        assert!(
+            secrets
+                .iter()
+                .any(|p| p.secret.versions.iter().any(|v| v.stages == [AWSPENDING]))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn yaml_defaults_follow_the_base_account_and_first_region() -> Result<(), FleetError> {
+        let now = Utc::now();
+        let yaml = r#"
+base_account: "123456789012"
+regions: [eu-west-1, us-east-1]
+accounts:
+  - id: "111111111111"
+    regions: [ap-south-1]
+secrets:
+  - name: base
+  - name: other
+    account: "111111111111"
+    rotation: { automatically_after_days: 7 }
+"#;
+        let fleet = Fleet::from_yaml_str(yaml, now)?;
+        let placed: Vec<_> = fleet
+            .secrets()
+            .iter()
+            .map(|p| (p.account.as_str(), p.region.as_str()))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("123456789012", "eu-west-1"),
+                ("111111111111", "ap-south-1")
+            ]
+        );
+        let rotation = fleet.secrets()[1].secret.rotation.clone();
+        assert_eq!(rotation, Some(RotationSpec::every_days(7)));
+        assert_eq!(fleet.secrets()[0].secret.created, now);
+        Ok(())
+    }
+}
