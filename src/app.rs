@@ -9,11 +9,11 @@ use thiserror::Error;
 use crate::aws::{ClientFactory, RequestCounter, SourceError, Target};
 use crate::cloudwatch::{self, CloudWatchExporter};
 use crate::config::{Account, Config, Shard};
-use crate::http::AppState;
 use crate::metrics::{ExporterMetrics, RenderOptions, revision};
 use crate::poller::Poller;
 use crate::rotation_tracker::{self, RotationTracker};
 use crate::snapshot::SnapshotStore;
+use crate::web::AppState;
 
 #[derive(Debug, Error)]
 pub enum StartError {

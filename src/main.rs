@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 
 use secrets_rotation_exporter::app::{Exporter, base_sdk_config};
 use secrets_rotation_exporter::report::{EXIT_CANNOT_EVALUATE, Report};
-use secrets_rotation_exporter::web_config::{self, WebConfig};
-use secrets_rotation_exporter::{cloudwatch, config, demo, http};
+use secrets_rotation_exporter::web::{self, WebConfig};
+use secrets_rotation_exporter::{cloudwatch, config, demo};
 
 /// The default listen address: 9897 is in the exporters' range 9100-9999
 /// and not used by any well-known exporter.
@@ -207,8 +207,8 @@ async fn run_server(
         .clone()
         .map(|tracker| tokio::spawn(tracker.run(stop_rx.clone())));
     let reconciling = cloudwatch::start(exporter.cloudwatch.as_ref(), stop_rx.clone());
-    let app = http::app(exporter.state.clone());
-    let served = web_config::serve(listener, app, web.as_ref(), async move {
+    let app = web::app(exporter.state.clone());
+    let served = web::serve(listener, app, web.as_ref(), async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     })
@@ -328,7 +328,7 @@ async fn run() -> ExitCode {
             };
             config.shard = shard.unwrap_or(config.shard);
             // A bad web config fails at start, before any AWS call.
-            let web = match web_config_file.as_deref().map(web_config::load).transpose() {
+            let web = match web_config_file.as_deref().map(web::load).transpose() {
                 Ok(web) => web,
                 Err(err) => {
                     eprintln!("{err}");

@@ -209,7 +209,7 @@ impl<S: SecretsSource> Poller<S> {
         let mut snapshot = self.publish_poll(outcomes, now, started.elapsed());
         self.metrics.observe_poll_duration(started.elapsed());
         // The previous listing is gone now; the previous snapshot goes once
-        // the next scrape has rendered this one (src/http.rs trims again).
+        // the next scrape has rendered this one (src/web/metrics_body.rs trims again).
         crate::allocator::release_free_memory();
         if let Some(hook) = self.hook.get() {
             hook.after_poll(&snapshot).await;

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use secrets_rotation_exporter::web_config::{self, WebConfig};
+use secrets_rotation_exporter::web::{self, WebConfig};
 use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
@@ -52,7 +52,7 @@ fn every_bad_fixture_fails_with_its_expected_message() {
             .and_then(|line| line.strip_prefix("# expect: "))
             .unwrap_or_else(|| panic!("{}: first line must be '# expect: ...'", file.display()))
             .replace("{dir}", &fixtures().display().to_string());
-        let message = match web_config::load(&file) {
+        let message = match web::load(&file) {
             Ok(_) => {
                 failures.push(format!("{}: loaded, expected {expected:?}", file.display()));
                 continue;
@@ -71,7 +71,7 @@ fn every_bad_fixture_fails_with_its_expected_message() {
 
 #[test]
 fn unsupported_exporter_toolkit_keys_are_named_as_such() {
-    let err = web_config::load(&fixtures().join("cipher-suites.bad.yaml")).expect_err("refused");
+    let err = web::load(&fixtures().join("cipher-suites.bad.yaml")).expect_err("refused");
     assert_eq!(err.key.as_deref(), Some("tls_server_config.cipher_suites"));
     assert!(err.message.contains("not supported"), "{}", err.message);
 }
@@ -79,7 +79,7 @@ fn unsupported_exporter_toolkit_keys_are_named_as_such() {
 #[test]
 fn a_missing_web_config_file_is_named() {
     let missing = fixtures().join("no-such-web-config.yml");
-    let err = web_config::load(&missing).expect_err("missing file");
+    let err = web::load(&missing).expect_err("missing file");
     let message = err.to_string();
     assert!(
         message.starts_with(&format!(
@@ -92,7 +92,7 @@ fn a_missing_web_config_file_is_named() {
 
 #[test]
 fn basic_auth_and_headers_fixture_loads() {
-    let config = web_config::load(&fixtures().join("basic-auth-and-headers.ok.yaml")).expect("ok");
+    let config = web::load(&fixtures().join("basic-auth-and-headers.ok.yaml")).expect("ok");
     assert!(config.basic_auth_enabled());
     assert!(!config.tls_enabled());
     assert_eq!(config.basic_auth_users(), vec!["prometheus"]);
@@ -117,7 +117,7 @@ fn basic_auth_and_headers_fixture_loads() {
 
 #[test]
 fn an_empty_web_config_enables_nothing() {
-    let config = web_config::load(&fixtures().join("empty.ok.yaml")).expect("ok");
+    let config = web::load(&fixtures().join("empty.ok.yaml")).expect("ok");
     assert!(!config.tls_enabled());
     assert!(!config.basic_auth_enabled());
     assert!(config.headers().is_empty());
@@ -191,7 +191,7 @@ impl Pki {
             "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{extra_tls}{rest}"
         );
         let path = self.write("web.yml", &yaml);
-        web_config::load(&path).expect("web config loads")
+        web::load(&path).expect("web config loads")
     }
 }
 
@@ -256,7 +256,7 @@ impl Server {
         let slow_started = Arc::new(Notify::new());
         let app = test_app(slow_started.clone());
         let task = tokio::spawn(async move {
-            web_config::serve(listener, app, web.as_ref(), async {
+            web::serve(listener, app, web.as_ref(), async {
                 let _ = stopped.await;
             })
             .await
@@ -374,7 +374,7 @@ fn basic_auth_config(dir: &TempDir, password: &str) -> WebConfig {
         ),
     )
     .expect("write web config");
-    web_config::load(&path).expect("web config loads")
+    web::load(&path).expect("web config loads")
 }
 
 #[tokio::test]
@@ -438,7 +438,7 @@ async fn basic_auth_refuses_missing_and_wrong_credentials_and_admits_the_right_o
 
 #[tokio::test]
 async fn hashes_made_by_htpasswd_and_go_bcrypt_verify() {
-    let config = web_config::load(&fixtures().join("basic-auth-and-headers.ok.yaml")).expect("ok");
+    let config = web::load(&fixtures().join("basic-auth-and-headers.ok.yaml")).expect("ok");
     let server = Server::start(Some(config)).await;
     let right = plain_get(
         server.addr,
@@ -651,16 +651,14 @@ fn a_key_that_does_not_match_the_certificate_fails_at_load() {
         "web.yml",
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
     );
-    let message = web_config::load(&path).expect_err("mismatch").to_string();
+    let message = web::load(&path).expect_err("mismatch").to_string();
     assert!(
         message.contains("tls_server_config.key_file: ") && message.contains("does not fit"),
         "{message}"
     );
 
     pki.write("server.key", "not a key\n");
-    let message = web_config::load(&path)
-        .expect_err("garbage key")
-        .to_string();
+    let message = web::load(&path).expect_err("garbage key").to_string();
     assert!(
         message.contains("tls_server_config.key_file: "),
         "{message}"

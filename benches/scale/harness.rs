@@ -21,8 +21,8 @@ use secrets_rotation_exporter::app::Exporter;
 use secrets_rotation_exporter::aws::{ClientFactory, RequestCounter, Target};
 use secrets_rotation_exporter::config;
 use secrets_rotation_exporter::demo::simulator_sdk_config;
-use secrets_rotation_exporter::http;
 use secrets_rotation_exporter::metrics::{ExporterMetrics, render_snapshot};
+use secrets_rotation_exporter::web;
 use sha2::{Digest as _, Sha256};
 use simulator::{
     Fleet, RotationEventName, RotationEventSpec, RotationSpec, SecretSpec, SimulatorHandle,
@@ -686,9 +686,10 @@ pub async fn run(shape: &FleetShape, options: &Options) -> Result<Report, BenchE
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/metrics", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(
+    let server = tokio::spawn(web::serve(
         listener,
-        http::app(Arc::clone(&exporter.state)),
+        web::app(Arc::clone(&exporter.state)),
+        None,
         async move {
             let _ = stopped.await;
         },

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use secrets_rotation_exporter::app::Exporter;
 use secrets_rotation_exporter::config;
 use secrets_rotation_exporter::demo::simulator_sdk_config;
-use secrets_rotation_exporter::http;
+use secrets_rotation_exporter::web;
 use simulator::{Fleet, SimulatorHandle};
 
 pub struct Harness {
@@ -33,8 +33,8 @@ impl Harness {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = http::app(Arc::clone(&exporter.state));
-        tokio::spawn(http::serve(listener, app, async move {
+        let app = web::app(Arc::clone(&exporter.state));
+        tokio::spawn(web::serve(listener, app, None, async move {
             let _ = stopped.await;
         }));
         Harness {

@@ -1,0 +1,15 @@
+//! The HTTP surface: the routes and their `/metrics` rendering, the web
+//! config file (`--web.config.file`) with its TLS and basic authentication,
+//! and the one `serve` that runs them.
+
+mod auth;
+mod config;
+mod metrics_body;
+mod routes;
+mod serve;
+mod tls;
+
+pub use auth::protect;
+pub use config::{WebConfig, WebConfigError, load};
+pub use routes::{AppState, app};
+pub use serve::serve;
