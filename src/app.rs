@@ -11,8 +11,11 @@ use crate::cloudwatch::{self, CloudWatchExporter};
 use crate::config::{Account, Config, Shard};
 use crate::metrics::{ExporterMetrics, RenderOptions, revision};
 use crate::poller::Poller;
-use crate::rotation_tracker::{self, RotationTracker};
 use crate::snapshot::SnapshotStore;
+use crate::sources::TargetLoops;
+use crate::sources::cloudtrail::{
+    LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET, RotationEvents, RotationTracker,
+};
 use crate::web::AppState;
 
 #[derive(Debug, Error)]
@@ -111,17 +114,15 @@ impl Exporter {
         );
         let tracker = config.cloudtrail.enabled.then(|| {
             Arc::new(
-                RotationTracker::new(
-                    factory,
+                TargetLoops::new(
+                    RotationEvents::new(factory, config.cloudtrail.lookback),
                     targets,
-                    config.cloudtrail.lookback,
-                    config.cloudtrail.requests_per_second,
                     config.poll_interval,
+                    config.cloudtrail.requests_per_second,
                     metrics.clone(),
                 )
                 .limit_requests_in_flight(
-                    config.aws.max_concurrent_targets
-                        * rotation_tracker::LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET,
+                    config.aws.max_concurrent_targets * LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET,
                 )
                 .notify_changes(poller.trail_changed()),
             )

@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod poller;
 pub mod report;
 pub mod rotation_events;
-pub mod rotation_tracker;
 pub mod schedule;
 pub mod snapshot;
+pub mod sources;
 pub mod web;

@@ -17,11 +17,11 @@ use crate::compliance;
 use crate::config::Config;
 use crate::inventory::{SecretRecord, Unknown};
 use crate::metrics::ExporterMetrics;
-use crate::rotation_tracker::TrailView;
 use crate::snapshot::{
     ErrorReason, SecretReport, Snapshot, SnapshotStore, Source, SourceHealth, TargetError,
     TargetSnapshot,
 };
+use crate::sources::cloudtrail::TrailView;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -84,7 +84,7 @@ pub struct Poller<S> {
     memory: Mutex<HashMap<(String, String), TargetMemory>>,
     versions: Mutex<HashMap<(String, String), VersionCache>>,
     trail: Option<Arc<dyn TrailView>>,
-    /// Signalled by the CloudTrail tracker when it learns something new.
+    /// Signalled by the CloudTrail loops when they learn something new.
     trail_changed: Arc<tokio::sync::Notify>,
     hook: std::sync::OnceLock<Arc<dyn PollHook>>,
     /// Longest gaps of cron schedules, shared by every secret using the same expression.
@@ -149,7 +149,7 @@ impl<S: SecretsSource> Poller<S> {
         self.hook.set(hook).is_ok()
     }
 
-    /// What the CloudTrail tracker signals to have the snapshot rebuilt.
+    /// What the CloudTrail loops signal to have the snapshot rebuilt.
     pub fn trail_changed(&self) -> Arc<tokio::sync::Notify> {
         self.trail_changed.clone()
     }

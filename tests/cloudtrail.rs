@@ -712,7 +712,8 @@ impl secrets_rotation_exporter::aws::cloudtrail::CloudTrailSource for CountingTr
 /// slot never brings two requests of one target closer than its pace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_in_flight_stay_under_the_limit_and_each_target_keeps_its_pace() {
-    use secrets_rotation_exporter::rotation_tracker::RotationTracker;
+    use secrets_rotation_exporter::sources::TargetLoops;
+    use secrets_rotation_exporter::sources::cloudtrail::RotationEvents;
     let targets: Vec<secrets_rotation_exporter::aws::Target> = (0..12)
         .map(|i| secrets_rotation_exporter::aws::Target {
             account_id: format!("{:012}", 100_000_000_000u64 + i),
@@ -725,12 +726,11 @@ async fn lookups_in_flight_stay_under_the_limit_and_each_target_keeps_its_pace()
     let source = std::sync::Arc::new(CountingTrail::default());
     let metrics =
         secrets_rotation_exporter::metrics::ExporterMetrics::new("test", "test").expect("metrics");
-    let tracker = RotationTracker::new(
-        source.clone(),
+    let tracker = TargetLoops::new(
+        RotationEvents::new(source.clone(), Duration::from_secs(3600)),
         targets.clone(),
-        Duration::from_secs(3600),
-        2.0,
         Duration::from_secs(60),
+        2.0,
         metrics,
     )
     .limit_requests_in_flight(3);

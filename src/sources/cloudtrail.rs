@@ -1,0 +1,203 @@
+//! Rotation events from CloudTrail. CloudTrail allows 2 `LookupEvents` per
+//! second per account and region, so a start-up history can take minutes:
+//! it is read in per-target loops ([`TargetLoops`]), apart from the
+//! inventory.
+//!
+//! A read asks, for each of the four event names, for the events since the
+//! watermark minus an overlap wide enough for CloudTrail's late delivery;
+//! the ledger de-duplicates by `EventId`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{PerTargetSource, ReadContext, TargetLoops};
+use crate::aws::cloudtrail::CloudTrailSource;
+use crate::aws::{SourceError, Target};
+use crate::inventory::{SecretRecord, Unknown};
+use crate::rotation_events::{EventLedger, RotationEventKind, parse_event};
+use crate::snapshot::{Source, SourceHealth};
+
+/// CloudTrail delivers an event within about 15 minutes of the API call;
+/// each lookup reaches this far behind the previous one's end.
+pub const LATE_DELIVERY_OVERLAP: Duration = Duration::from_secs(20 * 60);
+
+/// `LookupEvents` requests in flight across all targets, per target polled
+/// at once (`aws.max_concurrent_targets`): 128 by default. Each target
+/// keeps its own pace (1 or 2 requests a second), but every target's
+/// refresh starts on the same tick; unbounded, 2,000 targets send 2,000
+/// requests at once and hold their clients and responses together.
+pub const LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET: usize = 4;
+
+/// The CloudTrail loops of every target.
+pub type RotationTracker<C> = TargetLoops<RotationEvents<C>>;
+
+/// What is known of one target's CloudTrail.
+#[derive(Debug, Default)]
+pub struct TrailState {
+    ledger: EventLedger,
+    /// The end of the last complete read; `None` until the start-up history
+    /// has been read, and until then no verdict rests on CloudTrail.
+    watermark: Option<DateTime<Utc>>,
+}
+
+/// Reads rotation events through `C`.
+pub struct RotationEvents<C> {
+    client: Arc<C>,
+    lookback: Duration,
+}
+
+impl<C> RotationEvents<C> {
+    /// Reads `lookback` of history first, then what is new.
+    pub fn new(client: Arc<C>, lookback: Duration) -> Self {
+        Self { client, lookback }
+    }
+}
+
+fn lock(state: &Mutex<TrailState>) -> MutexGuard<'_, TrailState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `time` moved back by `by`, or the earliest time there is: a lookback
+/// past the start of time reads everything rather than failing.
+fn before(time: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| time.checked_sub_signed(by))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl<C: CloudTrailSource> PerTargetSource for RotationEvents<C> {
+    type State = TrailState;
+
+    fn source(&self) -> Source {
+        Source::CloudTrail
+    }
+
+    async fn read(
+        &self,
+        target: &Target,
+        state: &Mutex<TrailState>,
+        read: &ReadContext<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, SourceError> {
+        let watermark = lock(state).watermark;
+        let (start, history) = match watermark {
+            None => (before(now, self.lookback), true),
+            Some(watermark) => (before(watermark, LATE_DELIVERY_OVERLAP), false),
+        };
+        let mut learned = false;
+        for kind in RotationEventKind::ALL {
+            let mut next_token = None;
+            loop {
+                let permit = read.take_turn().await;
+                let page = self
+                    .client
+                    .lookup_page(target, kind, start, now, next_token.take())
+                    .await;
+                drop(permit);
+                // The watermark only moves when every kind was read to
+                // the end: a partial read is asked again, and the ledger
+                // drops the events it already has.
+                let page = page?;
+                {
+                    let mut state = lock(state);
+                    for raw in &page.events {
+                        match parse_event(raw) {
+                            // History read at start-up sets the newest
+                            // events but never the counter: a restart is
+                            // not a burst.
+                            Ok(event) => learned |= state.ledger.record(event, !history),
+                            Err(malformed) => {
+                                state.ledger.malformed += 1;
+                                read.skipped_invalid_item();
+                                tracing::warn!(
+                                    account_id = %target.account_id,
+                                    region = %target.region,
+                                    error = %malformed,
+                                    "skipping a malformed CloudTrail event"
+                                );
+                            }
+                        }
+                    }
+                }
+                match page.next_token {
+                    Some(token) => next_token = Some(token),
+                    None => break,
+                }
+            }
+        }
+        let mut state = lock(state);
+        state.watermark = Some(now);
+        let keep_from = before(now, LATE_DELIVERY_OVERLAP * 2);
+        state.ledger.forget_before(keep_from);
+        Ok(learned)
+    }
+}
+
+/// The CloudTrail side of a target as the snapshot shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrailStatus {
+    pub health: Option<SourceHealth>,
+    pub new_events: [u64; 4],
+}
+
+/// The seam between the poller and the CloudTrail loops, so the poller
+/// stays independent of the CloudTrail client type.
+pub trait TrailView: Send + Sync {
+    /// Sets `rotation_events` on the target's records (when its history is
+    /// known, else clears them and says why they are unknown) and returns
+    /// the target's CloudTrail status. A record whose events did not change
+    /// is left alone, so it stays shared with the snapshots that hold it.
+    fn annotate(
+        &self,
+        account_id: &str,
+        region: &str,
+        records: &mut [Arc<SecretRecord>],
+    ) -> TrailStatus;
+}
+
+impl<C: CloudTrailSource> TrailView for RotationTracker<C> {
+    fn annotate(
+        &self,
+        account_id: &str,
+        region: &str,
+        records: &mut [Arc<SecretRecord>],
+    ) -> TrailStatus {
+        let status = self.with_target(account_id, region, |state, health| {
+            let history_known = state.watermark.is_some();
+            // Until the history is read, a rotation failure cannot be ruled
+            // out: why is the last read's error, or that none has completed.
+            let unknown = (!history_known).then(|| {
+                match health.and_then(|health| health.last_error.as_ref()) {
+                    Some(error) => Unknown::Failed(error.reason),
+                    None => Unknown::NotYetRead,
+                }
+            });
+            for record in records.iter_mut() {
+                let events =
+                    history_known.then(|| state.ledger.for_secret(&record.arn, &record.name));
+                if record.rotation_events != events || record.rotation_events_unknown != unknown {
+                    let record = Arc::make_mut(record);
+                    record.rotation_events = events;
+                    record.rotation_events_unknown = unknown;
+                }
+            }
+            let mut new_events = [0; 4];
+            for (slot, kind) in new_events.iter_mut().zip(RotationEventKind::ALL) {
+                *slot = state.ledger.new_events(kind);
+            }
+            TrailStatus {
+                health: health.cloned(),
+                new_events,
+            }
+        });
+        status.unwrap_or(TrailStatus {
+            health: None,
+            new_events: [0; 4],
+        })
+    }
+}

@@ -1,0 +1,307 @@
+//! Sources read for every target apart from the inventory, each on its own
+//! schedule and at its own pace: a slow or throttled one never holds back
+//! the inventory of any target, nor another source.
+//!
+//! A source is a [`PerTargetSource`]: what it keeps of a target and how it
+//! reads one. [`TargetLoops`] gives every source the same machinery: a loop
+//! per target, requests paced within the source's quota, a bound on the
+//! requests in flight across targets, a slower pace after throttling, the
+//! target's health series and error counts, and a signal to rebuild the
+//! snapshot when a read learned something. Adding a source is its module
+//! (`impl PerTargetSource`), its loops built and registered in `app.rs`,
+//! and what it contributes to records and checks.
+
+pub mod cloudtrail;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::SemaphorePermit;
+
+use crate::aws::{SourceError, Target};
+use crate::metrics::ExporterMetrics;
+use crate::snapshot::{ErrorReason, Source, SourceHealth, TargetError};
+
+/// After a throttled read a target's pace is slowed by this factor, up to
+/// `MAX_SLOWDOWN`, and restored by a read that succeeds.
+const SLOWDOWN_STEP: u32 = 2;
+const MAX_SLOWDOWN: u32 = 8;
+
+/// One AWS API read for every target, apart from the inventory.
+pub trait PerTargetSource: Send + Sync + 'static {
+    /// What the source keeps of a target between reads.
+    type State: Default + Send + 'static;
+
+    /// The `source` label of its health series and errors.
+    fn source(&self) -> Source;
+
+    /// Reads the target up to `now`, taking a turn from `read` before each
+    /// request. Returns whether the read learned something the snapshot
+    /// shows. An error fails the whole read: the target's health goes down
+    /// with its reason, and the next read asks again.
+    fn read<'a>(
+        &'a self,
+        target: &'a Target,
+        state: &'a Mutex<Self::State>,
+        read: &'a ReadContext<'a>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, SourceError>> + Send + 'a;
+}
+
+/// The loops' bookkeeping of one target.
+#[derive(Debug, Default)]
+struct Book {
+    health: Option<SourceHealth>,
+    last_success: Option<DateTime<Utc>>,
+    /// When the next request of this target may be sent.
+    next_request: Option<tokio::time::Instant>,
+    slowdown: u32,
+}
+
+struct Slot<St> {
+    state: Mutex<St>,
+    book: Mutex<Book>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What a read of one target may use besides its state: its turns to send
+/// a request, and the counting of what it had to skip.
+pub struct ReadContext<'a> {
+    book: &'a Mutex<Book>,
+    in_flight: &'a tokio::sync::Semaphore,
+    min_request_interval: Duration,
+    metrics: &'a ExporterMetrics,
+    target: &'a Target,
+    source: Source,
+}
+
+impl ReadContext<'_> {
+    /// Waits until this target may send its next request, and until fewer
+    /// than the limit are in flight across targets, then books the target's
+    /// following turn from now: time spent waiting for a slot must not let
+    /// two requests of one target go closer together than its pace. Only
+    /// this target's read waits: the others go on. Hold the permit while
+    /// the request is in flight.
+    pub async fn take_turn(&self) -> Option<SemaphorePermit<'_>> {
+        let (wait_until, interval) = {
+            let book = lock(self.book);
+            (
+                book.next_request,
+                self.min_request_interval * book.slowdown.max(1),
+            )
+        };
+        if let Some(at) = wait_until {
+            tokio::time::sleep_until(at).await;
+        }
+        // Never closed, so acquiring cannot fail; without a permit the
+        // request would only go unbounded.
+        let permit = self.in_flight.acquire().await.ok();
+        lock(self.book).next_request = Some(tokio::time::Instant::now() + interval);
+        permit
+    }
+
+    /// Counts an item of an answer that could not be used and was skipped
+    /// (`reason="invalid_response"`), without failing the read.
+    pub fn skipped_invalid_item(&self) {
+        self.metrics.record_error(
+            &self.target.account_id,
+            &self.target.region,
+            self.source,
+            ErrorReason::InvalidResponse,
+        );
+    }
+}
+
+/// A loop per target for one source; see the module documentation.
+pub struct TargetLoops<S: PerTargetSource> {
+    source: S,
+    targets: Vec<Target>,
+    interval: Duration,
+    min_request_interval: Duration,
+    metrics: ExporterMetrics,
+    slots: HashMap<(String, String), Slot<S::State>>,
+    /// Bounds the requests in flight across targets.
+    in_flight: tokio::sync::Semaphore,
+    /// Told when a read learned something or a target's health changed, so
+    /// the snapshot is rebuilt without waiting for a poll.
+    changed: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl<S: PerTargetSource> TargetLoops<S> {
+    /// Reads every target every `interval`, each at most
+    /// `requests_per_second` requests a second.
+    pub fn new(
+        source: S,
+        targets: Vec<Target>,
+        interval: Duration,
+        requests_per_second: f64,
+        metrics: ExporterMetrics,
+    ) -> Self {
+        let slots = targets
+            .iter()
+            .map(|t| {
+                let slot = Slot {
+                    state: Mutex::default(),
+                    book: Mutex::default(),
+                };
+                ((t.account_id.clone(), t.region.clone()), slot)
+            })
+            .collect();
+        for target in &targets {
+            metrics.init_target(&target.account_id, &target.region, source.source());
+        }
+        // Validation keeps each source's rate positive; the floor only
+        // guards a hand-built loop from dividing by zero.
+        let min_request_interval = Duration::from_secs_f64(1.0 / requests_per_second.max(0.001));
+        Self {
+            source,
+            targets,
+            interval,
+            min_request_interval,
+            metrics,
+            slots,
+            in_flight: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
+            changed: None,
+        }
+    }
+
+    /// At most `requests` in flight across all targets.
+    pub fn limit_requests_in_flight(mut self, requests: usize) -> Self {
+        self.in_flight =
+            tokio::sync::Semaphore::new(requests.clamp(1, tokio::sync::Semaphore::MAX_PERMITS));
+        self
+    }
+
+    pub fn notify_changes(mut self, changed: Arc<tokio::sync::Notify>) -> Self {
+        self.changed = Some(changed);
+        self
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    fn slot(&self, account_id: &str, region: &str) -> Option<&Slot<S::State>> {
+        self.slots.get(&(account_id.to_owned(), region.to_owned()))
+    }
+
+    /// Reads one target up to `now` and records how it went.
+    pub async fn refresh(&self, target: &Target, now: DateTime<Utc>) {
+        let Some(slot) = self.slot(&target.account_id, &target.region) else {
+            return;
+        };
+        let began = Instant::now();
+        let source = self.source.source();
+        let context = ReadContext {
+            book: &slot.book,
+            in_flight: &self.in_flight,
+            min_request_interval: self.min_request_interval,
+            metrics: &self.metrics,
+            target,
+            source,
+        };
+        let result = self.source.read(target, &slot.state, &context, now).await;
+        let mut book = lock(&slot.book);
+        let poll_duration = began.elapsed();
+        let was_up = book.health.as_ref().map(|h| h.up);
+        let learned = match result {
+            Ok(learned) => {
+                book.last_success = Some(now);
+                book.slowdown = 1;
+                book.health = Some(SourceHealth {
+                    source,
+                    up: true,
+                    last_success: Some(now),
+                    poll_duration,
+                    last_error: None,
+                });
+                learned
+            }
+            Err(err) => {
+                if err.reason == ErrorReason::Throttled {
+                    book.slowdown = (book.slowdown.max(1) * SLOWDOWN_STEP).min(MAX_SLOWDOWN);
+                }
+                tracing::warn!(
+                    account_id = %target.account_id,
+                    region = %target.region,
+                    source = source.as_str(),
+                    reason = err.reason.as_str(),
+                    error = %err.message,
+                    "reading the target failed"
+                );
+                self.metrics
+                    .record_error(&target.account_id, &target.region, source, err.reason);
+                book.health = Some(SourceHealth {
+                    source,
+                    up: false,
+                    last_success: book.last_success,
+                    poll_duration,
+                    last_error: Some(TargetError::from(err)),
+                });
+                false
+            }
+        };
+        let now_up = book.health.as_ref().map(|h| h.up);
+        drop(book);
+        if (learned || was_up != now_up)
+            && let Some(changed) = &self.changed
+        {
+            changed.notify_one();
+        }
+    }
+
+    /// Reads every target once, concurrently; each keeps its own pace.
+    pub async fn refresh_all(&self, now: DateTime<Utc>) {
+        futures::future::join_all(self.targets.iter().map(|t| self.refresh(t, now))).await;
+    }
+
+    /// One loop per target until `shutdown`: a target whose read runs long
+    /// skips its missed ticks without delaying any other.
+    pub async fn run(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let loops = self.targets.clone().into_iter().map(|target| {
+            let loops = self.clone();
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(loops.interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    tokio::select! {
+                        _ = stopped(&mut shutdown) => break,
+                        _ = async {
+                            ticker.tick().await;
+                            loops.refresh(&target, Utc::now()).await;
+                        } => {}
+                    }
+                }
+            })
+        });
+        futures::future::join_all(loops).await;
+    }
+
+    /// The target's health after its last read, and its state, for the
+    /// snapshot being assembled.
+    pub fn with_target<T>(
+        &self,
+        account_id: &str,
+        region: &str,
+        view: impl FnOnce(&S::State, Option<&SourceHealth>) -> T,
+    ) -> Option<T> {
+        let slot = self.slot(account_id, region)?;
+        let health = lock(&slot.book).health.clone();
+        let state = lock(&slot.state);
+        Some(view(&state, health.as_ref()))
+    }
+}
+
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    // A dropped sender ends the loops too.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
