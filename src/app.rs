@@ -12,10 +12,10 @@ use crate::config::{Account, Config, Shard};
 use crate::metrics::{ExporterMetrics, RenderOptions, revision};
 use crate::poller::Poller;
 use crate::snapshot::SnapshotStore;
-use crate::sources::TargetLoops;
 use crate::sources::cloudtrail::{
     LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET, RotationEvents, RotationTracker,
 };
+use crate::sources::{RunningSource, TargetLoops};
 use crate::web::AppState;
 
 #[derive(Debug, Error)]
@@ -52,6 +52,9 @@ pub struct Exporter {
     pub poller: Arc<Poller<ClientFactory>>,
     /// Reads rotation events from CloudTrail when `cloudtrail.enabled`.
     pub tracker: Option<Arc<RotationTracker<ClientFactory>>>,
+    /// Every source read per target apart from the inventory, as `serve`
+    /// starts them and `check` reads them once.
+    pub sources: Vec<Arc<dyn RunningSource>>,
     pub state: Arc<AppState>,
     /// Publishes after each poll and reconciles alarms, when the config asks
     /// for either; `cloudwatch::start` runs its reconciler.
@@ -127,8 +130,10 @@ impl Exporter {
                 .notify_changes(poller.trail_changed()),
             )
         });
+        let mut sources: Vec<Arc<dyn RunningSource>> = Vec::new();
         if let Some(tracker) = &tracker {
             poller = poller.with_trail(tracker.clone());
+            sources.push(tracker.clone());
         }
         if let Some(cloudwatch) = &cloudwatch {
             poller.set_hook(cloudwatch.clone());
@@ -144,6 +149,7 @@ impl Exporter {
             metrics,
             poller,
             tracker,
+            sources,
             state,
             cloudwatch,
         })

@@ -202,10 +202,11 @@ async fn run_server(
     let polling = tokio::spawn(poller.run(async move {
         let _ = poll_stop.wait_for(|stop| *stop).await;
     }));
-    let tracking = exporter
-        .tracker
-        .clone()
-        .map(|tracker| tokio::spawn(tracker.run(stop_rx.clone())));
+    let reading: Vec<_> = exporter
+        .sources
+        .iter()
+        .map(|source| source.clone().start(stop_rx.clone()))
+        .collect();
     let reconciling = cloudwatch::start(exporter.cloudwatch.as_ref(), stop_rx.clone());
     let app = web::app(exporter.state.clone());
     let served = web::serve(listener, app, web.as_ref(), async move {
@@ -217,8 +218,8 @@ async fn run_server(
     if let Some(reconciling) = reconciling {
         let _ = reconciling.await;
     }
-    if let Some(tracking) = tracking {
-        let _ = tracking.await;
+    for source in reading {
+        let _ = source.await;
     }
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -297,9 +298,13 @@ async fn run() -> ExitCode {
                 }
             };
             let now = Utc::now();
-            if let Some(tracker) = &exporter.tracker {
-                tracker.refresh_all(now).await;
-            }
+            futures::future::join_all(
+                exporter
+                    .sources
+                    .iter()
+                    .map(|source| source.read_all_once(now)),
+            )
+            .await;
             exporter.poller.explain_verdicts(true);
             // One poll must judge everything it lists: no lookup is left for a next poll.
             exporter.poller.complete_version_lookups(true);

@@ -301,6 +301,32 @@ impl<S: PerTargetSource> TargetLoops<S> {
     }
 }
 
+/// A source's loops as the exporter runs them, whatever the source: `serve`
+/// starts them, `check` reads every target once before its poll.
+pub trait RunningSource: Send + Sync {
+    /// Runs every target's loop until `shutdown`.
+    fn start(
+        self: Arc<Self>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()>;
+
+    /// Reads every target once, up to `now`.
+    fn read_all_once(&self, now: DateTime<Utc>) -> futures::future::BoxFuture<'_, ()>;
+}
+
+impl<S: PerTargetSource> RunningSource for TargetLoops<S> {
+    fn start(
+        self: Arc<Self>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(shutdown))
+    }
+
+    fn read_all_once(&self, now: DateTime<Utc>) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.refresh_all(now))
+    }
+}
+
 async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     // A dropped sender ends the loops too.
     let _ = shutdown.wait_for(|stop| *stop).await;
