@@ -20,9 +20,9 @@ use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::compliance::Check;
 use crate::config::Labels;
 use crate::inventory::SecretRecord;
+use crate::policy::Check;
 use crate::rotation_events::RotationEventKind;
 use crate::snapshot::{ErrorReason, SecretReport, Snapshot, Source, TargetSnapshot};
 

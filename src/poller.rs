@@ -13,10 +13,10 @@ use tokio::time::MissedTickBehavior;
 
 use crate::aws::secretsmanager::SecretsSource;
 use crate::aws::{SourceError, Target};
-use crate::compliance;
 use crate::config::Config;
 use crate::inventory::{SecretRecord, Unknown};
 use crate::metrics::ExporterMetrics;
+use crate::policy;
 use crate::snapshot::{
     ErrorReason, SecretReport, Snapshot, SnapshotStore, Source, SourceHealth, TargetError,
     TargetSnapshot,
@@ -88,7 +88,7 @@ pub struct Poller<S> {
     trail_changed: Arc<tokio::sync::Notify>,
     hook: std::sync::OnceLock<Arc<dyn PollHook>>,
     /// Longest gaps of cron schedules, shared by every secret using the same expression.
-    schedules: compliance::ScheduleCache,
+    schedules: policy::ScheduleCache,
     /// Whether snapshots keep each verdict's sentence and numbers (`check`
     /// prints them; `/metrics` does not use them).
     explain: AtomicBool,
@@ -119,7 +119,7 @@ impl<S: SecretsSource> Poller<S> {
             trail: None,
             trail_changed: Arc::new(tokio::sync::Notify::new()),
             hook: std::sync::OnceLock::new(),
-            schedules: compliance::ScheduleCache::new(),
+            schedules: policy::ScheduleCache::new(),
             explain: AtomicBool::new(false),
             complete_version_lookups: AtomicBool::new(false),
         }
@@ -524,9 +524,9 @@ impl<S: SecretsSource> Poller<S> {
                 .iter()
                 .map(|record| {
                     let judge = if explain {
-                        compliance::evaluate_with
+                        policy::evaluate_with
                     } else {
-                        compliance::evaluate_bare
+                        policy::evaluate_bare
                     };
                     let evaluation = judge(record, &self.config.policy, now, &self.schedules);
                     SecretReport {

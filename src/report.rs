@@ -6,8 +6,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::compliance::{UnknownVerdict, Verdict};
 use crate::inventory::Unknown;
+use crate::policy::{UnknownVerdict, Verdict};
 use crate::snapshot::{Snapshot, TargetError};
 
 #[derive(Debug, Serialize)]

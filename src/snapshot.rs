@@ -8,8 +8,8 @@ use arc_swap::ArcSwapOption;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::compliance::{Check, Evaluation};
 use crate::inventory::{SecretRecord, Unknown};
+use crate::policy::{Check, Evaluation};
 
 /// The API a target's health refers to (the `source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

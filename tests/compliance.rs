@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use litemap::LiteMap;
-use secrets_rotation_exporter::compliance::{
-    Check, Evaluation, ScheduleCache, evaluate, evaluate_bare, evaluate_with, format_duration,
-    thresholds_for,
-};
 use secrets_rotation_exporter::config::{
     Override, OverrideMatch, Policy, ThresholdOverrides, Thresholds,
 };
 use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord, Unknown};
+use secrets_rotation_exporter::policy::{
+    Check, Evaluation, ScheduleCache, evaluate, evaluate_bare, evaluate_with, format_duration,
+    thresholds_for,
+};
 use secrets_rotation_exporter::snapshot::ErrorReason;
 
 const DAY: i64 = 86_400;

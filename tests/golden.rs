@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use secrets_rotation_exporter::compliance::{Check, Evaluation, Exemption, Verdict};
 use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord};
 use secrets_rotation_exporter::metrics::{
     ALL_FAMILIES, ExporterMetrics, RenderOptions, RequestOutcome, render_all, render_snapshot,
 };
+use secrets_rotation_exporter::policy::{Check, Evaluation, Exemption, Verdict};
 use secrets_rotation_exporter::rotation_events::{
     RotationEvent, RotationEventKind, SecretRotationEvents,
 };

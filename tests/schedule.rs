@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use secrets_rotation_exporter::schedule::{
+use secrets_rotation_exporter::policy::schedule::{
     CronField, Schedule, ScheduleError, parse, parse_window,
 };
 

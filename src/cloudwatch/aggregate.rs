@@ -1,7 +1,7 @@
 //! The data one poll publishes: per account and region, and the fleet's
 //! totals, all read from the targets' summaries.
 
-use crate::compliance::Check;
+use crate::policy::Check;
 use crate::snapshot::{Snapshot, TargetSummary};
 
 use super::{

@@ -88,7 +88,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Writes a duration the way `parse_duration` reads it (`1h30m`, `500ms`,
 /// `0s`); sub-millisecond parts are dropped. Configuration error messages
 /// use it so that a value can be pasted back into the file; verdict
-/// messages use `compliance::format_duration`, which spaces the parts and
+/// messages use `policy::format_duration`, which spaces the parts and
 /// stops at seconds.
 pub fn format_config_duration(duration: Duration) -> String {
     let mut millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);

@@ -4,9 +4,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 
-use crate::compliance::{Check, Evaluation, Verdict};
 use crate::inventory::SecretRecord;
 use crate::metrics::ExporterMetrics;
+use crate::policy::{Check, Evaluation, Verdict};
 use crate::snapshot::{SecretReport, SnapshotStore, Source, SourceHealth, TargetSnapshot};
 use crate::web::{app, serve};
 
