@@ -194,8 +194,10 @@ pub const ALL_FAMILIES: [MetricFamily; 28] = [
     POLL_DURATION,
 ];
 
-/// The Prometheus label name a tag key is copied to: `tag_` and the key with
-/// every character outside `[a-zA-Z0-9_]` replaced by `_`.
+/// The Prometheus label name a tag key is copied to on
+/// `aws_secretsmanager_secret_info`: `tag_` and the key with every character
+/// outside `[a-zA-Z0-9_]` replaced by `_`. Config validation names its label
+/// with it too, to reject two tag keys that would become one label.
 pub fn tag_label_name(tag_key: &str) -> String {
     let mut label = String::with_capacity(4 + tag_key.len());
     label.push_str("tag_");
