@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrets_rotation_exporter::config::{self, Config, parse_duration};
+use secrets_rotation_exporter::metrics;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -258,13 +259,13 @@ fn a_missing_file_is_named_in_the_error() {
 
 #[test]
 fn tag_labels_replace_every_other_character_with_underscores() {
-    assert_eq!(config::tag_label_name("team"), "tag_team");
-    assert_eq!(config::tag_label_name("cost-center"), "tag_cost_center");
+    assert_eq!(metrics::tag_label_name("team"), "tag_team");
+    assert_eq!(metrics::tag_label_name("cost-center"), "tag_cost_center");
     assert_eq!(
-        config::tag_label_name("aws:cloudformation:stack"),
+        metrics::tag_label_name("aws:cloudformation:stack"),
         "tag_aws_cloudformation_stack"
     );
-    assert_eq!(config::tag_label_name("Ünit 1"), "tag__nit_1");
+    assert_eq!(metrics::tag_label_name("Ünit 1"), "tag__nit_1");
 }
 
 #[test]

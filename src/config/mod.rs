@@ -16,7 +16,6 @@ use std::time::Duration;
 
 pub use duration::{format_config_duration, parse_duration};
 pub use thresholds::{ThresholdOverrides, Thresholds};
-pub use validate::tag_label_name;
 
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]

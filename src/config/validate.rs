@@ -10,26 +10,10 @@ use super::policy::validate_policy;
 use super::raw::{RawAccount, RawConfig, RawDuration, RawLabels, RawShard};
 use super::services::{validate_aws, validate_cloudtrail, validate_cloudwatch};
 use super::{Account, Config, ConfigError, Labels, Problem, Shard};
+use crate::metrics::tag_label_name;
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(30);
-
-/// The Prometheus label that carries tag `key` on
-/// `aws_secretsmanager_secret_info`: `tag_` followed by the key with every
-/// character outside `[a-zA-Z0-9_]` replaced by `_`.
-pub fn tag_label_name(key: &str) -> String {
-    let sanitized: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("tag_{sanitized}")
-}
 
 /// Every problem found so far, in document order.
 #[derive(Default)]

@@ -1,0 +1,473 @@
+//! The families built from one [`Snapshot`]: one series per secret, per
+//! target, or per target and source, written fresh on every rendering.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+
+use super::exposition::{
+    CHUNK_BYTES, FamilyWriter, Output, SampleValue, escaped, push_escaped, push_escaped_label,
+    push_label,
+};
+use super::schema::{
+    AWS_MANAGED_KEY, LAST_POLL, MetricFamily, NONCOMPLIANT_SECRETS, ROTATION_EVENTS_TOTAL,
+    SECRET_COMPLIANT, SECRET_CREATED, SECRET_CURRENT_VERSION_CREATED, SECRET_DELETION,
+    SECRET_EXEMPT, SECRET_INFO, SECRET_LAST_ACCESSED, SECRET_LAST_CHANGED, SECRET_LAST_ROTATED,
+    SECRET_NEXT_ROTATION, SECRET_ROTATION_ENABLED, SECRET_ROTATION_INTERVAL,
+    SECRET_ROTATION_LAST_EVENT, SECRET_ROTATION_MAX_AGE, SECRET_ROTATION_PENDING_SINCE, SECRETS,
+    TARGET_LAST_SUCCESS, TARGET_POLL_DURATION, TARGET_UP, UNEVALUATED_SECRETS, tag_label_name,
+};
+use crate::config::Labels;
+use crate::inventory::SecretRecord;
+use crate::policy::Check;
+use crate::rotation_events::RotationEventKind;
+use crate::snapshot::{SecretReport, Snapshot, SourceHealth, TargetSnapshot};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TagLabel {
+    key: String,
+    label: String,
+}
+
+/// How a snapshot is rendered: which tag keys become `tag_<key>` labels on
+/// `aws_secretsmanager_secret_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    tag_labels: Vec<TagLabel>,
+}
+
+impl RenderOptions {
+    /// Two keys that sanitise to the same label name (`team-a`, `team_a`)
+    /// would repeat a label and make Prometheus reject the whole scrape, so
+    /// only the first of them is kept.
+    pub fn new<I, S>(tag_keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut tag_labels: Vec<TagLabel> = Vec::new();
+        for key in tag_keys {
+            let key = key.into();
+            let label = tag_label_name(&key);
+            if tag_labels.iter().all(|existing| existing.label != label) {
+                tag_labels.push(TagLabel { key, label });
+            }
+        }
+        Self { tag_labels }
+    }
+
+    pub fn from_labels(labels: &Labels) -> Self {
+        Self::new(labels.tags.iter().cloned())
+    }
+
+    /// The `tag_<key>` label names, in the order they are written.
+    pub fn tag_label_names(&self) -> impl Iterator<Item = &str> {
+        self.tag_labels.iter().map(|tag| tag.label.as_str())
+    }
+}
+
+/// Appends the families built from one poll. The snapshot's order (targets
+/// by account and region, secrets by name) is the exposition order.
+pub fn render_snapshot(snapshot: &Snapshot, options: &RenderOptions, out: &mut String) {
+    render(snapshot, options, &mut Output::new(out, None));
+}
+
+/// Writes what [`render_snapshot`] appends to `sink`, in chunks of about
+/// 256 KiB, never holding the whole text: at 100,000 secrets the text is
+/// hundreds of megabytes and its gzip a few dozen.
+pub fn write_snapshot(
+    snapshot: &Snapshot,
+    options: &RenderOptions,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    // One long `_info` line past the chunk size would only grow the buffer.
+    let mut text = String::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
+    let mut output = Output::new(&mut text, Some(sink));
+    render(snapshot, options, &mut output);
+    output.finish()
+}
+
+fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
+    use SampleValue as V;
+
+    let targets: Vec<TargetLabels<'_>> = snapshot.targets.iter().map(TargetLabels::new).collect();
+    let targets = targets.as_slice();
+
+    write_secret_info(out, targets, options);
+    for (family, time) in [
+        (&SECRET_CREATED, RecordTime::Created),
+        (&SECRET_LAST_CHANGED, RecordTime::LastChanged),
+        (&SECRET_LAST_ACCESSED, RecordTime::LastAccessed),
+        (&SECRET_LAST_ROTATED, RecordTime::LastRotated),
+        (
+            &SECRET_CURRENT_VERSION_CREATED,
+            RecordTime::CurrentVersionCreated,
+        ),
+        (&SECRET_NEXT_ROTATION, RecordTime::NextRotation),
+        (&SECRET_DELETION, RecordTime::Deleted),
+    ] {
+        write_record_time_family(out, family, targets, time);
+    }
+    write_rotation_enabled(out, targets);
+    write_secret_family(out, &SECRET_ROTATION_INTERVAL, targets, |s| {
+        s.evaluation.rotation_interval.map(V::duration)
+    });
+    // No policy applies to a secret on its way out, so no limit is in force.
+    write_secret_family(out, &SECRET_ROTATION_MAX_AGE, targets, |s| {
+        (!s.evaluation.scheduled_for_deletion).then(|| V::duration(s.evaluation.max_age))
+    });
+    write_record_time_family(
+        out,
+        &SECRET_ROTATION_PENDING_SINCE,
+        targets,
+        RecordTime::PendingSince,
+    );
+    write_last_rotation_events(out, targets);
+    write_secret_family(out, &SECRET_EXEMPT, targets, |s| {
+        Some(V::flag(s.evaluation.exemption.is_some()))
+    });
+    write_secret_compliant(out, targets);
+
+    write_secrets_per_target(out, targets);
+    write_noncompliant_per_target(out, targets);
+    write_unevaluated_per_target(out, targets);
+    write_rotation_events_total(out, targets);
+
+    write_health_family(out, &TARGET_UP, targets, |h| Some(V::flag(h.up)));
+    write_health_family(out, &TARGET_LAST_SUCCESS, targets, |h| {
+        h.last_success.map(V::timestamp)
+    });
+    write_health_family(out, &TARGET_POLL_DURATION, targets, |h| {
+        Some(V::duration(h.poll_duration))
+    });
+    FamilyWriter::new(out, &LAST_POLL).unlabelled_series(V::timestamp(snapshot.completed_at));
+}
+
+/// The record times that each have a per-secret family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordTime {
+    Created,
+    LastChanged,
+    LastAccessed,
+    LastRotated,
+    CurrentVersionCreated,
+    NextRotation,
+    Deleted,
+    PendingSince,
+}
+
+impl RecordTime {
+    const ALL: [RecordTime; 8] = [
+        RecordTime::Created,
+        RecordTime::LastChanged,
+        RecordTime::LastAccessed,
+        RecordTime::LastRotated,
+        RecordTime::CurrentVersionCreated,
+        RecordTime::NextRotation,
+        RecordTime::Deleted,
+        RecordTime::PendingSince,
+    ];
+
+    fn of(self, record: &SecretRecord) -> Option<DateTime<Utc>> {
+        match self {
+            RecordTime::Created => record.created,
+            RecordTime::LastChanged => record.last_changed,
+            RecordTime::LastAccessed => record.last_accessed,
+            RecordTime::LastRotated => record.last_rotated,
+            RecordTime::CurrentVersionCreated => record.current_version_created,
+            RecordTime::NextRotation => record.next_rotation,
+            RecordTime::Deleted => record.deleted,
+            RecordTime::PendingSince => record.pending_since,
+        }
+    }
+}
+
+/// What the per-secret families of one target need, gathered once per
+/// rendering. Escaping the same account, region and name for every series
+/// was most of the rendering time; and at 100,000 secrets the records no
+/// longer fit in the CPU cache, so reading one field of every record per
+/// family waited on memory more than it wrote text. Here names and times
+/// sit in compact arrays that each family reads in order.
+struct TargetLabels<'s> {
+    target: &'s TargetSnapshot,
+    /// `account_id="...",region="..."`.
+    identity: String,
+    account_name: Cow<'s, str>,
+    /// The secrets' escaped names, end to end; `name_ends[i]` is where the
+    /// `i`th ends.
+    names: String,
+    name_ends: Vec<usize>,
+    /// One column per [`RecordTime`], one row per secret.
+    times: [Vec<Option<DateTime<Utc>>>; RecordTime::ALL.len()],
+    rotation_enabled: Vec<bool>,
+}
+
+impl<'s> TargetLabels<'s> {
+    fn new(target: &'s TargetSnapshot) -> Self {
+        let mut identity = String::with_capacity(40 + target.account_id.len());
+        identity.push_str("account_id=\"");
+        push_escaped(&mut identity, &target.account_id);
+        identity.push('"');
+        push_label(&mut identity, "region", &target.region);
+        let count = target.secrets.len();
+        let mut labels = Self {
+            target,
+            identity,
+            account_name: escaped(target.account_name.as_deref().unwrap_or("")),
+            names: String::with_capacity(count * 32),
+            name_ends: Vec::with_capacity(count),
+            times: std::array::from_fn(|_| Vec::with_capacity(count)),
+            rotation_enabled: Vec::with_capacity(count),
+        };
+        for secret in &target.secrets {
+            let record = &secret.record;
+            push_escaped(&mut labels.names, &record.name);
+            labels.name_ends.push(labels.names.len());
+            for (column, time) in labels.times.iter_mut().zip(RecordTime::ALL) {
+                column.push(time.of(record));
+            }
+            labels.rotation_enabled.push(record.rotation_enabled);
+        }
+        labels
+    }
+
+    /// The escaped names, in the target's order.
+    fn names(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.name_ends.iter().copied());
+        starts
+            .zip(&self.name_ends)
+            .map(|(start, &end)| self.names.get(start..end).unwrap_or_default())
+    }
+
+    /// Each secret with its escaped name.
+    fn secrets(&self) -> impl Iterator<Item = (&'s SecretReport, &str)> {
+        self.target.secrets.iter().zip(self.names())
+    }
+
+    fn times(&self, time: RecordTime) -> &[Option<DateTime<Utc>>] {
+        // `ALL` lists the variants in declaration order, as the columns are.
+        &self.times[time as usize]
+    }
+}
+
+/// A family with one series per secret carrying only the three identifying
+/// labels, a record time; an unknown time emits no series.
+fn write_record_time_family(
+    out: &mut Output<'_>,
+    family: &'static MetricFamily,
+    targets: &[TargetLabels<'_>],
+    time: RecordTime,
+) {
+    let mut writer = FamilyWriter::new(out, family);
+    for target in targets {
+        writer.start_target(&target.identity);
+        for (name, time) in target.names().zip(target.times(time)) {
+            if let Some(time) = time {
+                writer.start_secret_series(name);
+                writer.end_series(SampleValue::timestamp(*time));
+            }
+        }
+    }
+}
+
+/// A family with one series per secret carrying only the three identifying
+/// labels; `value` returning `None` emits no series.
+fn write_secret_family(
+    out: &mut Output<'_>,
+    family: &'static MetricFamily,
+    targets: &[TargetLabels<'_>],
+    value: impl Fn(&SecretReport) -> Option<SampleValue>,
+) {
+    let mut writer = FamilyWriter::new(out, family);
+    for target in targets {
+        writer.start_target(&target.identity);
+        for (secret, name) in target.secrets() {
+            if let Some(value) = value(secret) {
+                writer.start_secret_series(name);
+                writer.end_series(value);
+            }
+        }
+    }
+}
+
+fn write_rotation_enabled(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &SECRET_ROTATION_ENABLED);
+    for target in targets {
+        writer.start_target(&target.identity);
+        for (name, enabled) in target.names().zip(&target.rotation_enabled) {
+            writer.start_secret_series(name);
+            writer.end_series(SampleValue::flag(*enabled));
+        }
+    }
+}
+
+fn write_secret_info(out: &mut Output<'_>, targets: &[TargetLabels<'_>], options: &RenderOptions) {
+    let mut writer = FamilyWriter::new(out, &SECRET_INFO);
+    for target in targets {
+        writer.start_target(&target.identity);
+        for (secret, name) in target.secrets() {
+            let record = &secret.record;
+            let out = writer.start_secret_series(name);
+            push_label(out, "secret_arn", &record.arn);
+            push_escaped_label(out, "account_name", &target.account_name);
+            push_label(
+                out,
+                "owning_service",
+                record.owning_service.as_deref().unwrap_or(""),
+            );
+            push_label(
+                out,
+                "primary_region",
+                record.primary_region.as_deref().unwrap_or(""),
+            );
+            push_label(
+                out,
+                "kms_key",
+                record.kms_key_id.as_deref().unwrap_or(AWS_MANAGED_KEY),
+            );
+            push_label(
+                out,
+                "rotation_lambda_arn",
+                record.rotation_lambda_arn.as_deref().unwrap_or(""),
+            );
+            // Every configured tag is written, empty when the secret lacks
+            // it, so all `_info` series share one label set.
+            for tag in &options.tag_labels {
+                let value = record
+                    .tags
+                    .get(tag.key.as_str())
+                    .map_or("", |value| &**value);
+                push_label(out, &tag.label, value);
+            }
+            writer.end_series(SampleValue::Count(1));
+        }
+    }
+}
+
+fn write_secret_compliant(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &SECRET_COMPLIANT);
+    for target in targets {
+        writer.start_target(&target.identity);
+        for (secret, name) in target.secrets() {
+            for verdict in &secret.evaluation.verdicts {
+                let out = writer.start_secret_series(name);
+                push_escaped_label(out, "check", verdict.check.as_str());
+                writer.end_series(SampleValue::flag(verdict.compliant));
+            }
+        }
+    }
+}
+
+/// A target that has never been listed successfully gets no aggregate
+/// series: a 0 there would read as "no secrets" rather than "unknown".
+fn write_secrets_per_target(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &SECRETS);
+    for target in targets.iter().filter(|t| t.target.summary.inventory_known) {
+        writer.start_target(&target.identity);
+        writer.start_target_series();
+        writer.end_series(SampleValue::count(target.target.summary.secrets));
+    }
+}
+
+/// One series per check whose count is known, 0 included, so alerts need
+/// no `absent()`. A check with a verdict that could not be judged (CloudTrail
+/// never answered because the reader role lacks `cloudtrail:LookupEvents`,
+/// say) has no count: it must not read as "nothing failed".
+fn write_noncompliant_per_target(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &NONCOMPLIANT_SECRETS);
+    for labels in targets.iter().filter(|t| t.target.summary.inventory_known) {
+        writer.start_target(&labels.identity);
+        for check in Check::ALL {
+            let Some(count) = labels.target.summary.noncompliant(check) else {
+                continue;
+            };
+            let out = writer.start_target_series();
+            push_label(out, "check", check.as_str());
+            writer.end_series(SampleValue::count(count));
+        }
+    }
+}
+
+/// Secrets a check applies to but could not judge, by check and reason;
+/// only where there are some.
+fn write_unevaluated_per_target(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &UNEVALUATED_SECRETS);
+    for labels in targets {
+        writer.start_target(&labels.identity);
+        for (check, reason, count) in &labels.target.summary.unknown {
+            let out = writer.start_target_series();
+            push_label(out, "check", check.as_str());
+            push_label(out, "reason", reason.as_str());
+            writer.end_series(SampleValue::count(*count));
+        }
+    }
+}
+
+/// The newest CloudTrail event of each kind per secret; a kind never seen
+/// in CloudTrail's window emits nothing.
+fn write_last_rotation_events(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &SECRET_ROTATION_LAST_EVENT);
+    for target in targets {
+        writer.start_target(&target.identity);
+        for (secret, name) in target.secrets() {
+            let Some(events) = &secret.record.rotation_events else {
+                continue;
+            };
+            for kind in RotationEventKind::ALL {
+                if let Some(event) = events.get(kind) {
+                    let out = writer.start_secret_series(name);
+                    push_label(out, "event", kind.as_str());
+                    writer.end_series(SampleValue::timestamp(event.time));
+                }
+            }
+        }
+    }
+}
+
+/// Events first seen since start, per target and kind, every kind from 0 so
+/// that `increase()` sees the first one.
+fn write_rotation_events_total(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+    let mut writer = FamilyWriter::new(out, &ROTATION_EVENTS_TOTAL);
+    for target in targets {
+        let Some(counts) = &target.target.rotation_events_total else {
+            continue;
+        };
+        writer.start_target(&target.identity);
+        for (kind, count) in RotationEventKind::ALL.into_iter().zip(counts) {
+            let out = writer.start_target_series();
+            push_label(out, "event", kind.as_str());
+            writer.end_series(SampleValue::Count(*count));
+        }
+    }
+}
+
+fn write_health_family(
+    out: &mut Output<'_>,
+    family: &'static MetricFamily,
+    targets: &[TargetLabels<'_>],
+    value: impl Fn(&SourceHealth) -> Option<SampleValue>,
+) {
+    let mut writer = FamilyWriter::new(out, family);
+    for target in targets {
+        writer.start_target(&target.identity);
+        for health in &target.target.health {
+            if let Some(value) = value(health) {
+                let out = writer.start_target_series();
+                push_label(out, "source", health.source.as_str());
+                writer.end_series(value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_keys_sanitised_to_one_label_keep_the_first() {
+        let options = RenderOptions::new(["team-a", "env", "team_a"]);
+        let labels: Vec<&str> = options.tag_label_names().collect();
+        assert_eq!(labels, ["tag_team_a", "tag_env"]);
+    }
+}
