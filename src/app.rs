@@ -15,7 +15,7 @@ use crate::snapshot::SnapshotStore;
 use crate::sources::cloudtrail::{
     LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET, RotationEvents, RotationTracker,
 };
-use crate::sources::{RunningSource, TargetLoops};
+use crate::sources::{PerTargetSource, RunningSource, SnapshotView, TargetLoops};
 use crate::web::AppState;
 
 #[derive(Debug, Error)]
@@ -43,6 +43,32 @@ pub fn shard_accounts(accounts: &[Account], shard: Shard) -> Vec<Account> {
         .filter(|account| shard.owns(&account.id))
         .cloned()
         .collect()
+}
+
+/// The sources read per target apart from the inventory, as they are
+/// registered.
+#[derive(Default)]
+struct Sources {
+    running: Vec<Arc<dyn RunningSource>>,
+}
+
+impl Sources {
+    /// Registers a source's loops: they tell the poller when they learn
+    /// something, the poller merges what they know into every snapshot, and
+    /// `serve` and `check` run them.
+    fn register<S: PerTargetSource>(
+        &mut self,
+        poller: &mut Poller<ClientFactory>,
+        loops: TargetLoops<S>,
+    ) -> Arc<TargetLoops<S>>
+    where
+        TargetLoops<S>: SnapshotView,
+    {
+        let loops = Arc::new(loops.notify_changes(poller.sources_changed()));
+        poller.add_view(loops.clone());
+        self.running.push(loops.clone());
+        loops
+    }
 }
 
 /// A running exporter's parts.
@@ -73,7 +99,6 @@ impl Exporter {
             ("secretsmanager", "ListSecrets"),
             ("secretsmanager", "ListSecretVersionIds"),
             ("sts", "AssumeRole"),
-            ("cloudtrail", "LookupEvents"),
         ] {
             metrics.init_aws_operation(service, operation);
         }
@@ -115,8 +140,10 @@ impl Exporter {
             store.clone(),
             metrics.clone(),
         );
+        let mut sources = Sources::default();
         let tracker = config.cloudtrail.enabled.then(|| {
-            Arc::new(
+            sources.register(
+                &mut poller,
                 TargetLoops::new(
                     RotationEvents::new(factory, config.cloudtrail.lookback),
                     targets,
@@ -126,15 +153,9 @@ impl Exporter {
                 )
                 .limit_requests_in_flight(
                     config.aws.max_concurrent_targets * LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET,
-                )
-                .notify_changes(poller.trail_changed()),
+                ),
             )
         });
-        let mut sources: Vec<Arc<dyn RunningSource>> = Vec::new();
-        if let Some(tracker) = &tracker {
-            poller = poller.with_trail(tracker.clone());
-            sources.push(tracker.clone());
-        }
         if let Some(cloudwatch) = &cloudwatch {
             poller.set_hook(cloudwatch.clone());
         }
@@ -149,7 +170,7 @@ impl Exporter {
             metrics,
             poller,
             tracker,
-            sources,
+            sources: sources.running,
             state,
             cloudwatch,
         })

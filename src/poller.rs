@@ -21,7 +21,7 @@ use crate::snapshot::{
     ErrorReason, SecretReport, Snapshot, SnapshotStore, Source, SourceHealth, TargetError,
     TargetSnapshot,
 };
-use crate::sources::cloudtrail::TrailView;
+use crate::sources::{SnapshotView, TargetPart};
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -83,9 +83,10 @@ pub struct Poller<S> {
     metrics: ExporterMetrics,
     memory: Mutex<HashMap<(String, String), TargetMemory>>,
     versions: Mutex<HashMap<(String, String), VersionCache>>,
-    trail: Option<Arc<dyn TrailView>>,
-    /// Signalled by the CloudTrail loops when they learn something new.
-    trail_changed: Arc<tokio::sync::Notify>,
+    /// What the sources read apart from the inventory add to each snapshot.
+    views: Vec<Arc<dyn SnapshotView>>,
+    /// Signalled by a source's loops when they learn something new.
+    sources_changed: Arc<tokio::sync::Notify>,
     hook: std::sync::OnceLock<Arc<dyn PollHook>>,
     /// Longest gaps of cron schedules, shared by every secret using the same expression.
     schedules: policy::ScheduleCache,
@@ -116,8 +117,8 @@ impl<S: SecretsSource> Poller<S> {
             metrics,
             memory: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
-            trail: None,
-            trail_changed: Arc::new(tokio::sync::Notify::new()),
+            views: Vec::new(),
+            sources_changed: Arc::new(tokio::sync::Notify::new()),
             hook: std::sync::OnceLock::new(),
             schedules: policy::ScheduleCache::new(),
             explain: AtomicBool::new(false),
@@ -138,10 +139,9 @@ impl<S: SecretsSource> Poller<S> {
             .store(complete, Ordering::Relaxed);
     }
 
-    /// Rotation events from CloudTrail, merged into every snapshot.
-    pub fn with_trail(mut self, trail: Arc<dyn TrailView>) -> Self {
-        self.trail = Some(trail);
-        self
+    /// A source whose knowledge is merged into every snapshot.
+    pub fn add_view(&mut self, view: Arc<dyn SnapshotView>) {
+        self.views.push(view);
     }
 
     /// Sets the work that follows each poll; only the first call counts.
@@ -149,9 +149,9 @@ impl<S: SecretsSource> Poller<S> {
         self.hook.set(hook).is_ok()
     }
 
-    /// What the CloudTrail loops signal to have the snapshot rebuilt.
-    pub fn trail_changed(&self) -> Arc<tokio::sync::Notify> {
-        self.trail_changed.clone()
+    /// What a source's loops signal to have the snapshot rebuilt.
+    pub fn sources_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.sources_changed.clone()
     }
 
     pub fn targets(&self) -> &[Target] {
@@ -510,13 +510,17 @@ impl<S: SecretsSource> Poller<S> {
             else {
                 continue;
             };
-            let mut health = vec![inventory_health.clone()];
-            let mut rotation_events_total = None;
-            if let Some(trail) = &self.trail {
-                let status =
-                    trail.annotate(&target.account_id, &target.region, &mut remembered.records);
-                health.extend(status.health);
-                rotation_events_total = Some(status.new_events);
+            let mut part = TargetPart {
+                health: vec![inventory_health.clone()],
+                rotation_events_total: None,
+            };
+            for view in &self.views {
+                view.contribute(
+                    &target.account_id,
+                    &target.region,
+                    &mut remembered.records,
+                    &mut part,
+                );
             }
             let explain = self.explain.load(Ordering::Relaxed);
             let secrets = remembered
@@ -539,9 +543,9 @@ impl<S: SecretsSource> Poller<S> {
                 target.account_id.clone(),
                 target.account_name.clone(),
                 target.region.clone(),
-                health,
+                part.health,
                 secrets,
-                rotation_events_total,
+                part.rotation_events_total,
             ));
         }
         targets.sort_by(|a, b| {
@@ -574,7 +578,7 @@ impl<S: SecretsSource> Poller<S> {
     /// comes while a poll is still running is skipped and counted, never
     /// queued: polls must not pile up behind a slow account.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        let trail_changed = self.trail_changed.clone();
+        let sources_changed = self.sources_changed.clone();
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         tokio::pin!(shutdown);
@@ -582,7 +586,7 @@ impl<S: SecretsSource> Poller<S> {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = trail_changed.notified() => {
+                _ = sources_changed.notified() => {
                     self.republish(Utc::now());
                 }
                 _ = ticker.tick() => {

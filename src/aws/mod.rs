@@ -30,6 +30,33 @@ use assume_role::AssumeRoleCredentials;
 pub use errors::{SourceError, classify_sdk_error};
 pub use request_counter::RequestCounter;
 
+/// A method of [`ClientFactory`] that builds a client of one AWS service for
+/// a target from the shared parts: the one HTTPS client, the timeouts and
+/// retries of the configuration, the credential cache, a retry partition per
+/// account, service and region, and the request counter. Each SDK crate has
+/// its own config builder type, so the steps are the same text, not the same
+/// function: a new AWS API is one invocation.
+macro_rules! sdk_client {
+    ($(#[$doc:meta])* $method:ident, $sdk:ident, $service:literal) => {
+        $(#[$doc])*
+        pub fn $method(&self, target: &Target) -> $sdk::Client {
+            let parts = &self.parts;
+            let mut builder = $sdk::config::Builder::from(&parts.base)
+                .region(Region::new(target.region.clone()))
+                .timeout_config(parts.timeouts())
+                .http_client(parts.http_client.clone())
+                .retry_config(parts.retries())
+                .identity_cache(parts.identity_cache.clone())
+                .retry_partition(Self::retry_partition($service, target))
+                .interceptor(parts.request_counter.clone());
+            if let Some(credentials) = self.credentials_for(target) {
+                builder.set_credentials_provider(Some(credentials));
+            }
+            $sdk::Client::from_conf(builder.build())
+        }
+    };
+}
+
 /// One (account, region) to poll, or to publish to (CloudWatch).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Target {
@@ -280,53 +307,24 @@ impl ClientFactory {
         Some(provider.clone())
     }
 
-    pub fn secrets_manager(&self, target: &Target) -> aws_sdk_secretsmanager::Client {
-        let parts = &self.parts;
-        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&parts.base)
-            .region(Region::new(target.region.clone()))
-            .timeout_config(parts.timeouts())
-            .http_client(parts.http_client.clone())
-            .retry_config(parts.retries())
-            .identity_cache(parts.identity_cache.clone())
-            .retry_partition(Self::retry_partition("secretsmanager", target))
-            .interceptor(parts.request_counter.clone());
-        if let Some(credentials) = self.credentials_for(target) {
-            builder.set_credentials_provider(Some(credentials));
-        }
-        aws_sdk_secretsmanager::Client::from_conf(builder.build())
-    }
-
-    pub fn cloudtrail(&self, target: &Target) -> aws_sdk_cloudtrail::Client {
-        let parts = &self.parts;
-        let mut builder = aws_sdk_cloudtrail::config::Builder::from(&parts.base)
-            .region(Region::new(target.region.clone()))
-            .timeout_config(parts.timeouts())
-            .http_client(parts.http_client.clone())
-            .retry_config(parts.retries())
-            .identity_cache(parts.identity_cache.clone())
-            .retry_partition(Self::retry_partition("cloudtrail", target))
-            .interceptor(parts.request_counter.clone());
-        if let Some(credentials) = self.credentials_for(target) {
-            builder.set_credentials_provider(Some(credentials));
-        }
-        aws_sdk_cloudtrail::Client::from_conf(builder.build())
-    }
-
-    pub fn cloudwatch(&self, target: &Target) -> aws_sdk_cloudwatch::Client {
-        let parts = &self.parts;
-        let mut builder = aws_sdk_cloudwatch::config::Builder::from(&parts.base)
-            .region(Region::new(target.region.clone()))
-            .timeout_config(parts.timeouts())
-            .http_client(parts.http_client.clone())
-            .retry_config(parts.retries())
-            .identity_cache(parts.identity_cache.clone())
-            .retry_partition(Self::retry_partition("cloudwatch", target))
-            .interceptor(parts.request_counter.clone());
-        if let Some(credentials) = self.credentials_for(target) {
-            builder.set_credentials_provider(Some(credentials));
-        }
-        aws_sdk_cloudwatch::Client::from_conf(builder.build())
-    }
+    sdk_client!(
+        /// Secrets Manager in the target's account and region.
+        secrets_manager,
+        aws_sdk_secretsmanager,
+        "secretsmanager"
+    );
+    sdk_client!(
+        /// CloudTrail in the target's account and region.
+        cloudtrail,
+        aws_sdk_cloudtrail,
+        "cloudtrail"
+    );
+    sdk_client!(
+        /// CloudWatch in the target's account and region (where metrics are published).
+        cloudwatch,
+        aws_sdk_cloudwatch,
+        "cloudwatch"
+    );
 
     pub async fn caller_account(&self) -> Result<String, SourceError> {
         let client = self.parts.sts(None);

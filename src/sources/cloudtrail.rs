@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{PerTargetSource, ReadContext, TargetLoops};
+use super::{PerTargetSource, ReadContext, SnapshotView, TargetLoops, TargetPart};
 use crate::aws::cloudtrail::CloudTrailSource;
 use crate::aws::{SourceError, Target};
 use crate::inventory::{SecretRecord, Unknown};
 use crate::rotation_events::{EventLedger, RotationEventKind, parse_event};
-use crate::snapshot::{Source, SourceHealth};
+use crate::snapshot::Source;
 
 /// CloudTrail delivers an event within about 15 minutes of the API call;
 /// each lookup reaches this far behind the previous one's end.
@@ -75,6 +75,10 @@ impl<C: CloudTrailSource> PerTargetSource for RotationEvents<C> {
 
     fn source(&self) -> Source {
         Source::CloudTrail
+    }
+
+    fn operations(&self) -> &'static [(&'static str, &'static str)] {
+        &[("cloudtrail", "LookupEvents")]
     }
 
     async fn read(
@@ -138,36 +142,17 @@ impl<C: CloudTrailSource> PerTargetSource for RotationEvents<C> {
     }
 }
 
-/// The CloudTrail side of a target as the snapshot shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrailStatus {
-    pub health: Option<SourceHealth>,
-    pub new_events: [u64; 4],
-}
-
-/// The seam between the poller and the CloudTrail loops, so the poller
-/// stays independent of the CloudTrail client type.
-pub trait TrailView: Send + Sync {
-    /// Sets `rotation_events` on the target's records (when its history is
-    /// known, else clears them and says why they are unknown) and returns
-    /// the target's CloudTrail status. A record whose events did not change
-    /// is left alone, so it stays shared with the snapshots that hold it.
-    fn annotate(
+impl<C: CloudTrailSource> SnapshotView for RotationTracker<C> {
+    /// Sets `rotation_events` on the target's records when its history is
+    /// known, else clears them and says why they are unknown.
+    fn contribute(
         &self,
         account_id: &str,
         region: &str,
         records: &mut [Arc<SecretRecord>],
-    ) -> TrailStatus;
-}
-
-impl<C: CloudTrailSource> TrailView for RotationTracker<C> {
-    fn annotate(
-        &self,
-        account_id: &str,
-        region: &str,
-        records: &mut [Arc<SecretRecord>],
-    ) -> TrailStatus {
-        let status = self.with_target(account_id, region, |state, health| {
+        part: &mut TargetPart,
+    ) {
+        self.with_target(account_id, region, |state, health| {
             let history_known = state.watermark.is_some();
             // Until the history is read, a rotation failure cannot be ruled
             // out: why is the last read's error, or that none has completed.
@@ -190,14 +175,8 @@ impl<C: CloudTrailSource> TrailView for RotationTracker<C> {
             for (slot, kind) in new_events.iter_mut().zip(RotationEventKind::ALL) {
                 *slot = state.ledger.new_events(kind);
             }
-            TrailStatus {
-                health: health.cloned(),
-                new_events,
-            }
+            part.health.extend(health.cloned());
+            part.rotation_events_total = Some(new_events);
         });
-        status.unwrap_or(TrailStatus {
-            health: None,
-            new_events: [0; 4],
-        })
     }
 }

@@ -38,6 +38,10 @@ pub trait PerTargetSource: Send + Sync + 'static {
     /// The `source` label of its health series and errors.
     fn source(&self) -> Source;
 
+    /// The AWS operations it calls, as (service, operation): their request
+    /// counters exist from start-up.
+    fn operations(&self) -> &'static [(&'static str, &'static str)];
+
     /// Reads the target up to `now`, taking a turn from `read` before each
     /// request. Returns whether the read learned something the snapshot
     /// shows. An error fails the whole read: the target's health goes down
@@ -157,6 +161,9 @@ impl<S: PerTargetSource> TargetLoops<S> {
             .collect();
         for target in &targets {
             metrics.init_target(&target.account_id, &target.region, source.source());
+        }
+        for (service, operation) in source.operations() {
+            metrics.init_aws_operation(service, operation);
         }
         // Validation keeps each source's rate positive; the floor only
         // guards a hand-built loop from dividing by zero.
@@ -299,6 +306,31 @@ impl<S: PerTargetSource> TargetLoops<S> {
         let state = lock(&slot.state);
         Some(view(&state, health.as_ref()))
     }
+}
+
+/// What the sources add to one target's part of a snapshot being assembled.
+#[derive(Debug, Default)]
+pub struct TargetPart {
+    /// Each source's health after its last read of the target.
+    pub health: Vec<SourceHealth>,
+    /// Rotation events first seen since start, when CloudTrail is read.
+    pub rotation_events_total: Option<[u64; 4]>,
+}
+
+/// How what a source knows reaches the snapshot: the poller asks every
+/// registered view about every target each time it assembles one.
+pub trait SnapshotView: Send + Sync {
+    /// Brings the target's records up to date with what the source knows,
+    /// leaving a record that did not change alone (so it stays shared with
+    /// the snapshots that hold it), and adds the source's health and figures
+    /// to `part`.
+    fn contribute(
+        &self,
+        account_id: &str,
+        region: &str,
+        records: &mut [Arc<crate::inventory::SecretRecord>],
+        part: &mut TargetPart,
+    );
 }
 
 /// A source's loops as the exporter runs them, whatever the source: `serve`
