@@ -44,35 +44,12 @@ impl Datum {
     }
 }
 
-/// A fleet's or a target's totals. A count is `None` where it is not known:
-/// no datum is published for it, and a gap is what CloudWatch shows.
-#[derive(Debug, Default, Clone, Copy)]
-struct Totals {
-    secrets: usize,
-    noncompliant: usize,
-    rotation_failures: Option<usize>,
-    overdue: Option<usize>,
-    max_age_days: Option<f64>,
-}
-
-impl Totals {
-    fn of(summary: &TargetSummary) -> Self {
-        Totals {
-            secrets: summary.secrets,
-            noncompliant: summary.noncompliant_secrets,
-            rotation_failures: summary.noncompliant(Check::RotationFailed),
-            overdue: summary.noncompliant(Check::RotationOverdue),
-            max_age_days: summary
-                .max_value_age_seconds
-                .map(|age| age / SECONDS_PER_DAY),
-        }
-    }
-}
-
-/// Sums counts some of which may be unknown. A sum that is already above
-/// zero is published even with unknown parts, since those failures are
-/// certain (the alarms fire at one or more); a zero with unknown parts would
-/// claim "none" where some targets were not looked at, so it stays unknown.
+/// A count of failing secrets as CloudWatch gets it: those known to fail,
+/// and whether some could not be judged. It is published when it is
+/// complete, or when it is already above zero, as a floor: those failures
+/// are certain, and CloudWatch alarms fire at one or more. A zero with
+/// unjudged parts would claim "none" where nothing was looked at, so it is
+/// left out, and CloudWatch shows a gap.
 #[derive(Debug, Default, Clone, Copy)]
 struct AtLeast {
     known: usize,
@@ -80,15 +57,55 @@ struct AtLeast {
 }
 
 impl AtLeast {
-    fn add(&mut self, count: Option<usize>) {
-        match count {
-            Some(count) => self.known = self.known.saturating_add(count),
-            None => self.some_unknown = true,
+    fn of_check(summary: &TargetSummary, check: Check) -> Self {
+        AtLeast {
+            known: summary.checks[check.index()].noncompliant,
+            some_unknown: summary.noncompliant(check).is_none(),
         }
     }
 
-    fn total(&self) -> Option<usize> {
+    fn add(&mut self, other: AtLeast) {
+        self.known = self.known.saturating_add(other.known);
+        self.some_unknown |= other.some_unknown;
+    }
+
+    fn published(self) -> Option<usize> {
         (!self.some_unknown || self.known > 0).then_some(self.known)
+    }
+}
+
+/// A fleet's or a target's totals.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    secrets: usize,
+    noncompliant: AtLeast,
+    rotation_failures: AtLeast,
+    overdue: AtLeast,
+    max_age_days: Option<f64>,
+}
+
+impl Totals {
+    fn of(summary: &TargetSummary) -> Self {
+        Totals {
+            secrets: summary.secrets,
+            noncompliant: AtLeast {
+                known: summary.noncompliant_secrets,
+                some_unknown: summary.unevaluated_secrets > 0,
+            },
+            rotation_failures: AtLeast::of_check(summary, Check::RotationFailed),
+            overdue: AtLeast::of_check(summary, Check::RotationOverdue),
+            max_age_days: summary
+                .max_value_age_seconds
+                .map(|age| age / SECONDS_PER_DAY),
+        }
+    }
+
+    fn add(&mut self, other: &Totals) {
+        self.secrets = self.secrets.saturating_add(other.secrets);
+        self.noncompliant.add(other.noncompliant);
+        self.rotation_failures.add(other.rotation_failures);
+        self.overdue.add(other.overdue);
+        self.max_age_days = max_option(self.max_age_days, other.max_age_days);
     }
 }
 
@@ -103,16 +120,15 @@ fn max_option(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// this poll are published: a gap in CloudWatch means "unknown", which the
 /// heartbeat alarm turns into an alarm, where a stale number would not.
 /// Every account and region gets `Secrets`, `NonCompliantSecrets` (in
-/// total and by `Check`, each count only where it is known), `OverdueRotations`
-/// and `RotationFailures` (when known), `MaxRotationAgeDays` (when a secret has
-/// an age) and `ExporterHeartbeat` 1; the fleet gets the same without
-/// dimensions (with `Shard` alone when the fleet is split between replicas),
-/// which the alarms watch. Every count comes from the targets' summaries, as
-/// `/metrics` does. Values that are not finite are left out.
+/// total and by `Check`), `OverdueRotations`, `RotationFailures`,
+/// `MaxRotationAgeDays` (when a secret has an age) and `ExporterHeartbeat` 1;
+/// the fleet gets the same without dimensions (with `Shard` alone when the
+/// fleet is split between replicas), which the alarms watch. Every count
+/// comes from the targets' summaries, as `/metrics` does, and is published
+/// as [`AtLeast`] says. Values that are not finite are left out.
 pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> Vec<Datum> {
     let mut data = Vec::new();
     let mut fleet = Totals::default();
-    let (mut fleet_failures, mut fleet_overdue) = (AtLeast::default(), AtLeast::default());
     for target in snapshot
         .targets
         .iter()
@@ -120,23 +136,25 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> 
     {
         let summary = &target.summary;
         let totals = Totals::of(summary);
-        fleet.secrets += totals.secrets;
-        fleet.noncompliant += totals.noncompliant;
-        fleet_failures.add(totals.rotation_failures);
-        fleet_overdue.add(totals.overdue);
-        fleet.max_age_days = max_option(fleet.max_age_days, totals.max_age_days);
+        fleet.add(&totals);
         if per_secret {
             for secret in target
                 .secrets
                 .iter()
                 .filter(|s| !s.evaluation.scheduled_for_deletion)
             {
-                let failed = secret
-                    .evaluation
-                    .verdicts
-                    .iter()
-                    .filter(|v| !v.compliant)
-                    .count();
+                let failed = AtLeast {
+                    known: secret
+                        .evaluation
+                        .verdicts
+                        .iter()
+                        .filter(|v| !v.compliant)
+                        .count(),
+                    some_unknown: !secret.evaluation.unknown.is_empty(),
+                };
+                let Some(failed) = failed.published() else {
+                    continue;
+                };
                 data.push(Datum::new(
                     METRIC_SECRET_FAILED_CHECKS,
                     vec![
@@ -156,7 +174,7 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> 
         };
         push_totals(&mut data, &totals, &dimensions);
         for check in Check::ALL {
-            let Some(count) = summary.noncompliant(check) else {
+            let Some(count) = AtLeast::of_check(summary, check).published() else {
                 continue;
             };
             let mut with_check = dimensions();
@@ -169,8 +187,6 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> 
         }
     }
     if snapshot.targets.iter().any(|t| t.summary.inventory_fresh) {
-        fleet.rotation_failures = fleet_failures.total();
-        fleet.overdue = fleet_overdue.total();
         let fleet_dimensions = || {
             shard
                 .map(|shard| vec![(DIMENSION_SHARD, shard.to_string())])
@@ -192,19 +208,21 @@ fn push_totals(
         dimensions(),
         totals.secrets as f64,
     ));
-    data.push(Datum::new(
-        METRIC_NONCOMPLIANT_SECRETS,
-        dimensions(),
-        totals.noncompliant as f64,
-    ));
-    if let Some(failures) = totals.rotation_failures {
+    if let Some(noncompliant) = totals.noncompliant.published() {
+        data.push(Datum::new(
+            METRIC_NONCOMPLIANT_SECRETS,
+            dimensions(),
+            noncompliant as f64,
+        ));
+    }
+    if let Some(failures) = totals.rotation_failures.published() {
         data.push(Datum::new(
             METRIC_ROTATION_FAILURES,
             dimensions(),
             failures as f64,
         ));
     }
-    if let Some(overdue) = totals.overdue {
+    if let Some(overdue) = totals.overdue.published() {
         data.push(Datum::new(
             METRIC_OVERDUE_ROTATIONS,
             dimensions(),
@@ -244,7 +262,13 @@ pub fn batches(data: Vec<Datum>) -> Vec<Vec<Datum>> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::*;
+    use crate::inventory::{SecretRecord, Unknown};
+    use crate::policy::{Evaluation, UnknownVerdict, Verdict};
+    use crate::snapshot::{ErrorReason, SecretReport, Source, SourceHealth, TargetSnapshot};
 
     fn datum(value: f64, name_len: usize) -> Datum {
         Datum::new(
@@ -268,5 +292,120 @@ mod tests {
             assert!(bytes <= MAX_REQUEST_BYTES, "{bytes} bytes in one request");
         }
         assert_eq!(large.iter().map(Vec::len).sum::<usize>(), 1000);
+    }
+
+    /// A rotating secret judged on everything but `rotation_failed`, which
+    /// CloudTrail (denied) could not tell; `failing` checks fail.
+    fn unread(name: &str, failing: &[Check]) -> SecretReport {
+        SecretReport {
+            record: Arc::new(SecretRecord {
+                name: name.to_owned(),
+                ..SecretRecord::default()
+            }),
+            evaluation: Evaluation {
+                exemption: None,
+                exemption_ignored: None,
+                scheduled_for_deletion: false,
+                rotation_interval: None,
+                max_age: Duration::from_secs(86_400),
+                verdicts: Check::ALL
+                    .into_iter()
+                    .filter(|check| *check != Check::RotationFailed)
+                    .map(|check| Verdict::bare(check, !failing.contains(&check)))
+                    .collect(),
+                unknown: vec![UnknownVerdict {
+                    check: Check::RotationFailed,
+                    needs: "cloudtrail:LookupEvents",
+                    reason: Unknown::Failed(ErrorReason::AccessDenied),
+                }],
+                value_age_seconds: None,
+            },
+        }
+    }
+
+    fn target(account_id: &str, secrets: Vec<SecretReport>) -> TargetSnapshot {
+        let up = |source| SourceHealth {
+            source,
+            up: true,
+            last_success: None,
+            poll_duration: Duration::ZERO,
+            last_error: None,
+        };
+        TargetSnapshot::new(
+            account_id.to_owned(),
+            None,
+            "us-east-1".to_owned(),
+            vec![up(Source::SecretsManager)],
+            secrets,
+            None,
+        )
+    }
+
+    fn published(data: &[Datum], metric: &str, account: Option<&str>) -> Option<f64> {
+        let found: Vec<f64> = data
+            .iter()
+            .filter(|d| d.metric_name == metric)
+            .filter(|d| {
+                let dimensions: Vec<_> = d.dimensions.iter().map(|(k, _)| *k).collect();
+                match account {
+                    Some(account) => {
+                        dimensions == [DIMENSION_ACCOUNT, DIMENSION_REGION]
+                            && d.dimensions[0].1 == account
+                    }
+                    None => dimensions.is_empty(),
+                }
+            })
+            .map(|d| d.value)
+            .collect();
+        assert!(found.len() <= 1, "{metric} {account:?} twice: {found:?}");
+        found.first().copied()
+    }
+
+    #[test]
+    fn counts_with_unjudged_parts_are_published_only_as_a_floor_above_zero() {
+        // CloudTrail denied everywhere: nothing may claim that no rotation failed.
+        let quiet = Snapshot {
+            completed_at: chrono::DateTime::default(),
+            targets: vec![target("111111111111", vec![unread("a", &[])])],
+        };
+        let data = aggregate(&quiet, true, None);
+        assert_eq!(published(&data, METRIC_ROTATION_FAILURES, None), None);
+        assert_eq!(
+            published(&data, METRIC_ROTATION_FAILURES, Some("111111111111")),
+            None
+        );
+        assert_eq!(published(&data, METRIC_NONCOMPLIANT_SECRETS, None), None);
+        assert!(
+            !data
+                .iter()
+                .any(|d| d.metric_name == METRIC_SECRET_FAILED_CHECKS),
+            "a secret with an unjudged check and no failure claims 0 failed checks"
+        );
+        assert_eq!(published(&data, METRIC_SECRETS, None), Some(1.0));
+        assert_eq!(published(&data, METRIC_OVERDUE_ROTATIONS, None), Some(0.0));
+
+        // A failure that is certain is published, as a floor, so the alarms fire.
+        let failing = Snapshot {
+            completed_at: chrono::DateTime::default(),
+            targets: vec![
+                target("111111111111", vec![unread("a", &[])]),
+                target("222222222222", vec![unread("b", &[Check::RotationOverdue])]),
+            ],
+        };
+        let data = aggregate(&failing, true, None);
+        assert_eq!(
+            published(&data, METRIC_NONCOMPLIANT_SECRETS, None),
+            Some(1.0)
+        );
+        assert_eq!(published(&data, METRIC_OVERDUE_ROTATIONS, None), Some(1.0));
+        assert_eq!(
+            published(&data, METRIC_NONCOMPLIANT_SECRETS, Some("111111111111")),
+            None
+        );
+        assert_eq!(
+            published(&data, METRIC_NONCOMPLIANT_SECRETS, Some("222222222222")),
+            Some(1.0)
+        );
+        assert_eq!(published(&data, METRIC_ROTATION_FAILURES, None), None);
     }
 }
