@@ -59,6 +59,9 @@ pub struct Summary {
     pub targets_down: usize,
 }
 
+/// The widest a column of `check`'s table pads to.
+pub const MAX_COLUMN_WIDTH: usize = 80;
+
 pub const EXIT_COMPLIANT: i32 = 0;
 pub const EXIT_NONCOMPLIANT: i32 = 1;
 pub const EXIT_CANNOT_EVALUATE: i32 = 2;
@@ -131,13 +134,16 @@ impl<'a> Report<'a> {
     /// One row per secret; the failing checks' reasons follow each
     /// non-compliant secret so the table says what to fix.
     pub fn write_table(&self, out: &mut impl Write) -> io::Result<()> {
+        // Names come from AWS: one long name must not push every other row
+        // off the screen, and a padding width past u16::MAX panics in
+        // `format!`. A longer value is printed whole and overflows its cell.
         let width = |f: &dyn Fn(&SecretRow) -> usize, header: &str| {
             self.secrets
                 .iter()
                 .map(f)
                 .max()
                 .unwrap_or(0)
-                .max(header.len())
+                .clamp(header.len(), MAX_COLUMN_WIDTH)
         };
         let account_w = width(&|s| s.account_id.len(), "ACCOUNT");
         let region_w = width(&|s| s.region.len(), "REGION");
@@ -216,5 +222,94 @@ fn describe(reason: Unknown) -> String {
     match reason {
         Unknown::NotYetRead => "was not read yet".to_owned(),
         Unknown::Failed(reason) => format!("failed ({})", reason.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::inventory::SecretRecord;
+    use crate::policy::Evaluation;
+    use crate::snapshot::{SecretReport, TargetSnapshot};
+
+    fn secret(name: &str) -> SecretReport {
+        SecretReport {
+            record: Arc::new(SecretRecord {
+                account_id: "111111111111".into(),
+                region: "us-east-1".into(),
+                arn: format!("arn:aws:secretsmanager:us-east-1:111111111111:secret:{name}"),
+                name: name.into(),
+                ..SecretRecord::default()
+            }),
+            evaluation: Evaluation {
+                exemption: None,
+                exemption_ignored: None,
+                scheduled_for_deletion: false,
+                rotation_interval: None,
+                max_age: Duration::from_secs(30 * 86_400),
+                verdicts: Vec::new(),
+                unknown: Vec::new(),
+                value_age_seconds: None,
+            },
+        }
+    }
+
+    fn table(names: &[&str]) -> String {
+        let snapshot = Snapshot {
+            completed_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            targets: vec![TargetSnapshot::new(
+                "111111111111".into(),
+                None,
+                "us-east-1".into(),
+                Vec::new(),
+                names.iter().map(|name| secret(name)).collect(),
+                None,
+            )],
+        };
+        let mut out = Vec::new();
+        Report::new(&snapshot)
+            .write_table(&mut out)
+            .expect("writing to memory succeeds");
+        String::from_utf8(out).expect("the table is UTF-8")
+    }
+
+    #[test]
+    fn a_name_longer_than_any_format_width_is_printed_whole_without_widening_the_column() {
+        let long = "n".repeat(70_000);
+        let text = table(&[&long, "short"]);
+        let lines: Vec<&str> = text.lines().collect();
+
+        let header_secret = lines[0].find("SECRET").expect("header names the column");
+        let header_status = lines[0].find("STATUS").expect("header names the column");
+        assert_eq!(header_status - header_secret, MAX_COLUMN_WIDTH + 2);
+
+        let long_row = lines
+            .iter()
+            .find(|line| line.contains(&long))
+            .expect("the long name is printed whole");
+        assert!(
+            long_row.contains(&format!("{long}  OK")),
+            "{}",
+            &long_row[..200]
+        );
+
+        let short_row = lines
+            .iter()
+            .find(|line| line.contains("short"))
+            .expect("the short name has its row");
+        assert_eq!(short_row.find("OK"), Some(header_status), "{short_row}");
+    }
+
+    #[test]
+    fn a_column_as_wide_as_its_longest_name_below_the_cap() {
+        let text = table(&["a-name-of-twenty-chr", "b"]);
+        let header = text.lines().next().expect("a header");
+        let width = header.find("STATUS").unwrap() - header.find("SECRET").unwrap();
+        assert_eq!(width, "a-name-of-twenty-chr".len() + 2, "{text}");
     }
 }
