@@ -168,11 +168,31 @@ fn aws_settings_default_when_the_section_is_absent() {
 }
 
 #[test]
-fn an_unset_target_timeout_shrinks_to_a_short_poll_interval() {
+fn an_unset_target_timeout_shrinks_below_a_short_poll_interval() {
     let config = load_fixture("no-accounts.ok.yaml");
     assert_eq!(config.poll_interval, MINUTE);
-    assert_eq!(config.aws.target_timeout, MINUTE);
+    assert_eq!(config.aws.target_timeout, Duration::from_secs(48));
     assert_eq!(config.regions, ["us-gov-west-1", "cn-north-1"]);
+}
+
+#[test]
+fn a_target_timeout_must_leave_part_of_the_poll_interval_free() {
+    let shortest = config::parse("poll_interval: 30s\nregions: [us-east-1]\n")
+        .expect("the shortest poll interval loads with the default target timeout");
+    assert_eq!(shortest.aws.target_timeout, Duration::from_secs(24));
+
+    let just_under =
+        config::parse("poll_interval: 1m\nregions: [us-east-1]\naws: { target_timeout: 59s }\n")
+            .expect("a target timeout below the poll interval loads");
+    assert_eq!(just_under.aws.target_timeout, Duration::from_secs(59));
+
+    let whole =
+        config::parse("poll_interval: 1m\nregions: [us-east-1]\naws: { target_timeout: 1m }\n")
+            .expect_err("a target timeout of the whole interval is rejected");
+    assert_eq!(
+        whole.to_string(),
+        "aws.target_timeout: must be shorter than poll_interval, 1m (got 1m)"
+    );
 }
 
 #[test]

@@ -167,16 +167,18 @@ pub(super) fn validate_aws(
     let operation_timeout = problems
         .positive_duration("aws.operation_timeout", raw.operation_timeout.as_ref())
         .unwrap_or(DEFAULT_OPERATION_TIMEOUT);
-    // Left unset, the target timeout shrinks with a short poll interval
-    // rather than failing on a key the user never wrote.
+    // A poll that may last a whole interval collides with the next tick,
+    // which is then skipped: the deadline must leave part of the interval
+    // free. Left unset, it shrinks with a short poll interval rather than
+    // failing on a key the user never wrote.
     let target_timeout =
         match problems.positive_duration("aws.target_timeout", raw.target_timeout.as_ref()) {
             Some(timeout) => {
-                if timeout > poll_interval {
+                if timeout >= poll_interval {
                     problems.add(
                         "aws.target_timeout",
                         format!(
-                            "must be at most poll_interval, {} (got {})",
+                            "must be shorter than poll_interval, {} (got {})",
                             format_config_duration(poll_interval),
                             format_config_duration(timeout)
                         ),
@@ -184,7 +186,8 @@ pub(super) fn validate_aws(
                 }
                 timeout
             }
-            None => DEFAULT_TARGET_TIMEOUT.min(poll_interval),
+            // Four fifths; dividing first cannot overflow on a huge interval.
+            None => DEFAULT_TARGET_TIMEOUT.min(poll_interval / 5 * 4),
         };
 
     let max_concurrent_targets = raw
