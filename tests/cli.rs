@@ -62,6 +62,21 @@ fn config_check_on_a_missing_file_exits_2_naming_it() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/config.yaml"));
 }
 
+/// Read whole, an endless file would fill memory before any check.
+#[cfg(unix)]
+#[test]
+fn config_check_on_an_endless_file_stops_at_the_size_bound() {
+    let output = exporter()
+        .args(["config", "check", "--config.file", "/dev/zero"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "/dev/zero: file is larger than 1 MiB, far more than a configuration needs"
+    );
+}
+
 #[test]
 fn check_with_a_bad_config_exits_2() {
     let output = exporter()

@@ -2,7 +2,7 @@
 //! must fail with exactly the lines of its sibling `*.bad.expected`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use secrets_rotation_exporter::config::{self, Config, parse_duration};
 use secrets_rotation_exporter::metrics;
@@ -192,6 +192,55 @@ fn a_target_timeout_must_leave_part_of_the_poll_interval_free() {
     assert_eq!(
         whole.to_string(),
         "aws.target_timeout: must be shorter than poll_interval, 1m (got 1m)"
+    );
+}
+
+#[test]
+fn a_200_kb_nested_list_is_rejected_before_the_yaml_parser_reads_it() {
+    let depth = 100_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested.yaml");
+    let yaml = format!("regions: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+    std::fs::write(&path, &yaml).expect("write");
+
+    let started = Instant::now();
+    let err = config::load(&path).expect_err("a 100,000-deep list is rejected");
+    let elapsed = started.elapsed();
+    println!(
+        "{} bytes nested {depth} deep rejected in {elapsed:?}",
+        yaml.len()
+    );
+
+    assert_eq!(
+        err.to_string(),
+        "line 1: collections nested more than 64 levels deep (column 73)"
+    );
+    // The parser's time grows with the square of the depth, the scan's
+    // only with the length: the loose bound catches a return of the first
+    // without failing on a busy machine.
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+}
+
+#[test]
+fn a_file_over_1_mib_is_rejected_naming_it_and_one_of_1_mib_is_read() {
+    const MIB: usize = 1024 * 1024;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let document = "regions: [us-east-1]\n#";
+    let padded = |len: usize| format!("{document}{}", " ".repeat(len - document.len()));
+
+    let at_limit = dir.path().join("at-limit.yaml");
+    std::fs::write(&at_limit, padded(MIB)).expect("write");
+    config::load(&at_limit).unwrap_or_else(|err| panic!("a 1 MiB file loads: {err}"));
+
+    let over = dir.path().join("over.yaml");
+    std::fs::write(&over, padded(MIB + 1)).expect("write");
+    let err = config::load(&over).expect_err("a file over 1 MiB is rejected");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: file is larger than 1 MiB, far more than a configuration needs",
+            over.display()
+        )
     );
 }
 

@@ -3,6 +3,7 @@
 
 mod aws_names;
 mod duration;
+mod limits;
 mod policy;
 mod raw;
 mod services;
@@ -11,6 +12,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -265,16 +267,41 @@ impl fmt::Display for ConfigError {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
+    let cannot_read = |err: std::io::Error| {
         ConfigError::single(
             path.display().to_string(),
             format!("cannot read file: {err}"),
         )
+    };
+    // Read no further than the bound, so that `/dev/zero` or a log file
+    // given by mistake fails at once instead of filling memory.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(limits::MAX_FILE_BYTES + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > limits::MAX_FILE_BYTES {
+        return Err(ConfigError::single(
+            path.display().to_string(),
+            format!(
+                "file is larger than {} MiB, far more than a configuration needs",
+                limits::MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        cannot_read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
     })?;
     parse(&text)
 }
 
 /// Parses and validates a configuration document.
 pub fn parse(yaml: &str) -> Result<Config, ConfigError> {
+    limits::check_nesting(yaml)?;
     validate::validate(raw::parse_raw(yaml)?)
 }
