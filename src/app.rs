@@ -160,11 +160,14 @@ impl Exporter {
             poller.set_hook(cloudwatch.clone());
         }
         let poller = Arc::new(poller);
-        let state = Arc::new(AppState::new(
-            store,
-            metrics.clone(),
-            RenderOptions::from_labels(&config.labels),
-        ));
+        let state = Arc::new(
+            AppState::new(
+                store,
+                metrics.clone(),
+                RenderOptions::from_labels(&config.labels),
+            )
+            .watch_polls(config.poll_interval),
+        );
         Ok(Self {
             config,
             metrics,

@@ -11,5 +11,5 @@ mod tls;
 
 pub use auth::protect;
 pub use config::{WebConfig, WebConfigError, load};
-pub use routes::{AppState, app};
+pub use routes::{AppState, Clock, STALLED_AFTER_POLL_INTERVALS, app};
 pub use serve::serve;

@@ -2,25 +2,47 @@
 //! landing page, over the state they share.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use chrono::{DateTime, Utc};
 
 use super::metrics_body::{self, BodyCache};
+use crate::config::format_config_duration;
 use crate::metrics::{ExporterMetrics, RenderOptions};
 use crate::snapshot::SnapshotStore;
+
+/// `/healthz` fails once this many poll intervals pass without a completed
+/// poll. One skipped tick (a poll that ran long) is normal; three in a row
+/// mean the loop is stuck and a restart is the cure.
+pub const STALLED_AFTER_POLL_INTERVALS: u32 = 3;
+
+/// Where the web routes read the time; tests pass one they move by hand.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 pub struct AppState {
     pub store: Arc<SnapshotStore>,
     pub metrics: ExporterMetrics,
     pub render_options: RenderOptions,
     pub(super) body: BodyCache,
+    polls: Option<PollWatch>,
+}
+
+/// What `/healthz` needs to tell a stuck poll loop from a running one.
+struct PollWatch {
+    poll_interval: Duration,
+    /// Before the first poll completes, the stall is counted from here.
+    started_at: DateTime<Utc>,
+    clock: Clock,
 }
 
 impl AppState {
+    /// A state whose `/healthz` watches no poll loop until
+    /// [`AppState::watch_polls`] gives it the interval.
     pub fn new(
         store: Arc<SnapshotStore>,
         metrics: ExporterMetrics,
@@ -31,7 +53,48 @@ impl AppState {
             metrics,
             render_options,
             body: BodyCache::new(),
+            polls: None,
         }
+    }
+
+    /// Makes `/healthz` fail when no poll has completed for
+    /// [`STALLED_AFTER_POLL_INTERVALS`] intervals, counted from now until
+    /// the first poll completes.
+    pub fn watch_polls(self, poll_interval: Duration) -> Self {
+        self.watch_polls_with_clock(poll_interval, Arc::new(Utc::now))
+    }
+
+    pub fn watch_polls_with_clock(mut self, poll_interval: Duration, clock: Clock) -> Self {
+        self.polls = Some(PollWatch {
+            poll_interval,
+            started_at: clock(),
+            clock,
+        });
+        self
+    }
+
+    /// Why the poll loop counts as stuck, if it does.
+    fn poll_stall(&self) -> Option<String> {
+        let watch = self.polls.as_ref()?;
+        let allowed = watch
+            .poll_interval
+            .saturating_mul(STALLED_AFTER_POLL_INTERVALS);
+        // An interval too long for chrono can never be overrun.
+        let allowed_delta = chrono::TimeDelta::from_std(allowed).ok()?;
+        let last = self.store.load().map(|snapshot| snapshot.completed_at);
+        let since = last.unwrap_or(watch.started_at);
+        if (watch.clock)().signed_duration_since(since) <= allowed_delta {
+            return None;
+        }
+        let what = match last {
+            Some(_) => "no poll has completed since",
+            None => "no poll has completed since the start at",
+        };
+        Some(format!(
+            "{what} {}, more than {STALLED_AFTER_POLL_INTERVALS} poll intervals ({}) ago",
+            since.to_rfc3339(),
+            format_config_duration(allowed)
+        ))
     }
 }
 
@@ -49,8 +112,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// Fails while the poll loop is stuck: `/metrics` would go on serving the
+/// last snapshot, looking fresh to a scrape, while it ages.
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match state.poll_stall() {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(stall) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {stall}\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// Ready once the first poll has completed: before that `/metrics` holds no
