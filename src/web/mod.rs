@@ -12,4 +12,7 @@ mod tls;
 pub use auth::protect;
 pub use config::{WebConfig, WebConfigError, load};
 pub use routes::{AppState, app};
-pub use serve::serve;
+pub use serve::{
+    HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_TIMEOUT, ServeLimits,
+    TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT, serve, serve_with_limits,
+};
