@@ -168,6 +168,25 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Logs and otherwise ignores SIGHUP, whose default action would end the
+/// process: a `kill -HUP` meant as "reload" must not stop the exporter
+/// while reloading is not implemented.
+fn ignore_sighup() {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::warn!(
+                        "SIGHUP received: reloading the configuration is not supported yet; restart the exporter to apply changes"
+                    );
+                }
+            });
+        }
+        Err(err) => tracing::error!(error = %err, "cannot listen for SIGHUP"),
+    }
+}
+
 fn load_config(path: &std::path::Path) -> Result<config::Config, ExitCode> {
     config::load(path).map_err(|err| {
         eprintln!("{err}");
@@ -181,6 +200,7 @@ async fn run_server(
     listen_address: SocketAddr,
     web: Option<WebConfig>,
 ) -> ExitCode {
+    ignore_sighup();
     let listener = match TcpListener::bind(listen_address).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -196,6 +216,16 @@ async fn run_server(
         poll_interval = %config::format_config_duration(exporter.config.poll_interval),
         "serving /metrics"
     );
+    let missing = web::unprotected(address, web.as_ref());
+    if !missing.is_empty() {
+        // As exporter-toolkit does, but louder: this exporter's /metrics
+        // is an inventory of the secrets of every account it watches.
+        tracing::warn!(
+            address = %address,
+            "serving /metrics on a non-loopback address without {}: anyone who can connect reads secret names, ARNs, tags and account ids; protect it with --web.config.file (docs/web-config.md) or listen on 127.0.0.1",
+            missing.join(" and ")
+        );
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let poller = exporter.poller.clone();
     let mut poll_stop = stop_rx.clone();

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,6 +69,24 @@ impl WebConfig {
     pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.headers
     }
+}
+
+/// What a server on `address` with `web` lacks to keep `/metrics` to the
+/// scrapers: `/metrics` names every secret, its ARN, tags and account, which
+/// anyone who can reach a non-loopback address would otherwise read. Empty
+/// on a loopback address, where only the host itself connects.
+pub fn unprotected(address: SocketAddr, web: Option<&WebConfig>) -> Vec<&'static str> {
+    if address.ip().is_loopback() {
+        return Vec::new();
+    }
+    let mut missing = Vec::new();
+    if !web.is_some_and(WebConfig::tls_enabled) {
+        missing.push("TLS");
+    }
+    if !web.is_some_and(WebConfig::basic_auth_enabled) {
+        missing.push("basic authentication");
+    }
+    missing
 }
 
 // Password hashes stay out of logs and panics.

@@ -34,7 +34,9 @@ pub(super) struct BodyCache {
     last_gzip_len: AtomicUsize,
     /// Plain renderings run at most this many at once; more scrapes wait.
     /// Each holds its own working set while it runs, so fifty plain scrapes
-    /// at once must not mean fifty renderings at once.
+    /// at once must not mean fifty renderings at once. A client that stops
+    /// reading holds its slot until the server's write timeout drops its
+    /// connection (src/web/serve.rs), which ends the rendering.
     plain_renderings: Arc<tokio::sync::Semaphore>,
     /// The rendering of the exporter's error counters, until they change.
     errors_rendered: Mutex<RenderedErrors>,

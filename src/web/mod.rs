@@ -10,6 +10,9 @@ mod serve;
 mod tls;
 
 pub use auth::protect;
-pub use config::{WebConfig, WebConfigError, load};
+pub use config::{WebConfig, WebConfigError, load, unprotected};
 pub use routes::{AppState, Clock, STALLED_AFTER_POLL_INTERVALS, app};
-pub use serve::serve;
+pub use serve::{
+    HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_TIMEOUT, ServeLimits,
+    TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT, serve, serve_with_limits,
+};
