@@ -590,22 +590,50 @@ impl<S: SecretsSource> Poller<S> {
                 );
             }
             let explain = self.explain.load(Ordering::Relaxed);
-            let secrets = remembered
-                .records
-                .iter()
-                .map(|record| {
-                    let judge = if explain {
-                        policy::evaluate_with
-                    } else {
-                        policy::evaluate_bare
-                    };
-                    let evaluation = judge(record, &self.config.policy, now, &self.schedules);
-                    SecretReport {
-                        evaluation,
-                        record: Arc::clone(record),
+            let records = &remembered.records;
+            // Judging is pure, but it reads AWS's values: a panic there (a
+            // bug met on a value nobody expected) must cost this target its
+            // verdicts, not the poll, and the next snapshot judges again.
+            let judged = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                records
+                    .iter()
+                    .map(|record| {
+                        let judge = if explain {
+                            policy::evaluate_with
+                        } else {
+                            policy::evaluate_bare
+                        };
+                        let evaluation = judge(record, &self.config.policy, now, &self.schedules);
+                        SecretReport {
+                            evaluation,
+                            record: Arc::clone(record),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            }));
+            let secrets = match judged {
+                Ok(secrets) => secrets,
+                Err(panic) => {
+                    let err = SourceError::from_panic("judging the target's secrets", &*panic);
+                    tracing::error!(
+                        account_id = %target.account_id,
+                        region = %target.region,
+                        error = %err.message,
+                        "judging failed; the target is down until it succeeds"
+                    );
+                    self.metrics.record_error(
+                        &target.account_id,
+                        &target.region,
+                        Source::SecretsManager,
+                        err.reason,
+                    );
+                    if let Some(inventory) = part.health.first_mut() {
+                        inventory.up = false;
+                        inventory.last_error = Some(TargetError::from(err));
                     }
-                })
-                .collect();
+                    Vec::new()
+                }
+            };
             targets.push(TargetSnapshot::new(
                 target.account_id.clone(),
                 target.account_name.clone(),
