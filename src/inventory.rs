@@ -1,6 +1,12 @@
 //! What the exporter knows about one secret: plain data, no SDK types, so the
 //! compliance checks, the metrics and the tests never depend on the AWS SDK.
 
+// Every value here may come from AWS, and AWS has sent dates that overflow
+// unchecked arithmetic (a far-future `LastRotatedDate` once panicked the
+// whole poll): arithmetic is checked or saturating, or says why it cannot
+// overflow.
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 

@@ -2,13 +2,20 @@
 //! each under its own timeout, so one slow or failing target never blanks
 //! or delays the others. Each poll builds one immutable snapshot.
 
+// Every value here may come from AWS, and AWS has sent dates that overflow
+// unchecked arithmetic (a far-future `LastRotatedDate` once panicked the
+// whole poll): arithmetic is checked or saturating, or says why it cannot
+// overflow.
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::time::MissedTickBehavior;
 
 use crate::aws::secretsmanager::SecretsSource;
@@ -43,6 +50,14 @@ pub const VERSION_LOOKUPS_PER_SECOND: u32 = 40;
 /// `ListSecretVersionIds` requests in flight per target: at about 100 ms a
 /// request, enough to keep the pace above.
 const VERSION_LOOKUPS_IN_FLIGHT: usize = 8;
+
+/// A deadline as far off as the clock allows, for a timeout too large to add.
+fn far_future() -> tokio::time::Instant {
+    // About 30 years, what tokio itself treats as "never".
+    let thirty_years = Duration::from_secs(86_400 * 365 * 30);
+    let now = tokio::time::Instant::now();
+    now.checked_add(thirty_years).unwrap_or(now)
+}
 
 /// Creation times of the versions the checks need, by (secret ARN, version
 /// id). Only versions still current or pending are kept.
@@ -168,43 +183,29 @@ impl<S: SecretsSource> Poller<S> {
         let started = Instant::now();
         let settings = &self.config.aws;
         let target_timeout = settings.target_timeout;
-        let outcomes: Vec<TargetOutcome> =
-            futures::stream::iter(self.targets.iter().cloned())
-                .map(|target| async move {
-                    let began = Instant::now();
-                    let deadline = tokio::time::Instant::now() + target_timeout;
-                    let listed =
-                        match tokio::time::timeout_at(deadline, self.source.list_secrets(&target))
-                            .await
-                        {
-                            Ok(listed) => listed,
-                            Err(_) => Err(SourceError::timeout(format!(
-                                "listing secrets took longer than {}s",
-                                target_timeout.as_secs()
-                            ))),
-                        };
-                    let result = match listed {
-                        Ok(mut records) => {
-                            // A lookup the deadline cuts off leaves its verdicts
-                            // unknown, not the target down: the listing is good.
-                            let lookup_deadline =
-                                (!self.complete_version_lookups.load(Ordering::Relaxed))
-                                    .then_some(deadline);
-                            self.resolve_versions(&target, &mut records, lookup_deadline)
-                                .await;
-                            Ok(self.share_unchanged(&target, records))
-                        }
-                        Err(err) => Err(err),
-                    };
-                    TargetOutcome {
-                        target,
-                        result,
-                        duration: began.elapsed(),
-                    }
-                })
-                .buffer_unordered(settings.max_concurrent_targets.max(1))
-                .collect()
-                .await;
+        let outcomes: Vec<TargetOutcome> = futures::stream::iter(self.targets.iter().cloned())
+            .map(|target| async move {
+                let began = Instant::now();
+                // A panic in one target's work (a bug met on an answer
+                // nobody expected) takes that target down, never the
+                // poll: the other targets are served, and the next poll
+                // tries again. The work holds no lock across an await,
+                // and the locks it takes recover from poisoning.
+                let result = AssertUnwindSafe(self.poll_target(&target, target_timeout))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| {
+                        Err(SourceError::from_panic("polling the target", &*panic))
+                    });
+                TargetOutcome {
+                    target,
+                    result,
+                    duration: began.elapsed(),
+                }
+            })
+            .buffer_unordered(settings.max_concurrent_targets.max(1))
+            .collect()
+            .await;
 
         let mut snapshot = self.publish_poll(outcomes, now, started.elapsed());
         self.metrics.observe_poll_duration(started.elapsed());
@@ -219,6 +220,65 @@ impl<S: SecretsSource> Poller<S> {
             }
         }
         snapshot
+    }
+
+    /// Lists one target's secrets and looks up the versions its checks need,
+    /// within `target_timeout`.
+    async fn poll_target(
+        &self,
+        target: &Target,
+        target_timeout: Duration,
+    ) -> Result<Vec<Arc<SecretRecord>>, SourceError> {
+        let deadline = tokio::time::Instant::now()
+            .checked_add(target_timeout)
+            .unwrap_or_else(far_future);
+        let listed = match tokio::time::timeout_at(deadline, self.source.list_secrets(target)).await
+        {
+            Ok(listed) => listed,
+            Err(_) => Err(SourceError::timeout(format!(
+                "listing secrets took longer than {}s",
+                target_timeout.as_secs()
+            ))),
+        };
+        let mut records = self.unique_by_arn(target, listed?);
+        // A lookup the deadline cuts off leaves its verdicts unknown, not the
+        // target down: the listing is good.
+        let lookup_deadline =
+            (!self.complete_version_lookups.load(Ordering::Relaxed)).then_some(deadline);
+        self.resolve_versions(target, &mut records, lookup_deadline)
+            .await;
+        Ok(self.share_unchanged(target, records))
+    }
+
+    /// The listing with one record per ARN. A listing that names a secret
+    /// twice is an answer that cannot be trusted in that respect; the
+    /// secret is still listed once (its series would otherwise be
+    /// duplicated in `/metrics`, which Prometheus rejects, and it would
+    /// count twice), each extra copy is counted as `invalid_response` and
+    /// logged, and the target stays up.
+    fn unique_by_arn(&self, target: &Target, listed: Vec<SecretRecord>) -> Vec<SecretRecord> {
+        let mut seen = std::collections::HashSet::with_capacity(listed.len());
+        let mut unique = Vec::with_capacity(listed.len());
+        for record in listed {
+            if seen.contains(record.arn.as_str()) {
+                tracing::warn!(
+                    account_id = %target.account_id,
+                    region = %target.region,
+                    secret_arn = %record.arn,
+                    "ListSecrets listed a secret twice; keeping the first copy"
+                );
+                self.metrics.record_error(
+                    &target.account_id,
+                    &target.region,
+                    Source::SecretsManager,
+                    ErrorReason::InvalidResponse,
+                );
+                continue;
+            }
+            seen.insert(record.arn.clone());
+            unique.push(record);
+        }
+        unique
     }
 
     /// The new listing of a target, with every record that has not changed
@@ -316,8 +376,11 @@ impl<S: SecretsSource> Poller<S> {
         let mut stopped: Option<Unknown> = None;
         let mut answered = 0usize;
         if !wanted.is_empty() {
-            let mut pace =
-                tokio::time::interval(Duration::from_secs(1) / VERSION_LOOKUPS_PER_SECOND);
+            let mut pace = tokio::time::interval(
+                Duration::from_secs(1)
+                    .checked_div(VERSION_LOOKUPS_PER_SECOND)
+                    .unwrap_or(Duration::from_secs(1)),
+            );
             pace.set_missed_tick_behavior(MissedTickBehavior::Delay);
             let pace = tokio::sync::Mutex::new(pace);
             let shared: &[SecretRecord] = records;
@@ -359,7 +422,7 @@ impl<S: SecretsSource> Poller<S> {
                 let Some((index, result)) = next else {
                     break;
                 };
-                answered += 1;
+                answered = answered.saturating_add(1);
                 let record = &shared[index];
                 match result {
                     Ok(created) => {
@@ -438,7 +501,7 @@ impl<S: SecretsSource> Poller<S> {
         now: DateTime<Utc>,
         elapsed: Duration,
     ) -> Arc<Snapshot> {
-        let keep_for = self.config.poll_interval * STALE_INTERVALS;
+        let keep_for = self.config.poll_interval.saturating_mul(STALE_INTERVALS);
         let mut memory = lock(&self.memory);
         for outcome in outcomes {
             let target = outcome.target;
@@ -472,7 +535,9 @@ impl<S: SecretsSource> Poller<S> {
                         err.reason,
                     );
                     let expired = match remembered.last_success {
-                        Some(last) => (now - last).to_std().unwrap_or_default() >= keep_for,
+                        Some(last) => {
+                            now.signed_duration_since(last).to_std().unwrap_or_default() >= keep_for
+                        }
                         None => true,
                     };
                     if expired {
@@ -490,8 +555,10 @@ impl<S: SecretsSource> Poller<S> {
             remembered.health = Some(health);
             remembered.target = Some(target);
         }
-        let completed_at =
-            now + chrono::Duration::from_std(elapsed).unwrap_or_else(|_| chrono::Duration::zero());
+        let completed_at = chrono::Duration::from_std(elapsed)
+            .ok()
+            .and_then(|elapsed| now.checked_add_signed(elapsed))
+            .unwrap_or(now);
         let snapshot = Arc::new(self.assemble(&mut memory, now, completed_at));
         self.store.store_arc(snapshot.clone());
         snapshot
@@ -523,22 +590,50 @@ impl<S: SecretsSource> Poller<S> {
                 );
             }
             let explain = self.explain.load(Ordering::Relaxed);
-            let secrets = remembered
-                .records
-                .iter()
-                .map(|record| {
-                    let judge = if explain {
-                        policy::evaluate_with
-                    } else {
-                        policy::evaluate_bare
-                    };
-                    let evaluation = judge(record, &self.config.policy, now, &self.schedules);
-                    SecretReport {
-                        evaluation,
-                        record: Arc::clone(record),
+            let records = &remembered.records;
+            // Judging is pure, but it reads AWS's values: a panic there (a
+            // bug met on a value nobody expected) must cost this target its
+            // verdicts, not the poll, and the next snapshot judges again.
+            let judged = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                records
+                    .iter()
+                    .map(|record| {
+                        let judge = if explain {
+                            policy::evaluate_with
+                        } else {
+                            policy::evaluate_bare
+                        };
+                        let evaluation = judge(record, &self.config.policy, now, &self.schedules);
+                        SecretReport {
+                            evaluation,
+                            record: Arc::clone(record),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            }));
+            let secrets = match judged {
+                Ok(secrets) => secrets,
+                Err(panic) => {
+                    let err = SourceError::from_panic("judging the target's secrets", &*panic);
+                    tracing::error!(
+                        account_id = %target.account_id,
+                        region = %target.region,
+                        error = %err.message,
+                        "judging failed; the target is down until it succeeds"
+                    );
+                    self.metrics.record_error(
+                        &target.account_id,
+                        &target.region,
+                        Source::SecretsManager,
+                        err.reason,
+                    );
+                    if let Some(inventory) = part.health.first_mut() {
+                        inventory.up = false;
+                        inventory.last_error = Some(TargetError::from(err));
                     }
-                })
-                .collect();
+                    Vec::new()
+                }
+            };
             targets.push(TargetSnapshot::new(
                 target.account_id.clone(),
                 target.account_name.clone(),

@@ -2,6 +2,12 @@
 //! secrets, and the per-target ledger that de-duplicates them and keeps the
 //! newest event of each kind per secret.
 
+// Every value here may come from AWS, and AWS has sent dates that overflow
+// unchecked arithmetic (a far-future `LastRotatedDate` once panicked the
+// whole poll): arithmetic is checked or saturating, or says why it cannot
+// overflow.
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -285,7 +291,8 @@ impl EventLedger {
             }
         }
         if count {
-            self.new_events[event.kind.index()] += 1;
+            let counted = &mut self.new_events[event.kind.index()];
+            *counted = counted.saturating_add(1);
         }
         let event = Arc::new(event);
         self.by_secret
@@ -304,6 +311,31 @@ impl EventLedger {
             }
             keep
         });
+    }
+
+    /// Forgets the events older than `horizon` (the lookback): an exporter
+    /// started now would not have read them, and verdicts must not rest on
+    /// history one exporter has and another lacks. Secrets left without
+    /// events are dropped, so a CloudTrail that keeps naming new secrets
+    /// cannot grow the ledger without end. Returns whether an event went.
+    pub fn forget_events_before(&mut self, horizon: DateTime<Utc>) -> bool {
+        let mut forgot = false;
+        self.by_secret.retain(|_, events| {
+            for kind in RotationEventKind::ALL {
+                let slot = events.slot(kind);
+                if slot.as_ref().is_some_and(|event| event.time < horizon) {
+                    *slot = None;
+                    forgot = true;
+                }
+            }
+            events.newest().is_some()
+        });
+        forgot
+    }
+
+    /// Secrets (by the ARN or name their events use) with events held.
+    pub fn secrets_held(&self) -> usize {
+        self.by_secret.len()
     }
 
     pub fn remembered_ids(&self) -> usize {
@@ -341,7 +373,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(seconds: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_790_000_000 + seconds, 0)
+        Utc.timestamp_opt(1_790_000_000_i64.saturating_add(seconds), 0)
             .single()
             .unwrap_or_default()
     }

@@ -40,17 +40,21 @@ pub enum ErrorReason {
     Network,
     Service,
     InvalidResponse,
+    /// The exporter's own work on a target panicked: a bug, most likely met
+    /// on an answer nobody expected. The target is down, the others go on.
+    Internal,
     Other,
 }
 
 impl ErrorReason {
-    pub const ALL: [ErrorReason; 7] = [
+    pub const ALL: [ErrorReason; 8] = [
         ErrorReason::Throttled,
         ErrorReason::AccessDenied,
         ErrorReason::Timeout,
         ErrorReason::Network,
         ErrorReason::Service,
         ErrorReason::InvalidResponse,
+        ErrorReason::Internal,
         ErrorReason::Other,
     ];
 
@@ -62,6 +66,7 @@ impl ErrorReason {
             ErrorReason::Network => "network",
             ErrorReason::Service => "service",
             ErrorReason::InvalidResponse => "invalid_response",
+            ErrorReason::Internal => "internal",
             ErrorReason::Other => "other",
         }
     }

@@ -47,7 +47,12 @@ pub(crate) fn json_response(
     value: &serde_json::Value,
     request_id: &str,
 ) -> Response {
-    let mut response = (status, value.to_string()).into_response();
+    json_text_response(status, value.to_string(), request_id)
+}
+
+/// An answer with the JSON content type whatever `text` holds.
+pub(crate) fn json_text_response(status: StatusCode, text: String, request_id: &str) -> Response {
+    let mut response = (status, text).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

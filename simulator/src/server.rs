@@ -10,8 +10,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use chrono::Utc;
+use serde_json::Value;
 
-use crate::awsjson::{JsonError, json_response};
+use crate::awsjson::{JsonError, json_response, json_text_response};
 use crate::caller::Caller;
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
 use crate::{cloudtrail, cloudwatch, secretsmanager, sts};
@@ -139,7 +140,8 @@ async fn dispatch(
             )
             .into_response_with(&request_id);
         }
-        if let Some(fault) = shared.take_fault(operation, &caller.account, &caller.region)
+        let fault = shared.take_fault(operation, &caller.account, &caller.region);
+        if let Some(fault) = fault
             && let Some(error) = json_fault(fault, &service, operation, &caller).await
         {
             return error.into_response_with(&request_id);
@@ -150,7 +152,14 @@ async fn dispatch(
             _ => Err(unknown_operation()),
         };
         return match answer {
-            Ok(value) => json_response(StatusCode::OK, &value, &request_id),
+            Ok(value) => match fault {
+                Some(fault) => json_text_response(
+                    StatusCode::OK,
+                    spoiled_answer(fault, &body, value),
+                    &request_id,
+                ),
+                None => json_response(StatusCode::OK, &value, &request_id),
+            },
             Err(error) => error.into_response_with(&request_id),
         };
     }
@@ -205,6 +214,48 @@ async fn json_fault(
             "InternalServiceError",
             "An error occurred on the server side.",
         )),
+        // These shape the answer instead (`spoiled_answer`).
+        Fault::RepeatNextToken | Fault::DuplicateEntry | Fault::MalformedBody => None,
+    }
+}
+
+/// The listings whose entries `Fault::DuplicateEntry` repeats.
+const LISTINGS: [&str; 3] = ["SecretList", "Versions", "Events"];
+
+/// The text of a successful answer as an answer-shaping fault leaves it.
+fn spoiled_answer(fault: Fault, request: &[u8], mut answer: Value) -> String {
+    match fault {
+        Fault::RepeatNextToken => {
+            let asked = serde_json::from_slice::<Value>(request)
+                .ok()
+                .and_then(|input| input.get("NextToken").cloned())
+                .filter(Value::is_string);
+            if let (Some(token), Some(fields)) = (asked, answer.as_object_mut()) {
+                fields.insert("NextToken".into(), token);
+            }
+            answer.to_string()
+        }
+        Fault::DuplicateEntry => {
+            for listing in LISTINGS {
+                if let Some(entries) = answer.get_mut(listing).and_then(Value::as_array_mut)
+                    && let Some(first) = entries.first().cloned()
+                {
+                    entries.push(first);
+                }
+            }
+            answer.to_string()
+        }
+        Fault::MalformedBody => {
+            let text = answer.to_string();
+            let mut cut = text.len() / 2;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text[..cut].to_owned()
+        }
+        Fault::Throttling | Fault::AccessDenied | Fault::InternalError | Fault::Delay(_) => {
+            answer.to_string()
+        }
     }
 }
 

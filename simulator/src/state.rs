@@ -47,6 +47,17 @@ pub enum Fault {
     InternalError,
     /// Answers normally after this long.
     Delay(Duration),
+    /// Answers normally, but a page asked for with a `NextToken` hands the
+    /// same token back, so a client that trusts it never reaches the end.
+    /// A first page is unchanged. JSON services only (Secrets Manager,
+    /// CloudTrail); elsewhere the request is answered normally.
+    RepeatNextToken,
+    /// Answers normally with the first entry of the listing (`SecretList`,
+    /// `Versions`, `Events`) repeated at its end. JSON services only.
+    DuplicateEntry,
+    /// Answers 200 with the body cut off halfway, as a dropped connection
+    /// or a broken proxy leaves it: not JSON. JSON services only.
+    MalformedBody,
 }
 
 /// Makes requests fail or slow down. Unset filters match everything.

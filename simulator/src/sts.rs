@@ -154,7 +154,8 @@ pub(crate) async fn handle(
             }
             .into_response_with(request_id);
         }
-        None => {}
+        // Answer-shaping faults are for the JSON listings.
+        Some(Fault::RepeatNextToken | Fault::DuplicateEntry | Fault::MalformedBody) | None => {}
     }
 
     let answer = match action.as_str() {

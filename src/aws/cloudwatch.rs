@@ -8,10 +8,18 @@ use aws_sdk_cloudwatch::types::{
 };
 use futures::future::BoxFuture;
 
+use super::pages::Pages;
 use super::{SourceError, classify_sdk_error};
 use crate::cloudwatch::{
     AlarmDefinition, CloudWatchApi, Datum, ExistingAlarm, MANAGED_TAG_KEY, MANAGED_TAG_VALUE,
 };
+
+/// Pages of `DescribeAlarms` before the listing is taken to go round. Only
+/// the alarms under the exporter's prefix are listed, and those are the
+/// alarms it plans, a few per check: one page of 100 holds them. 1,000 pages
+/// (100,000 alarms) leaves room for thousands of hand-made alarms sharing the
+/// prefix and still ends a listing that goes round within minutes.
+pub const MAX_DESCRIBE_ALARMS_PAGES: usize = 1_000;
 
 /// The `CloudWatchApi` of a client built by `ClientFactory::cloudwatch`.
 #[derive(Clone)]
@@ -123,6 +131,7 @@ impl CloudWatchApi for SdkCloudWatch {
         Box::pin(async move {
             let mut alarms = Vec::new();
             let mut token: Option<String> = None;
+            let mut pages = Pages::new("DescribeAlarms", MAX_DESCRIBE_ALARMS_PAGES);
             loop {
                 let page = self
                     .client
@@ -138,9 +147,9 @@ impl CloudWatchApi for SdkCloudWatch {
                     arn: alarm.alarm_arn().unwrap_or_default().to_string(),
                     definition: definition_of(alarm),
                 }));
-                match page.next_token() {
-                    Some(next) if !next.is_empty() => token = Some(next.to_string()),
-                    _ => break,
+                match pages.next_token(page.next_token())? {
+                    Some(next) => token = Some(next),
+                    None => break,
                 }
             }
             Ok(alarms)

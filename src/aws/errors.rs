@@ -30,6 +30,20 @@ impl SourceError {
             message: message.into(),
         }
     }
+
+    /// A panic caught in the work on one target (`reason="internal"`), with
+    /// the panic's message when it has one.
+    pub fn from_panic(work: &str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let said = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        Self {
+            reason: ErrorReason::Internal,
+            message: format!("{work} panicked: {said}"),
+        }
+    }
 }
 
 impl fmt::Display for SourceError {
@@ -96,6 +110,12 @@ where
 {
     let mut message = concise_message(err);
     let reason = match err {
+        // A success status whose body would not parse: the SDK reports it
+        // as an unhandled service error without a code. The service did not
+        // refuse anything; its answer cannot be read.
+        SdkError::ServiceError(service) if service.raw().status().is_success() => {
+            ErrorReason::InvalidResponse
+        }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
             classify_code(code).unwrap_or(
@@ -140,7 +160,9 @@ fn concise_message<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    if let SdkError::ServiceError(service) = err {
+    if let SdkError::ServiceError(service) = err
+        && !service.raw().status().is_success()
+    {
         let error = service.err();
         return match (error.code(), error.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),

@@ -2,10 +2,17 @@
 //! HTTPS client, credentials cached per account), with explicit timeouts and
 //! a retry partition per account, service and region.
 
+// Every value here may come from AWS, and AWS has sent dates that overflow
+// unchecked arithmetic (a far-future `LastRotatedDate` once panicked the
+// whole poll): arithmetic is checked or saturating, or says why it cannot
+// overflow.
+#![deny(clippy::arithmetic_side_effects)]
+
 mod assume_role;
 pub mod cloudtrail;
 pub mod cloudwatch;
 mod errors;
+pub mod pages;
 mod request_counter;
 pub mod secretsmanager;
 
@@ -147,7 +154,9 @@ struct Pacer {
 impl Pacer {
     fn new(per_second: u32) -> Self {
         Self {
-            interval: Duration::from_secs(1) / per_second.max(1),
+            interval: Duration::from_secs(1)
+                .checked_div(per_second.max(1))
+                .unwrap_or(Duration::from_secs(1)),
             next: Mutex::new(tokio::time::Instant::now()),
         }
     }
@@ -156,7 +165,7 @@ impl Pacer {
         let slot = {
             let mut next = lock(&self.next);
             let slot = (*next).max(tokio::time::Instant::now());
-            *next = slot + self.interval;
+            *next = slot.checked_add(self.interval).unwrap_or(slot);
             slot
         };
         tokio::time::sleep_until(slot).await;

@@ -97,7 +97,7 @@ fn service_label(service: &str) -> &str {
 
 fn query_error_code(body: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<Code>")? + "<Code>".len();
-    let end = start + text[start..].find("</Code>")?;
+    let start = text.find("<Code>")?.checked_add("<Code>".len())?;
+    let end = start.checked_add(text.get(start..)?.find("</Code>")?)?;
     Some(&text[start..end])
 }

@@ -10,11 +10,23 @@ use aws_sdk_secretsmanager::types::SecretListEntry;
 use chrono::{DateTime, Utc};
 use litemap::LiteMap;
 
+use super::pages::Pages;
 use super::{ClientFactory, SourceError, Target, classify_sdk_error};
 use crate::inventory::{Interner, RotationRules, SecretRecord};
 
 /// The largest page `ListSecrets` serves.
 pub const PAGE_SIZE: i32 = 100;
+
+/// Pages of one target's `ListSecrets` before the listing is taken to go
+/// round: Secrets Manager holds at most 500,000 secrets per account and
+/// region (its quota), 5,000 pages of 100.
+pub const MAX_LIST_SECRETS_PAGES: usize = 5_000;
+
+/// Pages of one secret's `ListSecretVersionIds`: a secret holds about 100
+/// versions at most (Secrets Manager's quota), and without deprecated ones
+/// only those with a staging label are listed, so one page of 100 holds
+/// them all; ten leave room for a raised quota.
+pub const MAX_VERSION_PAGES: usize = 10;
 
 /// Where the inventory of one target comes from. The poller depends on this
 /// seam only, so tests can feed it without AWS.
@@ -35,20 +47,30 @@ pub trait SecretsSource: Send + Sync + 'static {
 impl SecretsSource for ClientFactory {
     async fn list_secrets(&self, target: &Target) -> Result<Vec<SecretRecord>, SourceError> {
         let client = self.secrets_manager(target);
-        let mut pages = client
-            .list_secrets()
-            .max_results(PAGE_SIZE)
-            // Secrets scheduled for deletion are still inventoried (and
-            // reported as such) rather than silently vanishing.
-            .include_planned_deletion(true)
-            .into_paginator()
-            .send();
+        // Explicit pages rather than the SDK's paginator, which ends the
+        // listing silently on a repeated token and would report half a fleet
+        // as all of it.
+        let mut pages = Pages::new("ListSecrets", MAX_LIST_SECRETS_PAGES);
+        let mut next_token = None;
         let mut records = Vec::new();
         let mut shared_text = Interner::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| classify_sdk_error(&err))?;
+        loop {
+            let page = client
+                .list_secrets()
+                .max_results(PAGE_SIZE)
+                // Secrets scheduled for deletion are still inventoried (and
+                // reported as such) rather than silently vanishing.
+                .include_planned_deletion(true)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|err| classify_sdk_error(&err))?;
             for entry in page.secret_list() {
                 records.push(record_from_entry(target, entry, &mut shared_text)?);
+            }
+            match pages.next_token(page.next_token())? {
+                Some(token) => next_token = Some(token),
+                None => break,
             }
         }
         records.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.arn.cmp(&b.arn)));
@@ -61,23 +83,30 @@ impl SecretsSource for ClientFactory {
         secret_arn: &str,
     ) -> Result<BTreeMap<String, DateTime<Utc>>, SourceError> {
         let client = self.secrets_manager(target);
-        // Deprecated versions carry no staging label, so the ones asked
-        // about (AWSCURRENT, AWSPENDING) are always in the default listing.
-        let mut pages = client
-            .list_secret_version_ids()
-            .secret_id(secret_arn)
-            .max_results(PAGE_SIZE)
-            .into_paginator()
-            .send();
+        let mut pages = Pages::new("ListSecretVersionIds", MAX_VERSION_PAGES);
+        let mut next_token = None;
         let mut created = BTreeMap::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| classify_sdk_error(&err))?;
+        loop {
+            // Deprecated versions carry no staging label, so the ones asked
+            // about (AWSCURRENT, AWSPENDING) are always in the default listing.
+            let page = client
+                .list_secret_version_ids()
+                .secret_id(secret_arn)
+                .max_results(PAGE_SIZE)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|err| classify_sdk_error(&err))?;
             for version in page.versions() {
                 if let (Some(id), Some(when)) =
                     (version.version_id(), timestamp(version.created_date()))
                 {
                     created.insert(id.to_owned(), when);
                 }
+            }
+            match pages.next_token(page.next_token())? {
+                Some(token) => next_token = Some(token),
+                None => break,
             }
         }
         Ok(created)

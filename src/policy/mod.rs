@@ -5,6 +5,12 @@
 //! thresholds, and `schedule` the `rate()` / `cron()` gaps `rotation_interval`
 //! compares.
 
+// Every value here may come from AWS, and AWS has sent dates that overflow
+// unchecked arithmetic (a far-future `LastRotatedDate` once panicked the
+// whole poll): arithmetic is checked or saturating, or says why it cannot
+// overflow.
+#![deny(clippy::arithmetic_side_effects)]
+
 mod exemption;
 mod format;
 mod hygiene;
@@ -114,7 +120,11 @@ fn judge(
 /// Time from `since` to `now`; zero when `since` lies in the future (clock
 /// skew between AWS and this host must not make anything look old).
 fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
-    (now - since).to_std().unwrap_or(Duration::ZERO)
+    // Two representable dates are at most about 525,000 years apart, well
+    // inside what a `TimeDelta` holds: the difference itself cannot overflow.
+    now.signed_duration_since(since)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
 }
 
 fn start_of_day(day: NaiveDate) -> DateTime<Utc> {

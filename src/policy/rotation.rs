@@ -67,7 +67,7 @@ pub(super) fn rotation_interval(
         return Some(outcome);
     }
     let outcome = match rules.automatically_after_days {
-        Some(days) if days > 0 => Ok(DAY * u32::try_from(days).unwrap_or(u32::MAX)),
+        Some(days) if days > 0 => Ok(DAY.saturating_mul(u32::try_from(days).unwrap_or(u32::MAX))),
         Some(days) => Err(format!(
             "rotation is enabled but AutomaticallyAfterDays is {days}, not a number of days"
         )),

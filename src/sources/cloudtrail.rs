@@ -14,14 +14,24 @@ use chrono::{DateTime, Utc};
 
 use super::{PerTargetSource, ReadContext, SnapshotView, TargetLoops, TargetPart};
 use crate::aws::cloudtrail::CloudTrailSource;
+use crate::aws::pages::Pages;
 use crate::aws::{SourceError, Target};
 use crate::inventory::{SecretRecord, Unknown};
-use crate::rotation_events::{EventLedger, RotationEventKind, parse_event};
+use crate::rotation_events::{
+    EventLedger, MalformedEvent, RotationEvent, RotationEventKind, parse_event,
+};
 use crate::snapshot::Source;
 
 /// CloudTrail delivers an event within about 15 minutes of the API call;
 /// each lookup reaches this far behind the previous one's end.
 pub const LATE_DELIVERY_OVERLAP: Duration = Duration::from_secs(20 * 60);
+
+/// Pages of one event kind in one read before the listing is taken to go
+/// round: 500,000 events of a kind (one for every secret Secrets Manager
+/// lets an account and region hold) are 10,000 pages of 50. The read's
+/// deadline (one interval) usually ends a runaway listing first: at 2
+/// requests a second, 10,000 pages take well over an hour.
+pub const MAX_LOOKUP_PAGES: usize = 10_000;
 
 /// `LookupEvents` requests in flight across all targets, per target polled
 /// at once (`aws.max_concurrent_targets`): 128 by default. Each target
@@ -40,6 +50,13 @@ pub struct TrailState {
     /// The end of the last complete read; `None` until the start-up history
     /// has been read, and until then no verdict rests on CloudTrail.
     watermark: Option<DateTime<Utc>>,
+}
+
+impl TrailState {
+    /// The events known of the target.
+    pub fn ledger(&self) -> &EventLedger {
+        &self.ledger
+    }
 }
 
 /// Reads rotation events through `C`.
@@ -70,6 +87,26 @@ fn before(time: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// `time` moved on by `by`, or the latest time there is.
+fn after(time: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| time.checked_add_signed(by))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The event, unless it is dated after `latest`: an event from the future
+/// would never leave the ledger by age.
+fn within(event: RotationEvent, latest: DateTime<Utc>) -> Result<RotationEvent, MalformedEvent> {
+    if event.time > latest {
+        return Err(MalformedEvent {
+            problem: format!("dated {}, after the lookup's end", event.time),
+            event_id: event.id,
+        });
+    }
+    Ok(event)
+}
+
 impl<C: CloudTrailSource> PerTargetSource for RotationEvents<C> {
     type State = TrailState;
 
@@ -93,8 +130,41 @@ impl<C: CloudTrailSource> PerTargetSource for RotationEvents<C> {
             None => (before(now, self.lookback), true),
             Some(watermark) => (before(watermark, LATE_DELIVERY_OVERLAP), false),
         };
+        let outcome = self
+            .read_kinds(target, state, read, start, now, history)
+            .await;
+        // Whatever the outcome, nothing older than the lookback is kept: a
+        // restarted exporter would not know it either, and a CloudTrail that
+        // keeps producing events must not grow the ledger without end.
+        let mut state = lock(state);
+        let forgot = state
+            .ledger
+            .forget_events_before(before(now, self.lookback));
+        let learned = outcome? | forgot;
+        state.watermark = Some(now);
+        let keep_from = before(now, LATE_DELIVERY_OVERLAP.saturating_mul(2));
+        state.ledger.forget_before(keep_from);
+        Ok(learned)
+    }
+}
+
+impl<C: CloudTrailSource> RotationEvents<C> {
+    /// Reads every event kind from `start` to `now` into the ledger.
+    async fn read_kinds(
+        &self,
+        target: &Target,
+        state: &Mutex<TrailState>,
+        read: &ReadContext<'_>,
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        history: bool,
+    ) -> Result<bool, SourceError> {
         let mut learned = false;
+        // An event after the lookup's end is no answer to it; allowing for
+        // clocks apart by as much as CloudTrail's delivery lag.
+        let latest = after(now, LATE_DELIVERY_OVERLAP);
         for kind in RotationEventKind::ALL {
+            let mut pages = Pages::new("LookupEvents", MAX_LOOKUP_PAGES);
             let mut next_token = None;
             loop {
                 let permit = read.take_turn().await;
@@ -110,13 +180,13 @@ impl<C: CloudTrailSource> PerTargetSource for RotationEvents<C> {
                 {
                     let mut state = lock(state);
                     for raw in &page.events {
-                        match parse_event(raw) {
+                        match parse_event(raw).and_then(|event| within(event, latest)) {
                             // History read at start-up sets the newest
                             // events but never the counter: a restart is
                             // not a burst.
                             Ok(event) => learned |= state.ledger.record(event, !history),
                             Err(malformed) => {
-                                state.ledger.malformed += 1;
+                                state.ledger.malformed = state.ledger.malformed.saturating_add(1);
                                 read.skipped_invalid_item();
                                 tracing::warn!(
                                     account_id = %target.account_id,
@@ -128,16 +198,12 @@ impl<C: CloudTrailSource> PerTargetSource for RotationEvents<C> {
                         }
                     }
                 }
-                match page.next_token {
+                match pages.next_token(page.next_token.as_deref())? {
                     Some(token) => next_token = Some(token),
                     None => break,
                 }
             }
         }
-        let mut state = lock(state);
-        state.watermark = Some(now);
-        let keep_from = before(now, LATE_DELIVERY_OVERLAP * 2);
-        state.ledger.forget_before(keep_from);
         Ok(learned)
     }
 }

@@ -11,14 +11,22 @@
 //! (`impl PerTargetSource`), its loops built and registered in `app.rs`,
 //! and what it contributes to records and checks.
 
+// Every value here may come from AWS, and AWS has sent dates that overflow
+// unchecked arithmetic (a far-future `LastRotatedDate` once panicked the
+// whole poll): arithmetic is checked or saturating, or says why it cannot
+// overflow.
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod cloudtrail;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use tokio::sync::SemaphorePermit;
 
 use crate::aws::{SourceError, Target};
@@ -99,7 +107,8 @@ impl ReadContext<'_> {
             let book = lock(self.book);
             (
                 book.next_request,
-                self.min_request_interval * book.slowdown.max(1),
+                self.min_request_interval
+                    .saturating_mul(book.slowdown.max(1)),
             )
         };
         if let Some(at) = wait_until {
@@ -108,7 +117,8 @@ impl ReadContext<'_> {
         // Never closed, so acquiring cannot fail; without a permit the
         // request would only go unbounded.
         let permit = self.in_flight.acquire().await.ok();
-        lock(self.book).next_request = Some(tokio::time::Instant::now() + interval);
+        let now = tokio::time::Instant::now();
+        lock(self.book).next_request = Some(now.checked_add(interval).unwrap_or(now));
         permit
     }
 
@@ -215,7 +225,22 @@ impl<S: PerTargetSource> TargetLoops<S> {
             target,
             source,
         };
-        let result = self.source.read(target, &slot.state, &context, now).await;
+        // A read gets one interval: a source that keeps answering (a
+        // listing that never ends, an answer that never comes) must not hold
+        // the target's loop, nor `check`, for ever. A panic in the read (a
+        // bug met on an answer nobody expected) takes this target of this
+        // source down, not the loop or the exporter; the state's lock
+        // recovers from poisoning and the next read asks again.
+        let read =
+            AssertUnwindSafe(self.source.read(target, &slot.state, &context, now)).catch_unwind();
+        let result = match tokio::time::timeout(self.interval, read).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => Err(SourceError::from_panic("reading the target", &*panic)),
+            Err(_) => Err(SourceError::timeout(format!(
+                "reading the target took longer than its interval ({}s)",
+                self.interval.as_secs()
+            ))),
+        };
         let mut book = lock(&slot.book);
         let poll_duration = began.elapsed();
         let was_up = book.health.as_ref().map(|h| h.up);
@@ -234,7 +259,11 @@ impl<S: PerTargetSource> TargetLoops<S> {
             }
             Err(err) => {
                 if err.reason == ErrorReason::Throttled {
-                    book.slowdown = (book.slowdown.max(1) * SLOWDOWN_STEP).min(MAX_SLOWDOWN);
+                    book.slowdown = book
+                        .slowdown
+                        .max(1)
+                        .saturating_mul(SLOWDOWN_STEP)
+                        .min(MAX_SLOWDOWN);
                 }
                 tracing::warn!(
                     account_id = %target.account_id,

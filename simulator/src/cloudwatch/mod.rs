@@ -102,6 +102,8 @@ pub(crate) async fn serve(
                 "InternalServiceFault",
                 "Internal service error",
             )),
+            // Answer-shaping faults are for the JSON listings.
+            Fault::RepeatNextToken | Fault::DuplicateEntry | Fault::MalformedBody => None,
         };
         if let Some(error) = error {
             return error.into_response_with(request_id);
