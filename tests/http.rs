@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{Exposition, Harness};
+use secrets_rotation_exporter::snapshot::ErrorReason;
 use simulator::{Fault, FaultRule, Fleet, SecretSpec};
 
 const ACCOUNT: &str = "111111111111";
@@ -176,7 +177,7 @@ async fn a_failed_poll_reaches_the_error_counters_of_both_encodings_at_the_next_
             ERRORS,
             &[("region", "eu-west-1"), ("source", "secretsmanager")]
         ),
-        7
+        ErrorReason::ALL.len()
     );
 
     harness.simulator.fail(

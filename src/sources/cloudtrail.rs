@@ -40,6 +40,10 @@ pub const MAX_LOOKUP_PAGES: usize = 10_000;
 /// requests at once and hold their clients and responses together.
 pub const LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET: usize = 4;
 
+/// How many poll intervals the start-up history may take: an hour at the
+/// default 5m, 3,600 requests at 1 a second, 50 events each.
+pub const HISTORY_READ_INTERVALS: u32 = 12;
+
 /// The CloudTrail loops of every target.
 pub type RotationTracker<C> = TargetLoops<RotationEvents<C>>;
 
@@ -116,6 +120,17 @@ impl<C: CloudTrailSource> PerTargetSource for RotationEvents<C> {
 
     fn operations(&self) -> &'static [(&'static str, &'static str)] {
         &[("cloudtrail", "LookupEvents")]
+    }
+
+    /// The start-up history reads the whole lookback at 1 or 2 requests a
+    /// second, which for a busy account is far more than a refresh: it gets
+    /// `HISTORY_READ_INTERVALS` intervals before it counts as timed out.
+    fn read_deadline(&self, state: &TrailState, interval: Duration) -> Duration {
+        if state.watermark.is_none() {
+            interval.saturating_mul(HISTORY_READ_INTERVALS)
+        } else {
+            interval
+        }
     }
 
     async fn read(

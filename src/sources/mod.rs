@@ -50,6 +50,13 @@ pub trait PerTargetSource: Send + Sync + 'static {
     /// counters exist from start-up.
     fn operations(&self) -> &'static [(&'static str, &'static str)];
 
+    /// How long the next read of a target may take before it fails with
+    /// `timeout`: one interval, unless the source knows its next read is
+    /// larger than usual.
+    fn read_deadline(&self, _state: &Self::State, interval: Duration) -> Duration {
+        interval
+    }
+
     /// Reads the target up to `now`, taking a turn from `read` before each
     /// request. Returns whether the read learned something the snapshot
     /// shows. An error fails the whole read: the target's health goes down
@@ -225,20 +232,22 @@ impl<S: PerTargetSource> TargetLoops<S> {
             target,
             source,
         };
-        // A read gets one interval: a source that keeps answering (a
-        // listing that never ends, an answer that never comes) must not hold
-        // the target's loop, nor `check`, for ever. A panic in the read (a
+        // A read gets a deadline, one interval unless the source asks for
+        // more: a source that keeps answering (a listing that never ends, an
+        // answer that never comes) must not hold the target's loop, nor
+        // `check`, for ever. A panic in the read (a
         // bug met on an answer nobody expected) takes this target of this
         // source down, not the loop or the exporter; the state's lock
         // recovers from poisoning and the next read asks again.
         let read =
             AssertUnwindSafe(self.source.read(target, &slot.state, &context, now)).catch_unwind();
-        let result = match tokio::time::timeout(self.interval, read).await {
+        let deadline = self.source.read_deadline(&lock(&slot.state), self.interval);
+        let result = match tokio::time::timeout(deadline, read).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => Err(SourceError::from_panic("reading the target", &*panic)),
             Err(_) => Err(SourceError::timeout(format!(
-                "reading the target took longer than its interval ({}s)",
-                self.interval.as_secs()
+                "reading the target took longer than {}s",
+                deadline.as_secs()
             ))),
         };
         let mut book = lock(&slot.book);
