@@ -75,6 +75,9 @@ enum Command {
         /// Check only this replica's share of the accounts, as INDEX/COUNT.
         #[arg(long, value_name = "INDEX/COUNT", value_parser = config::Shard::parse)]
         shard: Option<config::Shard>,
+        /// Give up (exit 2) when the check has not finished after this long.
+        #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = config::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Show (plan) or make (apply) the CloudWatch alarm changes the config asks for.
     Alarms {
@@ -310,6 +313,7 @@ async fn run() -> ExitCode {
             config_file,
             output,
             shard,
+            timeout,
         } => {
             let mut config = match load_config(&config_file) {
                 Ok(config) => config,
@@ -328,17 +332,30 @@ async fn run() -> ExitCode {
                 }
             };
             let now = Utc::now();
-            futures::future::join_all(
-                exporter
-                    .sources
-                    .iter()
-                    .map(|source| source.read_all_once(now)),
-            )
-            .await;
             exporter.poller.explain_verdicts(true);
             // One poll must judge everything it lists: no lookup is left for a next poll.
             exporter.poller.complete_version_lookups(true);
-            let snapshot = exporter.poller.poll_once(now).await;
+            // Every request has its own timeout, but a check waits for every
+            // version lookup and CloudTrail's whole history: a bound on the
+            // whole keeps a pipeline that runs it from waiting for ever.
+            let checked = tokio::time::timeout(timeout, async {
+                futures::future::join_all(
+                    exporter
+                        .sources
+                        .iter()
+                        .map(|source| source.read_all_once(now)),
+                )
+                .await;
+                exporter.poller.poll_once(now).await
+            })
+            .await;
+            let Ok(snapshot) = checked else {
+                eprintln!(
+                    "check did not finish within {} (--timeout): nothing was judged",
+                    config::format_config_duration(timeout)
+                );
+                return ExitCode::from(EXIT_CANNOT_EVALUATE as u8);
+            };
             let report = Report::new(&snapshot);
             let mut stdout = std::io::stdout().lock();
             let written = match output {

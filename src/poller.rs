@@ -179,7 +179,17 @@ impl<S: SecretsSource> Poller<S> {
 
     /// Polls every target once, judges every secret at `now` and publishes
     /// the snapshot.
+    /// Waits for the work that follows the poll (publishing to CloudWatch)
+    /// too, as `check` and the tests want; `serve` runs that work beside the
+    /// next polls (see [`Poller::run`]).
     pub async fn poll_once(&self, now: DateTime<Utc>) -> Arc<Snapshot> {
+        let snapshot = self.poll_inventory(now).await;
+        self.after_poll(snapshot, now).await
+    }
+
+    /// Polls every target once, judges every secret at `now` and publishes
+    /// the snapshot, without the work that follows a poll.
+    async fn poll_inventory(&self, now: DateTime<Utc>) -> Arc<Snapshot> {
         let started = Instant::now();
         let settings = &self.config.aws;
         let target_timeout = settings.target_timeout;
@@ -207,19 +217,22 @@ impl<S: SecretsSource> Poller<S> {
             .collect()
             .await;
 
-        let mut snapshot = self.publish_poll(outcomes, now, started.elapsed());
+        let snapshot = self.publish_poll(outcomes, now, started.elapsed());
         self.metrics.observe_poll_duration(started.elapsed());
         // The previous listing is gone now; the previous snapshot goes once
         // the next scrape has rendered this one (src/web/metrics_body.rs trims again).
         crate::allocator::release_free_memory();
-        if let Some(hook) = self.hook.get() {
-            hook.after_poll(&snapshot).await;
-            // The hook's health changed with its work: serve it now, not a poll later.
-            if let Some(updated) = self.republish(now) {
-                snapshot = updated;
-            }
-        }
         snapshot
+    }
+
+    /// Runs the hook on a poll's snapshot, and serves the hook's new health
+    /// at once rather than a poll later.
+    async fn after_poll(&self, snapshot: Arc<Snapshot>, now: DateTime<Utc>) -> Arc<Snapshot> {
+        let Some(hook) = self.hook.get() else {
+            return snapshot;
+        };
+        hook.after_poll(&snapshot).await;
+        self.republish(now).unwrap_or(snapshot)
     }
 
     /// Lists one target's secrets and looks up the versions its checks need,
@@ -672,12 +685,18 @@ impl<S: SecretsSource> Poller<S> {
     /// Polls every `poll_interval` until `shutdown` resolves. A tick that
     /// comes while a poll is still running is skipped and counted, never
     /// queued: polls must not pile up behind a slow account.
+    ///
+    /// The work after each poll (publishing to CloudWatch) runs beside the
+    /// next polls, one at a time: a CloudWatch that hangs must not make the
+    /// inventory skip ticks. A poll that ends while the previous publishing
+    /// still runs is not published, and that is logged.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         let sources_changed = self.sources_changed.clone();
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         tokio::pin!(shutdown);
         let mut running: Option<tokio::task::JoinHandle<()>> = None;
+        let publishing: Arc<tokio::sync::Mutex<()>> = Arc::default();
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -691,8 +710,10 @@ impl<S: SecretsSource> Poller<S> {
                         continue;
                     }
                     let poller = self.clone();
+                    let publishing = publishing.clone();
                     running = Some(tokio::spawn(async move {
-                        let snapshot = poller.poll_once(Utc::now()).await;
+                        let now = Utc::now();
+                        let snapshot = poller.poll_inventory(now).await;
                         let totals = snapshot.totals();
                         tracing::info!(
                             targets = totals.targets,
@@ -702,6 +723,17 @@ impl<S: SecretsSource> Poller<S> {
                             unevaluated_secrets = totals.unevaluated_secrets,
                             "poll complete"
                         );
+                        match publishing.try_lock_owned() {
+                            Ok(turn) => {
+                                tokio::spawn(async move {
+                                    poller.after_poll(snapshot, now).await;
+                                    drop(turn);
+                                });
+                            }
+                            Err(_) => tracing::warn!(
+                                "the previous poll's publishing is still running; this poll is not published"
+                            ),
+                        }
                     }));
                 }
             }

@@ -509,3 +509,51 @@ async fn replicas_of_a_split_fleet_keep_their_own_totals_and_alarms() {
     assert!(single.delete.is_empty(), "{single:?}");
     assert!(single.update.is_empty(), "{single:?}");
 }
+
+/// Publishing runs beside the polls: a CloudWatch that answers after
+/// several poll intervals must not make the inventory skip ticks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_cloudwatch_never_makes_polls_skip_ticks() {
+    let sim = simulator::start(fleet(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("simulator starts");
+    let mut config = config::parse(&config_yaml(PUBLISHING)).expect("config");
+    // Shorter than validation allows, so that the test sees several ticks
+    // in seconds; the loop itself does not care. Publishing may take up to
+    // the target timeout, here three intervals.
+    config.poll_interval = std::time::Duration::from_secs(1);
+    config.aws.target_timeout = std::time::Duration::from_secs(3);
+    config.aws.operation_timeout = std::time::Duration::from_secs(30);
+    let exporter =
+        secrets_rotation_exporter::app::Exporter::build(config, simulator_sdk_config(&sim).await)
+            .await
+            .expect("exporter builds");
+    sim.fail(
+        FaultRule::new(Fault::Delay(std::time::Duration::from_secs(6))).operation("PutMetricData"),
+    );
+    sim.reset_counts();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let polling = tokio::spawn(exporter.poller.clone().run(async move {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(std::time::Duration::from_millis(4_500)).await;
+    let _ = stop.send(());
+    let _ = polling.await;
+
+    let mut text = String::new();
+    exporter.metrics.render(&mut text).expect("render");
+    assert_eq!(
+        Exposition(text).value("secrets_rotation_exporter_polls_skipped_total", &[]),
+        0.0,
+        "a poll tick was skipped while CloudWatch hung"
+    );
+    // Ticks at 0, 1, 2, 3 and 4 s: each one polls both accounts.
+    let polls = sim.requests_by_account("ListSecrets", ACCOUNT);
+    assert!(polls >= 4, "{polls} polls of {ACCOUNT} in 4.5 s at 1 s");
+    let published = sim.requests("PutMetricData");
+    assert!(
+        (1..=2).contains(&published),
+        "one publishing at a time, each up to 3 s: the polls while one hangs are not published ({published})"
+    );
+    sim.shutdown().await;
+}

@@ -102,6 +102,10 @@ struct CheckRun {
 /// Runs the `check` command against the simulator, as a user would with
 /// `AWS_ENDPOINT_URL` pointing at an emulator.
 async fn run_check(simulator: &SimulatorHandle, config_yaml: &str, output: &str) -> CheckRun {
+    run_check_with(simulator, config_yaml, &[&format!("--output={output}")]).await
+}
+
+async fn run_check_with(simulator: &SimulatorHandle, config_yaml: &str, args: &[&str]) -> CheckRun {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, config_yaml).expect("write config");
@@ -111,7 +115,7 @@ async fn run_check(simulator: &SimulatorHandle, config_yaml: &str, output: &str)
         .arg("check")
         .arg("--config.file")
         .arg(&path)
-        .arg(format!("--output={output}"))
+        .args(args)
         .env_clear()
         .env("AWS_ENDPOINT_URL", simulator.endpoint_url())
         .env("AWS_ACCESS_KEY_ID", credentials.access_key_id)
@@ -511,4 +515,25 @@ async fn serve_spreads_version_lookups_over_polls_and_check_waits_for_all() {
     assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
     assert_eq!(json(&run)["summary"]["unevaluated_secrets"], 0);
     assert_eq!(harness.simulator.requests("ListSecretVersionIds"), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_cannot_finish_gives_up_at_its_timeout() {
+    let simulator = simulator::start(one_stuck_rotation(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("simulator starts");
+    // Every ListSecrets answers after a minute, within the 60 s target
+    // timeout of the config: only the overall bound can end the check.
+    simulator.fail(FaultRule::new(Fault::Delay(Duration::from_secs(59))).operation("ListSecrets"));
+    let started = std::time::Instant::now();
+    let run = run_check_with(&simulator, &config_yaml(false), &["--timeout=2s"]).await;
+    let took = started.elapsed();
+    assert_eq!(run.code, Some(2), "stderr:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("check did not finish within 2s"),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(30), "check took {took:?}");
+    simulator.shutdown().await;
 }
