@@ -6,14 +6,15 @@
 #   ./scripts/test-all.sh --list       the phases
 #
 # Phases: setup (promtool, amtool, the Python venv), fmt, clippy, build,
-# test (cargo test), parity (the moto parity test in tests/moto).
+# test (cargo test), parity (the moto parity test in tests/moto), fuzz (every
+# cargo-fuzz target in fuzz/ for FUZZ_SECONDS each, under nightly).
 # It stops at the first phase that fails and exits non-zero.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo_root=$(pwd)
 
-ALL_PHASES=(setup fmt clippy build test parity)
+ALL_PHASES=(setup fmt clippy build test parity fuzz)
 VENV="$repo_root/.venv"
 REQUIREMENTS="$repo_root/tests/moto/requirements.txt"
 APT_PACKAGES=(prometheus prometheus-alertmanager)
@@ -125,6 +126,42 @@ phase_parity() {
     target_dir=$(cargo metadata --format-version 1 --no-deps \
         | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
     SECRETS_ROTATION_BIN_DIR="$target_dir/debug" "$VENV/bin/pytest" -q -p no:cacheprovider tests/moto
+}
+
+# Each target runs from its committed seeds for this long; a crash or a hang
+# (an input taking FUZZ_TIMEOUT seconds) fails the phase.
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+FUZZ_TIMEOUT="${FUZZ_TIMEOUT:-10}"
+# Unoptimised and without AddressSanitizer: cargo-fuzz's default build
+# (optimised, ASan) compiles the AWS SDK slowly enough to make this phase the
+# longest of the suite (figures in docs/testing.md). Panics, overflow checks
+# and debug assertions still count; long runs by hand use the default build.
+FUZZ_BUILD_FLAGS=(--dev --sanitizer none)
+
+phase_fuzz() {
+    local target scratch
+    # libFuzzer's instrumentation needs nightly rustc. Missing, the phase
+    # fails: a fuzz phase that skipped itself would read as a pass.
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        echo "the fuzz phase needs the nightly toolchain: rustup toolchain install nightly" >&2
+        return 1
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        log "installing cargo-fuzz"
+        quietly cargo install cargo-fuzz --locked
+    fi
+    cargo +nightly fuzz build "${FUZZ_BUILD_FLAGS[@]}"
+    # New inputs go to a scratch directory, so the worktree keeps only the
+    # committed seeds and every run starts from the same place.
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' RETURN
+    for target in $(cargo +nightly fuzz list); do
+        log "fuzz $target for ${FUZZ_SECONDS}s"
+        mkdir -p "$scratch/$target"
+        cargo +nightly fuzz run "${FUZZ_BUILD_FLAGS[@]}" "$target" "$scratch/$target" "$repo_root/fuzz/corpus/$target" -- \
+            -max_total_time="$FUZZ_SECONDS" -timeout="$FUZZ_TIMEOUT" -print_final_stats=1 2>&1 \
+            | grep -v -e '^#[0-9]' -e '^INFO:' -e '^###### ' -e '^".*" # Uses: '
+    done
 }
 
 main() {

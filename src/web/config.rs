@@ -171,7 +171,19 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|err| error(None, format!("cannot read file: {err}")))?;
-    let raw = parse_raw(&text).map_err(|(key, message)| error(key.as_deref(), message))?;
+    parse(&text, path)
+}
+
+/// Parses and validates the text of a web config file; `path` names the
+/// file in errors and is where relative certificate paths start. Kept apart
+/// from [`load`] so the YAML handling can be fuzzed without a file per input.
+pub fn parse(text: &str, path: &Path) -> Result<WebConfig, WebConfigError> {
+    let error = |key: Option<&str>, message: String| WebConfigError {
+        file: path.to_path_buf(),
+        key: key.map(str::to_owned),
+        message,
+    };
+    let raw = parse_raw(text).map_err(|(key, message)| error(key.as_deref(), message))?;
     validate(raw, path).map_err(|(key, message)| error(Some(&key), message))
 }
 

@@ -10,7 +10,7 @@ mod serve;
 mod tls;
 
 pub use auth::protect;
-pub use config::{WebConfig, WebConfigError, load, unprotected};
+pub use config::{WebConfig, WebConfigError, load, parse, unprotected};
 pub use routes::{AppState, Clock, STALLED_AFTER_POLL_INTERVALS, app};
 pub use serve::{
     HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_TIMEOUT, ServeLimits,
