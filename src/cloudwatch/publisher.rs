@@ -253,15 +253,25 @@ impl CloudWatchExporter {
         sent.map(|()| batches.len())
     }
 
-    /// Plans and applies the alarm changes; logs what it changed.
+    /// Plans and applies the alarm changes; logs what it changed. The whole
+    /// of it runs under one reconcile interval: every request has its own
+    /// timeout, but an alarm listing that keeps paging must not hold the
+    /// reconciler past its next turn.
     pub async fn reconcile(&self) -> Result<Plan, SourceError> {
         let started = Instant::now();
-        let result: Result<Plan, SourceError> = async {
+        let deadline = self.config.cloudwatch.alarms.reconcile_interval;
+        let result: Result<Plan, SourceError> = tokio::time::timeout(deadline, async {
             let plan = plan(self.api.as_ref(), &self.config).await?;
             apply(self.api.as_ref(), &plan).await?;
             Ok(plan)
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(SourceError::timeout(format!(
+                "reconciling CloudWatch alarms took longer than {}s",
+                deadline.as_secs()
+            )))
+        });
         match &result {
             Ok(plan) if !plan.is_empty() => tracing::info!(
                 created = plan.create.len(),
