@@ -169,6 +169,16 @@ impl<S: SecretsSource> Poller<S> {
         self.sources_changed.clone()
     }
 
+    /// Counts a failure of the inventory of `target` in `errors_total`.
+    fn count_error(&self, target: &Target, reason: ErrorReason) {
+        self.metrics.record_error(
+            &target.account_id,
+            &target.region,
+            Source::SecretsManager,
+            reason,
+        );
+    }
+
     pub fn targets(&self) -> &[Target] {
         &self.targets
     }
@@ -280,12 +290,7 @@ impl<S: SecretsSource> Poller<S> {
                     secret_arn = %record.arn,
                     "ListSecrets listed a secret twice; keeping the first copy"
                 );
-                self.metrics.record_error(
-                    &target.account_id,
-                    &target.region,
-                    Source::SecretsManager,
-                    ErrorReason::InvalidResponse,
-                );
+                self.count_error(target, ErrorReason::InvalidResponse);
                 continue;
             }
             seen.insert(record.arn.clone());
@@ -420,12 +425,7 @@ impl<S: SecretsSource> Poller<S> {
                                 region = %target.region,
                                 "version lookups reached the target's deadline; the rest ({left}) are asked at the next poll"
                             );
-                            self.metrics.record_error(
-                                &target.account_id,
-                                &target.region,
-                                Source::SecretsManager,
-                                ErrorReason::Timeout,
-                            );
+                            self.count_error(target, ErrorReason::Timeout);
                             stopped = Some(Unknown::Failed(ErrorReason::Timeout));
                             break;
                         }
@@ -454,12 +454,7 @@ impl<S: SecretsSource> Poller<S> {
                             error = %err.message,
                             "ListSecretVersionIds failed"
                         );
-                        self.metrics.record_error(
-                            &target.account_id,
-                            &target.region,
-                            Source::SecretsManager,
-                            err.reason,
-                        );
+                        self.count_error(target, err.reason);
                         failed.insert(index, Unknown::Failed(err.reason));
                         if matches!(
                             err.reason,
@@ -541,12 +536,7 @@ impl<S: SecretsSource> Poller<S> {
                         error = %err.message,
                         "inventory failed"
                     );
-                    self.metrics.record_error(
-                        &target.account_id,
-                        &target.region,
-                        Source::SecretsManager,
-                        err.reason,
-                    );
+                    self.count_error(&target, err.reason);
                     let expired = match remembered.last_success {
                         Some(last) => {
                             now.signed_duration_since(last).to_std().unwrap_or_default() >= keep_for
@@ -634,12 +624,7 @@ impl<S: SecretsSource> Poller<S> {
                         error = %err.message,
                         "judging failed; the target is down until it succeeds"
                     );
-                    self.metrics.record_error(
-                        &target.account_id,
-                        &target.region,
-                        Source::SecretsManager,
-                        err.reason,
-                    );
+                    self.count_error(target, err.reason);
                     if let Some(inventory) = part.health.first_mut() {
                         inventory.up = false;
                         inventory.last_error = Some(TargetError::from(err));
