@@ -149,3 +149,42 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
         ) > 0
     );
 }
+
+/// Reloading the configuration comes later: until then SIGHUP is logged and
+/// ignored, where it used to end the process (exit 129). SIGTERM still stops
+/// it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_is_ignored_and_sigterm_stops_the_demo_cleanly() {
+    let (mut demo, address) = start_demo();
+    let pid = libc::pid_t::try_from(demo.0.id()).expect("pid fits");
+    // SAFETY: kill(2) on our own child's pid with a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0, "send SIGHUP");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        demo.0.try_wait().expect("wait").is_none(),
+        "the demo exited on SIGHUP"
+    );
+    let response = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("/metrics after SIGHUP");
+    assert_eq!(response.status(), 200);
+
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "send SIGTERM");
+    let began = Instant::now();
+    let status = loop {
+        if let Some(status) = demo.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "the demo did not stop within 20 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIGTERM: {status}"
+    );
+}
