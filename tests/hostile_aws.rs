@@ -199,6 +199,38 @@ async fn a_repeated_next_token_on_list_secrets_takes_the_target_down_instead_of_
     );
 }
 
+/// A listing that never ends, each token new: the page cap stops it (5,000
+/// pages, what Secrets Manager's 500,000-secret quota fills) with
+/// `invalid_response`, rather than paging until the target's deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_list_secrets_stops_at_its_page_cap_as_an_invalid_response() {
+    let harness = Harness::start(
+        fleet((0..150).map(|i| rotating(&format!("app/secret-{i:03}")))),
+        &config(false),
+    )
+    .await;
+    harness.simulator.fail(
+        FaultRule::new(Fault::EndlessNextToken)
+            .operation("ListSecrets")
+            .account(HOSTILE),
+    );
+    let began = std::time::Instant::now();
+    let scraped = poll(&harness).await;
+    println!("an endless listing ended after {:?}", began.elapsed());
+    assert_eq!(up(&scraped, HOSTILE, "secretsmanager"), 0.0);
+    assert_eq!(
+        errors(&scraped, HOSTILE, "secretsmanager", "invalid_response"),
+        1.0
+    );
+    assert_eq!(
+        harness
+            .simulator
+            .requests_by_account("ListSecrets", HOSTILE),
+        5_000
+    );
+    assert_eq!(up(&scraped, HEALTHY, "secretsmanager"), 1.0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_next_token_on_lookup_events_ends_the_read_with_invalid_response() {
     let harness = Harness::start(fleet([rotating("app/db")]), &config(true)).await;

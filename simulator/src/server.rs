@@ -215,7 +215,10 @@ async fn json_fault(
             "An error occurred on the server side.",
         )),
         // These shape the answer instead (`spoiled_answer`).
-        Fault::RepeatNextToken | Fault::DuplicateEntry | Fault::MalformedBody => None,
+        Fault::RepeatNextToken
+        | Fault::EndlessNextToken
+        | Fault::DuplicateEntry
+        | Fault::MalformedBody => None,
     }
 }
 
@@ -232,6 +235,17 @@ fn spoiled_answer(fault: Fault, request: &[u8], mut answer: Value) -> String {
                 .filter(Value::is_string);
             if let (Some(token), Some(fields)) = (asked, answer.as_object_mut()) {
                 fields.insert("NextToken".into(), token);
+            }
+            answer.to_string()
+        }
+        Fault::EndlessNextToken => {
+            let longer = serde_json::from_slice::<Value>(request)
+                .ok()
+                .and_then(|input| input.get("NextToken")?.as_str().map(str::to_owned))
+                .and_then(|token| crate::token::decode(&token))
+                .map(|text| crate::token::encode(&format!("{text}~")));
+            if let (Some(token), Some(fields)) = (longer, answer.as_object_mut()) {
+                fields.insert("NextToken".into(), Value::String(token));
             }
             answer.to_string()
         }

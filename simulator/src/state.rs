@@ -52,6 +52,11 @@ pub enum Fault {
     /// A first page is unchanged. JSON services only (Secrets Manager,
     /// CloudTrail); elsewhere the request is answered normally.
     RepeatNextToken,
+    /// Answers normally, but every page asked for with a `NextToken` hands
+    /// back a new one (the token asked with, one character longer), so a
+    /// listing never ends and never repeats a token. A first page is
+    /// unchanged. JSON services only.
+    EndlessNextToken,
     /// Answers normally with the first entry of the listing (`SecretList`,
     /// `Versions`, `Events`) repeated at its end. JSON services only.
     DuplicateEntry,

@@ -155,7 +155,13 @@ pub(crate) async fn handle(
             .into_response_with(request_id);
         }
         // Answer-shaping faults are for the JSON listings.
-        Some(Fault::RepeatNextToken | Fault::DuplicateEntry | Fault::MalformedBody) | None => {}
+        Some(
+            Fault::RepeatNextToken
+            | Fault::EndlessNextToken
+            | Fault::DuplicateEntry
+            | Fault::MalformedBody,
+        )
+        | None => {}
     }
 
     let answer = match action.as_str() {

@@ -103,7 +103,10 @@ pub(crate) async fn serve(
                 "Internal service error",
             )),
             // Answer-shaping faults are for the JSON listings.
-            Fault::RepeatNextToken | Fault::DuplicateEntry | Fault::MalformedBody => None,
+            Fault::RepeatNextToken
+            | Fault::EndlessNextToken
+            | Fault::DuplicateEntry
+            | Fault::MalformedBody => None,
         };
         if let Some(error) = error {
             return error.into_response_with(request_id);
