@@ -35,6 +35,38 @@ pub struct Config {
     pub aws: AwsClientSettings,
     /// The part of the accounts this replica polls.
     pub shard: Shard,
+    /// Accounts found besides `accounts`.
+    pub discovery: Discovery,
+}
+
+/// Where accounts are found besides the explicit `accounts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// `None`: no discovery; the targets are `accounts` (or the base account).
+    pub organizations: Option<OrganizationsDiscovery>,
+}
+
+/// Accounts found in AWS Organizations: every active account of the
+/// included subtrees, read through a role of the same name in each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationsDiscovery {
+    /// A role in the management or delegated administrator account to read
+    /// Organizations through; `None`: the base credentials.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// The reader role in each discovered account, maybe with a path
+    /// (`platform/secrets-rotation-reader`): the account's role ARN is
+    /// `arn:<partition>:iam::<id>:role/<member_role_name>`.
+    pub member_role_name: String,
+    pub member_external_id: Option<String>,
+    /// Root or OU ids whose subtrees are watched; empty: the whole organization.
+    pub include_ous: Vec<String>,
+    /// Root or OU ids whose subtrees are skipped, even inside an included one.
+    pub exclude_ous: Vec<String>,
+    /// Account ids never discovered (an explicit `accounts` entry still counts).
+    pub exclude_accounts: Vec<String>,
+    /// How often the organization is read again.
+    pub refresh_interval: Duration,
 }
 
 /// One of `count` replicas that split the accounts between them: each
@@ -195,6 +227,9 @@ pub struct Alarms {
 pub struct Labels {
     /// Tag keys copied onto `aws_secretsmanager_secret_info` as `tag_<key>`.
     pub tags: Vec<String>,
+    /// Account tag keys (from Organizations) copied onto `aws_account_info`
+    /// as `tag_<key>`.
+    pub account_tags: Vec<String>,
 }
 
 /// How the exporter talks to AWS. The SDK sets no timeouts by default, so a

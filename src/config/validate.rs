@@ -106,6 +106,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         labels,
         aws,
         shard,
+        discovery: super::Discovery::default(),
     })
 }
 
@@ -277,7 +278,10 @@ fn validate_labels(problems: &mut Problems, raw: RawLabels) -> Labels {
         }
         seen_labels.insert(label, index);
     }
-    Labels { tags }
+    Labels {
+        tags,
+        account_tags: Vec::new(),
+    }
 }
 
 pub(super) fn check_regions(problems: &mut Problems, path: &str, regions: &[String]) {
