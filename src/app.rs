@@ -6,9 +6,11 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
+use crate::aws::organizations::{SdkOrganizations, organizations_region};
 use crate::aws::{ClientFactory, RequestCounter, SourceError, Target};
 use crate::cloudwatch::{self, CloudWatchExporter};
-use crate::config::{Account, Config, Shard};
+use crate::config::{Account, Config};
+use crate::discovery::{AccountDiscovery, RunningDiscovery};
 use crate::metrics::{ExporterMetrics, RenderOptions, revision};
 use crate::poller::Poller;
 use crate::snapshot::SnapshotStore;
@@ -16,15 +18,14 @@ use crate::sources::cloudtrail::{
     LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET, RotationEvents, RotationTracker,
 };
 use crate::sources::{PerTargetSource, RunningSource, SnapshotView, TargetLoops};
+use crate::targets::{TargetList, TargetSet};
 use crate::web::AppState;
 
 #[derive(Debug, Error)]
 pub enum StartError {
     #[error("the exporter's metric schema did not register: {0}")]
     Metrics(#[from] prometheus::Error),
-    #[error(
-        "no accounts are configured and the account of the base credentials could not be found (sts:GetCallerIdentity): {0}"
-    )]
+    #[error("the account of the base credentials could not be found (sts:GetCallerIdentity): {0}")]
     CallerIdentity(SourceError),
 }
 
@@ -33,16 +34,6 @@ pub enum StartError {
 /// at an emulator.
 pub async fn base_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
-}
-
-/// The accounts `shard` polls; `count` replicas with indexes 0 to count - 1
-/// together poll every account exactly once.
-pub fn shard_accounts(accounts: &[Account], shard: Shard) -> Vec<Account> {
-    accounts
-        .iter()
-        .filter(|account| shard.owns(&account.id))
-        .cloned()
-        .collect()
 }
 
 /// The sources read per target apart from the inventory, as they are
@@ -76,6 +67,11 @@ pub struct Exporter {
     pub config: Arc<Config>,
     pub metrics: ExporterMetrics,
     pub poller: Arc<Poller<ClientFactory>>,
+    /// What is polled now; discovery changes it.
+    pub targets: TargetSet,
+    /// Reads the organization when `discovery.organizations` is set: `serve`
+    /// starts it, `check` refreshes once before its poll.
+    pub discovery: Option<Arc<dyn RunningDiscovery>>,
     /// Reads rotation events from CloudTrail when `cloudtrail.enabled`.
     pub tracker: Option<Arc<RotationTracker<ClientFactory>>>,
     /// Every source read per target apart from the inventory, as `serve`
@@ -107,7 +103,13 @@ impl Exporter {
             config.aws.clone(),
             RequestCounter::new(metrics.clone()),
         );
-        let base_account = if config.accounts.is_empty() {
+        let organizations = config.discovery.organizations.as_ref();
+        // The base account is a target when nothing else is, and labels
+        // Organizations' health when discovery reads it with the base
+        // credentials.
+        let base_is_target = config.accounts.is_empty() && organizations.is_none();
+        let base_reads_organizations = organizations.is_some_and(|org| org.role_arn.is_none());
+        let base_account = if base_is_target || base_reads_organizations {
             Some(
                 factory
                     .caller_account()
@@ -118,16 +120,29 @@ impl Exporter {
             None
         };
         let accounts = match &base_account {
-            Some(id) => vec![Account {
+            Some(id) if base_is_target => vec![Account {
                 id: id.clone(),
                 role_arn: None,
                 external_id: None,
                 regions: config.regions.clone(),
                 name: None,
             }],
-            None => config.accounts.clone(),
+            _ => config.accounts.clone(),
         };
-        let targets = Target::all(&shard_accounts(&accounts, config.shard));
+        let target_set = TargetSet::new(TargetList::configured(&accounts, config.shard));
+        let organizations_reader = organizations.map(|org| Target {
+            account_id: org
+                .role_arn
+                .as_deref()
+                .and_then(|arn| arn.split(':').nth(4))
+                .map(str::to_owned)
+                .or_else(|| base_account.clone())
+                .unwrap_or_default(),
+            account_name: None,
+            role_arn: org.role_arn.clone(),
+            external_id: org.external_id.clone(),
+            region: organizations_region(factory.base_region()).to_owned(),
+        });
         let config = Arc::new(config);
         let store = Arc::new(SnapshotStore::new());
         let factory = Arc::new(factory);
@@ -135,7 +150,7 @@ impl Exporter {
             cloudwatch::publisher(&config, &factory, base_account.as_deref(), &metrics).await;
         let mut poller = Poller::new(
             config.clone(),
-            targets.clone(),
+            target_set.clone(),
             factory.clone(),
             store.clone(),
             metrics.clone(),
@@ -145,8 +160,8 @@ impl Exporter {
             sources.register(
                 &mut poller,
                 TargetLoops::new(
-                    RotationEvents::new(factory, config.cloudtrail.lookback),
-                    targets,
+                    RotationEvents::new(factory.clone(), config.cloudtrail.lookback),
+                    target_set.clone(),
                     config.poll_interval,
                     config.cloudtrail.requests_per_second,
                     metrics.clone(),
@@ -156,6 +171,21 @@ impl Exporter {
                 ),
             )
         });
+        let discovery: Option<Arc<dyn RunningDiscovery>> =
+            organizations_reader.and_then(|reader| {
+                let discovery = AccountDiscovery::new(
+                    SdkOrganizations::new(&factory, &reader),
+                    config.clone(),
+                    target_set.clone(),
+                    metrics.clone(),
+                    reader.account_id.clone(),
+                    reader.region.clone(),
+                )?
+                .notify_changes(poller.sources_changed());
+                let discovery = Arc::new(discovery);
+                poller.add_decoration(discovery.clone());
+                Some(discovery as Arc<dyn RunningDiscovery>)
+            });
         if let Some(cloudwatch) = &cloudwatch {
             poller.set_hook(cloudwatch.clone());
         }
@@ -172,6 +202,8 @@ impl Exporter {
             config,
             metrics,
             poller,
+            targets: target_set,
+            discovery,
             tracker,
             sources: sources.running,
             state,

@@ -215,7 +215,8 @@ async fn run_server(
     let address = listener.local_addr().unwrap_or(listen_address);
     tracing::info!(
         address = %address,
-        targets = exporter.poller.targets().len(),
+        targets = exporter.targets.current().targets.len(),
+        discovery = exporter.discovery.is_some(),
         poll_interval = %config::format_config_duration(exporter.config.poll_interval),
         "serving /metrics"
     );
@@ -235,11 +236,14 @@ async fn run_server(
     let polling = tokio::spawn(poller.run(async move {
         let _ = poll_stop.wait_for(|stop| *stop).await;
     }));
-    let reading: Vec<_> = exporter
+    let mut reading: Vec<_> = exporter
         .sources
         .iter()
         .map(|source| source.clone().start(stop_rx.clone()))
         .collect();
+    if let Some(discovery) = &exporter.discovery {
+        reading.push(discovery.clone().start(stop_rx.clone()));
+    }
     let reconciling = cloudwatch::start(exporter.cloudwatch.as_ref(), stop_rx.clone());
     let app = web::app(exporter.state.clone());
     let served = web::serve(listener, app, web.as_ref(), async move {
@@ -339,6 +343,12 @@ async fn run() -> ExitCode {
             // version lookup and CloudTrail's whole history: a bound on the
             // whole keeps a pipeline that runs it from waiting for ever.
             let checked = tokio::time::timeout(timeout, async {
+                // The organization first: its accounts are what the
+                // sources and the poll read. A failed read leaves the
+                // explicit accounts, and the report exits 2.
+                if let Some(discovery) = &exporter.discovery {
+                    discovery.refresh_once(now).await;
+                }
                 futures::future::join_all(
                     exporter
                         .sources

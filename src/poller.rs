@@ -29,6 +29,7 @@ use crate::snapshot::{
     TargetSnapshot,
 };
 use crate::sources::{SnapshotView, TargetPart};
+use crate::targets::{TargetList, TargetSet};
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -72,6 +73,18 @@ pub trait PollHook: Send + Sync {
     fn decorate(&self, snapshot: &mut Snapshot);
 }
 
+/// Adds health of its own to every snapshot being built.
+pub trait Decorate: Send + Sync {
+    fn decorate(&self, snapshot: &mut Snapshot);
+}
+
+/// Whether a poll covers every target or only those added since the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PollScope {
+    Whole,
+    Added,
+}
+
 /// What the poller remembers of a target between polls.
 #[derive(Debug, Default)]
 struct TargetMemory {
@@ -92,7 +105,8 @@ struct TargetOutcome {
 
 pub struct Poller<S> {
     config: Arc<Config>,
-    targets: Vec<Target>,
+    /// What to poll; discovery may change it between polls.
+    targets: TargetSet,
     source: Arc<S>,
     store: Arc<SnapshotStore>,
     metrics: ExporterMetrics,
@@ -103,6 +117,9 @@ pub struct Poller<S> {
     /// Signalled by a source's loops when they learn something new.
     sources_changed: Arc<tokio::sync::Notify>,
     hook: std::sync::OnceLock<Arc<dyn PollHook>>,
+    /// Health of what is read once for the fleet rather than per target
+    /// (Organizations discovery), added to every snapshot.
+    decorations: Vec<Arc<dyn Decorate>>,
     /// Longest gaps of cron schedules, shared by every secret using the same expression.
     schedules: policy::ScheduleCache,
     /// Whether snapshots keep each verdict's sentence and numbers (`check`
@@ -116,12 +133,12 @@ pub struct Poller<S> {
 impl<S: SecretsSource> Poller<S> {
     pub fn new(
         config: Arc<Config>,
-        targets: Vec<Target>,
+        targets: TargetSet,
         source: Arc<S>,
         store: Arc<SnapshotStore>,
         metrics: ExporterMetrics,
     ) -> Self {
-        for target in &targets {
+        for target in &targets.current().targets {
             metrics.init_target(&target.account_id, &target.region, Source::SecretsManager);
         }
         Self {
@@ -135,6 +152,7 @@ impl<S: SecretsSource> Poller<S> {
             views: Vec::new(),
             sources_changed: Arc::new(tokio::sync::Notify::new()),
             hook: std::sync::OnceLock::new(),
+            decorations: Vec::new(),
             schedules: policy::ScheduleCache::new(),
             explain: AtomicBool::new(false),
             complete_version_lookups: AtomicBool::new(false),
@@ -159,6 +177,11 @@ impl<S: SecretsSource> Poller<S> {
         self.views.push(view);
     }
 
+    /// Something whose health every snapshot shows.
+    pub fn add_decoration(&mut self, decoration: Arc<dyn Decorate>) {
+        self.decorations.push(decoration);
+    }
+
     /// Sets the work that follows each poll; only the first call counts.
     pub fn set_hook(&self, hook: Arc<dyn PollHook>) -> bool {
         self.hook.set(hook).is_ok()
@@ -179,8 +202,21 @@ impl<S: SecretsSource> Poller<S> {
         );
     }
 
-    pub fn targets(&self) -> &[Target] {
-        &self.targets
+    /// The targets polled now.
+    pub fn targets(&self) -> Arc<TargetList> {
+        self.targets.current()
+    }
+
+    /// The current targets that have never been polled: those discovery
+    /// found since the last poll.
+    fn unpolled_targets(&self) -> Vec<Target> {
+        let list = self.targets.current();
+        let memory = lock(&self.memory);
+        list.targets
+            .iter()
+            .filter(|t| !memory.contains_key(&(t.account_id.clone(), t.region.clone())))
+            .cloned()
+            .collect()
     }
 
     pub fn store(&self) -> &Arc<SnapshotStore> {
@@ -200,10 +236,39 @@ impl<S: SecretsSource> Poller<S> {
     /// Polls every target once, judges every secret at `now` and publishes
     /// the snapshot, without the work that follows a poll.
     async fn poll_inventory(&self, now: DateTime<Utc>) -> Arc<Snapshot> {
+        let list = self.targets.current();
+        self.poll_targets(list.targets.clone(), PollScope::Whole, now)
+            .await
+    }
+
+    /// Polls the targets that have never been polled, until there are none:
+    /// accounts discovery found are polled as soon as it finds them rather
+    /// than at the next tick. Ends because every target polled, up or down,
+    /// is remembered.
+    async fn poll_unpolled(&self) {
+        loop {
+            let unpolled = self.unpolled_targets();
+            if unpolled.is_empty() {
+                break;
+            }
+            tracing::info!(targets = unpolled.len(), "polling newly found targets");
+            self.poll_targets(unpolled, PollScope::Added, Utc::now())
+                .await;
+        }
+    }
+
+    /// Polls `targets` once and publishes the snapshot of everything
+    /// remembered, judged at `now`.
+    async fn poll_targets(
+        &self,
+        targets: Vec<Target>,
+        scope: PollScope,
+        now: DateTime<Utc>,
+    ) -> Arc<Snapshot> {
         let started = Instant::now();
         let settings = &self.config.aws;
         let target_timeout = settings.target_timeout;
-        let outcomes: Vec<TargetOutcome> = futures::stream::iter(self.targets.iter().cloned())
+        let outcomes: Vec<TargetOutcome> = futures::stream::iter(targets)
             .map(|target| async move {
                 let began = Instant::now();
                 // A panic in one target's work (a bug met on an answer
@@ -227,8 +292,10 @@ impl<S: SecretsSource> Poller<S> {
             .collect()
             .await;
 
-        let snapshot = self.publish_poll(outcomes, now, started.elapsed());
-        self.metrics.observe_poll_duration(started.elapsed());
+        let snapshot = self.publish_poll(outcomes, scope, now, started.elapsed());
+        if scope == PollScope::Whole {
+            self.metrics.observe_poll_duration(started.elapsed());
+        }
         // The previous listing is gone now; the previous snapshot goes once
         // the next scrape has rendered this one (src/web/metrics_body.rs trims again).
         crate::allocator::release_free_memory();
@@ -506,13 +573,19 @@ impl<S: SecretsSource> Poller<S> {
     fn publish_poll(
         &self,
         outcomes: Vec<TargetOutcome>,
+        scope: PollScope,
         now: DateTime<Utc>,
         elapsed: Duration,
     ) -> Arc<Snapshot> {
         let keep_for = self.config.poll_interval.saturating_mul(STALE_INTERVALS);
+        let list = self.targets.current();
         let mut memory = lock(&self.memory);
         for outcome in outcomes {
             let target = outcome.target;
+            // Discovery dropped the target while it was being polled.
+            if !list.contains(&target.account_id, &target.region) {
+                continue;
+            }
             let remembered = memory
                 .entry((target.account_id.clone(), target.region.clone()))
                 .or_default();
@@ -558,13 +631,50 @@ impl<S: SecretsSource> Poller<S> {
             remembered.health = Some(health);
             remembered.target = Some(target);
         }
-        let completed_at = chrono::Duration::from_std(elapsed)
-            .ok()
-            .and_then(|elapsed| now.checked_add_signed(elapsed))
-            .unwrap_or(now);
+        let completed_at = match (scope, self.store.load()) {
+            // Polling only the added targets is no poll of the fleet.
+            (PollScope::Added, Some(previous)) => previous.completed_at,
+            _ => chrono::Duration::from_std(elapsed)
+                .ok()
+                .and_then(|elapsed| now.checked_add_signed(elapsed))
+                .unwrap_or(now),
+        };
         let snapshot = Arc::new(self.assemble(&mut memory, now, completed_at));
         self.store.store_arc(snapshot.clone());
         snapshot
+    }
+
+    /// Forgets the targets no longer listed (their series go with them),
+    /// and gives the others their listed account name and role.
+    fn follow_targets(
+        &self,
+        memory: &mut HashMap<(String, String), TargetMemory>,
+        list: &TargetList,
+    ) {
+        let mut versions = lock(&self.versions);
+        memory.retain(|(account_id, region), remembered| {
+            if !list.contains(account_id, region) {
+                tracing::info!(
+                    account_id,
+                    region,
+                    "target no longer polled; its series are dropped"
+                );
+                self.metrics
+                    .forget_target(account_id, region, Source::SecretsManager);
+                versions.remove(&(account_id.clone(), region.clone()));
+                return false;
+            }
+            if let Some(held) = &mut remembered.target
+                && let Ok(index) = list.targets.binary_search_by(|t| {
+                    (t.account_id.as_str(), t.region.as_str())
+                        .cmp(&(account_id.as_str(), region.as_str()))
+                })
+                && list.targets[index] != *held
+            {
+                *held = list.targets[index].clone();
+            }
+            true
+        });
     }
 
     /// The snapshot of everything remembered, judged at `now`.
@@ -574,6 +684,8 @@ impl<S: SecretsSource> Poller<S> {
         now: DateTime<Utc>,
         completed_at: DateTime<Utc>,
     ) -> Snapshot {
+        let list = self.targets.current();
+        self.follow_targets(memory, &list);
         let mut targets = Vec::with_capacity(memory.len());
         for remembered in memory.values_mut() {
             let (Some(target), Some(inventory_health)) = (&remembered.target, &remembered.health)
@@ -648,7 +760,11 @@ impl<S: SecretsSource> Poller<S> {
         let mut snapshot = Snapshot {
             completed_at,
             targets,
+            accounts: list.accounts.clone(),
         };
+        for decoration in &self.decorations {
+            decoration.decorate(&mut snapshot);
+        }
         if let Some(hook) = self.hook.get() {
             hook.decorate(&mut snapshot);
         }
@@ -677,6 +793,7 @@ impl<S: SecretsSource> Poller<S> {
     /// still runs is not published, and that is logged.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         let sources_changed = self.sources_changed.clone();
+        let mut targets_changed = self.targets.watch();
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         tokio::pin!(shutdown);
@@ -687,6 +804,17 @@ impl<S: SecretsSource> Poller<S> {
                 _ = &mut shutdown => break,
                 _ = sources_changed.notified() => {
                     self.republish(Utc::now());
+                }
+                Ok(()) = targets_changed.changed() => {
+                    // The accounts that left go from /metrics at once; those
+                    // that joined are polled now, or by the running poll
+                    // when it ends.
+                    self.republish(Utc::now());
+                    if running.as_ref().is_some_and(|poll| !poll.is_finished()) {
+                        continue;
+                    }
+                    let poller = self.clone();
+                    running = Some(tokio::spawn(async move { poller.poll_unpolled().await }));
                 }
                 _ = ticker.tick() => {
                     if running.as_ref().is_some_and(|poll| !poll.is_finished()) {
@@ -710,8 +838,9 @@ impl<S: SecretsSource> Poller<S> {
                         );
                         match publishing.try_lock_owned() {
                             Ok(turn) => {
+                                let publisher = poller.clone();
                                 tokio::spawn(async move {
-                                    poller.after_poll(snapshot, now).await;
+                                    publisher.after_poll(snapshot, now).await;
                                     drop(turn);
                                 });
                             }
@@ -719,6 +848,7 @@ impl<S: SecretsSource> Poller<S> {
                                 "the previous poll's publishing is still running; this poll is not published"
                             ),
                         }
+                        poller.poll_unpolled().await;
                     }));
                 }
             }

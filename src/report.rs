@@ -270,6 +270,7 @@ mod tests {
                 names.iter().map(|name| secret(name)).collect(),
                 None,
             )],
+            accounts: Default::default(),
         };
         let mut out = Vec::new();
         Report::new(&snapshot)

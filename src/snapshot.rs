@@ -18,6 +18,7 @@ pub enum Source {
     SecretsManager,
     CloudTrail,
     CloudWatch,
+    Organizations,
 }
 
 impl Source {
@@ -26,6 +27,7 @@ impl Source {
             Source::SecretsManager => "secretsmanager",
             Source::CloudTrail => "cloudtrail",
             Source::CloudWatch => "cloudwatch",
+            Source::Organizations => "organizations",
         }
     }
 }
@@ -256,15 +258,60 @@ pub struct SnapshotTotals {
     pub unevaluated_secrets: usize,
 }
 
+/// What `aws_account_info` says of one polled account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountInfo {
+    pub account_id: String,
+    pub account_name: Option<String>,
+    /// Names from the organization's root down to the account's parent
+    /// (`Root/Workloads/Prod`); `None` for an account not discovered.
+    pub ou_path: Option<String>,
+    /// The account's tags among `labels.account_tags`, sorted by key.
+    pub tags: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     /// When the poll that built this snapshot ended.
     pub completed_at: DateTime<Utc>,
     /// Sorted by (account, region).
     pub targets: Vec<TargetSnapshot>,
+    /// The accounts polled, sorted by id; shared with the target list.
+    pub accounts: Arc<[AccountInfo]>,
 }
 
 impl Snapshot {
+    /// Adds the health of a source that is read once for the fleet rather
+    /// than per target (CloudWatch publishing, Organizations discovery):
+    /// on the target of its account and region when that is polled, else on
+    /// a target of its own that carries nothing but health.
+    pub fn attach_health(&mut self, account_id: &str, region: &str, health: SourceHealth) {
+        let found = self
+            .targets
+            .iter_mut()
+            .find(|t| t.account_id == account_id && t.region == region);
+        match found {
+            Some(target) => {
+                target.health.retain(|h| h.source != health.source);
+                target.health.push(health);
+            }
+            None => {
+                self.targets.push(TargetSnapshot::new(
+                    account_id.to_owned(),
+                    None,
+                    region.to_owned(),
+                    vec![health],
+                    Vec::new(),
+                    None,
+                ));
+                self.targets.sort_by(|a, b| {
+                    (a.account_id.as_str(), a.region.as_str())
+                        .cmp(&(b.account_id.as_str(), b.region.as_str()))
+                });
+            }
+        }
+    }
+
     pub fn totals(&self) -> SnapshotTotals {
         let mut totals = SnapshotTotals {
             targets: self.targets.len(),

@@ -728,7 +728,7 @@ async fn lookups_in_flight_stay_under_the_limit_and_each_target_keeps_its_pace()
         secrets_rotation_exporter::metrics::ExporterMetrics::new("test", "test").expect("metrics");
     let tracker = TargetLoops::new(
         RotationEvents::new(source.clone(), Duration::from_secs(3600)),
-        targets.clone(),
+        secrets_rotation_exporter::targets::TargetSet::fixed(targets.clone()),
         Duration::from_secs(60),
         2.0,
         metrics,

@@ -21,7 +21,8 @@ use secrets_rotation_exporter::rotation_events::{
     RotationEvent, RotationEventKind, SecretRotationEvents,
 };
 use secrets_rotation_exporter::snapshot::{
-    ErrorReason, SecretReport, Snapshot, Source, SourceHealth, TargetError, TargetSnapshot,
+    AccountInfo, ErrorReason, SecretReport, Snapshot, Source, SourceHealth, TargetError,
+    TargetSnapshot,
 };
 
 const DAY: u64 = 86_400;
@@ -268,11 +269,27 @@ fn fixture_snapshot() -> Snapshot {
                 None,
             ),
         ],
+        accounts: vec![
+            AccountInfo {
+                account_id: ACCOUNT_UP.into(),
+                account_name: Some("payments-prod".into()),
+                ou_path: Some("Root/Workloads/Prod".into()),
+                tags: vec![("cost-center".into(), "cc-42".into())],
+            },
+            AccountInfo {
+                account_id: ACCOUNT_DOWN.into(),
+                account_name: None,
+                ou_path: None,
+                tags: Vec::new(),
+            },
+        ]
+        .into(),
     }
 }
 
 fn render_options() -> RenderOptions {
     RenderOptions::new(["environment", "team", "cost-center"])
+        .with_account_tags(["cost-center", "owner"])
 }
 
 fn rendered_snapshot() -> String {

@@ -65,6 +65,7 @@ impl Server {
         self.store.store(Snapshot {
             completed_at: at,
             targets: Vec::new(),
+            accounts: Default::default(),
         });
     }
 

@@ -23,6 +23,7 @@ use secrets_rotation_exporter::rotation_events::{LookedUpEvent, RotationEventKin
 use secrets_rotation_exporter::snapshot::{ErrorReason, SnapshotStore};
 use secrets_rotation_exporter::sources::TargetLoops;
 use secrets_rotation_exporter::sources::cloudtrail::RotationEvents;
+use secrets_rotation_exporter::targets::TargetSet;
 use simulator::{
     Fault, FaultRule, Fleet, RotationEventName, RotationEventSpec, RotationSpec, SecretSpec,
 };
@@ -408,7 +409,7 @@ async fn a_panic_in_one_targets_poll_takes_that_target_down_as_internal_and_the_
     });
     let poller = Poller::new(
         config,
-        vec![target(HOSTILE), target(HEALTHY)],
+        TargetSet::fixed(vec![target(HOSTILE), target(HEALTHY)]),
         source,
         store.clone(),
         metrics.clone(),
@@ -462,7 +463,7 @@ async fn a_panic_in_one_targets_cloudtrail_read_takes_that_target_down_as_intern
     let metrics = ExporterMetrics::new("test", "test").expect("metrics");
     let loops = TargetLoops::new(
         RotationEvents::new(Arc::new(PanickingTrail), Duration::from_secs(3600)),
-        vec![target(HOSTILE), target(HEALTHY)],
+        TargetSet::fixed(vec![target(HOSTILE), target(HEALTHY)]),
         Duration::from_secs(60),
         100.0,
         metrics.clone(),
@@ -540,7 +541,7 @@ async fn the_event_ledger_forgets_events_older_than_the_lookback() {
             Arc::new(EndlessTrail::default()),
             Duration::from_secs(lookback_days * 86_400),
         ),
-        vec![target(HOSTILE)],
+        TargetSet::fixed(vec![target(HOSTILE)]),
         Duration::from_secs(60),
         1_000.0,
         metrics,

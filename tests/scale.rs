@@ -7,8 +7,8 @@
 mod harness;
 
 use harness::{FleetShape, Options};
-use secrets_rotation_exporter::app::shard_accounts;
 use secrets_rotation_exporter::config::{self, Account, Shard};
+use secrets_rotation_exporter::targets::TargetList;
 
 fn count(requests: &std::collections::BTreeMap<String, u64>, operation: &str) -> u64 {
     requests.get(operation).copied().unwrap_or(0)
@@ -132,7 +132,7 @@ fn shards_cover_every_account_exactly_once() -> Result<(), String> {
         let mut owners = vec![0u32; fleet.len()];
         for index in 0..count {
             let shard = Shard::new(index, count)?;
-            let mine = shard_accounts(&fleet, shard);
+            let mine = TargetList::configured(&fleet, shard).accounts;
             // Each shard takes a fair share: none empty or far above 1/n.
             let share = mine.len() as f64 / fleet.len() as f64;
             assert!(
@@ -141,8 +141,8 @@ fn shards_cover_every_account_exactly_once() -> Result<(), String> {
                 mine.len(),
                 fleet.len()
             );
-            for account in &mine {
-                let position = fleet.iter().position(|a| a.id == account.id);
+            for account in mine.iter() {
+                let position = fleet.iter().position(|a| a.id == account.account_id);
                 owners[position.ok_or("a shard invented an account")?] += 1;
             }
         }

@@ -90,6 +90,9 @@ const ACCESS_DENIED_CODES: &[&str] = &[
     "UnauthorizedOperation",
     "NotAuthorized",
     "AuthFailure",
+    // Organizations, to an account that belongs to no organization: the
+    // reader was pointed at the wrong account.
+    "AWSOrganizationsNotInUseException",
 ];
 
 pub fn classify_code(code: &str) -> Option<ErrorReason> {

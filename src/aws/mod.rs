@@ -12,6 +12,7 @@ mod assume_role;
 pub mod cloudtrail;
 pub mod cloudwatch;
 mod errors;
+pub mod organizations;
 pub mod pages;
 mod request_counter;
 pub mod secretsmanager;
@@ -146,13 +147,13 @@ pub const ASSUME_ROLES_PER_SECOND: u32 = 300;
 /// Spaces calls evenly: each takes the next free slot, `interval` after the
 /// previous one, and waits for it.
 #[derive(Debug)]
-struct Pacer {
+pub(crate) struct Pacer {
     interval: Duration,
     next: Mutex<tokio::time::Instant>,
 }
 
 impl Pacer {
-    fn new(per_second: u32) -> Self {
+    pub(crate) fn new(per_second: u32) -> Self {
         Self {
             interval: Duration::from_secs(1)
                 .checked_div(per_second.max(1))
@@ -161,7 +162,7 @@ impl Pacer {
         }
     }
 
-    async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let slot = {
             let mut next = lock(&self.next);
             let slot = (*next).max(tokio::time::Instant::now());
@@ -327,6 +328,13 @@ impl ClientFactory {
         cloudtrail,
         aws_sdk_cloudtrail,
         "cloudtrail"
+    );
+    sdk_client!(
+        /// Organizations, read from the target's account (the management or
+        /// a delegated administrator account) in its partition's home region.
+        organizations,
+        aws_sdk_organizations,
+        "organizations"
     );
     sdk_client!(
         /// CloudWatch in the target's account and region (where metrics are published).

@@ -367,6 +367,7 @@ mod tests {
         let quiet = Snapshot {
             completed_at: chrono::DateTime::default(),
             targets: vec![target("111111111111", vec![unread("a", &[])])],
+            accounts: Default::default(),
         };
         let data = aggregate(&quiet, true, None);
         assert_eq!(published(&data, METRIC_ROTATION_FAILURES, None), None);
@@ -391,6 +392,7 @@ mod tests {
                 target("111111111111", vec![unread("a", &[])]),
                 target("222222222222", vec![unread("b", &[Check::RotationOverdue])]),
             ],
+            accounts: Default::default(),
         };
         let data = aggregate(&failing, true, None);
         assert_eq!(

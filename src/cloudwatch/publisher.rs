@@ -12,7 +12,7 @@ use crate::aws::{ClientFactory, SourceError, Target};
 use crate::config::Config;
 use crate::metrics::ExporterMetrics;
 use crate::poller::PollHook;
-use crate::snapshot::{Snapshot, Source, SourceHealth, TargetError, TargetSnapshot};
+use crate::snapshot::{Snapshot, Source, SourceHealth, TargetError};
 
 use super::{CloudWatchApi, Plan, aggregate, apply, batches, plan};
 
@@ -311,32 +311,8 @@ impl CloudWatchExporter {
     /// account's target when it is polled, else on a target of its own that
     /// carries nothing but health.
     pub fn attach_health(&self, snapshot: &mut Snapshot) {
-        let Some(health) = self.health() else {
-            return;
-        };
-        let found = snapshot
-            .targets
-            .iter_mut()
-            .find(|t| t.account_id == self.account_id && t.region == self.region);
-        match found {
-            Some(target) => {
-                target.health.retain(|h| h.source != Source::CloudWatch);
-                target.health.push(health);
-            }
-            None => {
-                snapshot.targets.push(TargetSnapshot::new(
-                    self.account_id.clone(),
-                    None,
-                    self.region.clone(),
-                    vec![health],
-                    Vec::new(),
-                    None,
-                ));
-                snapshot.targets.sort_by(|a, b| {
-                    (a.account_id.as_str(), a.region.as_str())
-                        .cmp(&(b.account_id.as_str(), b.region.as_str()))
-                });
-            }
+        if let Some(health) = self.health() {
+            snapshot.attach_health(&self.account_id, &self.region, health);
         }
     }
 }

@@ -78,6 +78,20 @@ impl ErrorCounters {
         self.generation.fetch_add(1, AtomicOrdering::Release);
     }
 
+    /// Drops the series of a target no longer polled.
+    fn forget(&self, account_id: &str, region: &str, source: Source) {
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if counts
+            .remove(&(account_id.to_owned(), region.to_owned(), source))
+            .is_some()
+        {
+            self.generation.fetch_add(1, AtomicOrdering::Release);
+        }
+    }
+
     fn render(&self, out: &mut String) {
         let counts = self
             .counts
@@ -172,6 +186,12 @@ impl ExporterMetrics {
     /// `increase()` would miss its first error.
     pub fn init_target(&self, account_id: &str, region: &str, source: Source) {
         self.errors.update(account_id, region, source, None);
+    }
+
+    /// Drops the target's error series: the account left the fleet (it
+    /// left the organization, or moved out of the watched units).
+    pub fn forget_target(&self, account_id: &str, region: &str, source: Source) {
+        self.errors.forget(account_id, region, source);
     }
 
     pub fn record_error(

@@ -47,6 +47,10 @@ const fn counter(name: &'static str, help: &'static str) -> MetricFamily {
     }
 }
 
+pub const ACCOUNT_INFO: MetricFamily = gauge(
+    "aws_account_info",
+    "Attributes of an AWS account the exporter polls: its name, where Organizations places it and the account tags chosen by labels.account_tags; always 1.",
+);
 pub const SECRET_INFO: MetricFamily = gauge(
     "aws_secretsmanager_secret_info",
     "Attributes of a Secrets Manager secret; always 1.",
@@ -163,7 +167,8 @@ pub const POLL_DURATION: MetricFamily = MetricFamily {
 
 /// Every family the exporter can serve, in exposition order: the ones built
 /// from a snapshot, then the exporter's own.
-pub const ALL_FAMILIES: [MetricFamily; 28] = [
+pub const ALL_FAMILIES: [MetricFamily; 29] = [
+    ACCOUNT_INFO,
     SECRET_INFO,
     SECRET_CREATED,
     SECRET_LAST_CHANGED,

@@ -10,10 +10,10 @@ use super::exposition::{
     push_label,
 };
 use super::schema::{
-    AWS_MANAGED_KEY, LAST_POLL, MetricFamily, NONCOMPLIANT_SECRETS, ROTATION_EVENTS_TOTAL,
-    SECRET_COMPLIANT, SECRET_CREATED, SECRET_CURRENT_VERSION_CREATED, SECRET_DELETION,
-    SECRET_EXEMPT, SECRET_INFO, SECRET_LAST_ACCESSED, SECRET_LAST_CHANGED, SECRET_LAST_ROTATED,
-    SECRET_NEXT_ROTATION, SECRET_ROTATION_ENABLED, SECRET_ROTATION_INTERVAL,
+    ACCOUNT_INFO, AWS_MANAGED_KEY, LAST_POLL, MetricFamily, NONCOMPLIANT_SECRETS,
+    ROTATION_EVENTS_TOTAL, SECRET_COMPLIANT, SECRET_CREATED, SECRET_CURRENT_VERSION_CREATED,
+    SECRET_DELETION, SECRET_EXEMPT, SECRET_INFO, SECRET_LAST_ACCESSED, SECRET_LAST_CHANGED,
+    SECRET_LAST_ROTATED, SECRET_NEXT_ROTATION, SECRET_ROTATION_ENABLED, SECRET_ROTATION_INTERVAL,
     SECRET_ROTATION_LAST_EVENT, SECRET_ROTATION_MAX_AGE, SECRET_ROTATION_PENDING_SINCE, SECRETS,
     TARGET_LAST_SUCCESS, TARGET_POLL_DURATION, TARGET_UP, UNEVALUATED_SECRETS, tag_label_name,
 };
@@ -21,7 +21,7 @@ use crate::config::Labels;
 use crate::inventory::SecretRecord;
 use crate::policy::Check;
 use crate::rotation_events::RotationEventKind;
-use crate::snapshot::{SecretReport, Snapshot, SourceHealth, TargetSnapshot};
+use crate::snapshot::{AccountInfo, SecretReport, Snapshot, SourceHealth, TargetSnapshot};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct TagLabel {
@@ -30,34 +30,59 @@ struct TagLabel {
 }
 
 /// How a snapshot is rendered: which tag keys become `tag_<key>` labels on
-/// `aws_secretsmanager_secret_info`.
+/// `aws_secretsmanager_secret_info`, and which account tag keys on
+/// `aws_account_info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RenderOptions {
     tag_labels: Vec<TagLabel>,
+    account_tag_labels: Vec<TagLabel>,
+}
+
+/// The `tag_<key>` labels of `keys`. Two keys that sanitise to the same
+/// label name (`team-a`, `team_a`) would repeat a label and make Prometheus
+/// reject the whole scrape, so only the first of them is kept.
+fn tag_labels<I, S>(keys: I) -> Vec<TagLabel>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut labels: Vec<TagLabel> = Vec::new();
+    for key in keys {
+        let key = key.into();
+        let label = tag_label_name(&key);
+        if labels.iter().all(|existing| existing.label != label) {
+            labels.push(TagLabel { key, label });
+        }
+    }
+    labels
 }
 
 impl RenderOptions {
-    /// Two keys that sanitise to the same label name (`team-a`, `team_a`)
-    /// would repeat a label and make Prometheus reject the whole scrape, so
-    /// only the first of them is kept.
+    /// With the secret tag keys `tag_keys` (and no account tags).
     pub fn new<I, S>(tag_keys: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut tag_labels: Vec<TagLabel> = Vec::new();
-        for key in tag_keys {
-            let key = key.into();
-            let label = tag_label_name(&key);
-            if tag_labels.iter().all(|existing| existing.label != label) {
-                tag_labels.push(TagLabel { key, label });
-            }
+        Self {
+            tag_labels: tag_labels(tag_keys),
+            account_tag_labels: Vec::new(),
         }
-        Self { tag_labels }
     }
 
     pub fn from_labels(labels: &Labels) -> Self {
         Self::new(labels.tags.iter().cloned())
+            .with_account_tags(labels.account_tags.iter().cloned())
+    }
+
+    /// With the account tag keys `account_tag_keys` on `aws_account_info`.
+    pub fn with_account_tags<I, S>(mut self, account_tag_keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.account_tag_labels = tag_labels(account_tag_keys);
+        self
     }
 
     /// The `tag_<key>` label names, in the order they are written.
@@ -93,6 +118,7 @@ fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
     let targets: Vec<TargetLabels<'_>> = snapshot.targets.iter().map(TargetLabels::new).collect();
     let targets = targets.as_slice();
 
+    write_account_info(out, &snapshot.accounts, options);
     write_secret_info(out, targets, options);
     for (family, time) in [
         (&SECRET_CREATED, RecordTime::Created),
@@ -298,6 +324,36 @@ fn write_rotation_enabled(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
             writer.start_secret_series(name);
             writer.end_series(SampleValue::flag(*enabled));
         }
+    }
+}
+
+fn write_account_info(out: &mut Output<'_>, accounts: &[AccountInfo], options: &RenderOptions) {
+    let mut writer = FamilyWriter::new(out, &ACCOUNT_INFO);
+    let mut identity = String::new();
+    for account in accounts {
+        identity.clear();
+        identity.push_str("account_id=\"");
+        push_escaped(&mut identity, &account.account_id);
+        identity.push('"');
+        writer.start_target(&identity);
+        let out = writer.start_target_series();
+        push_label(
+            out,
+            "account_name",
+            account.account_name.as_deref().unwrap_or(""),
+        );
+        push_label(out, "ou_path", account.ou_path.as_deref().unwrap_or(""));
+        // Every configured tag is written, empty when the account lacks it,
+        // so all series share one label set.
+        for tag in &options.account_tag_labels {
+            let value = account
+                .tags
+                .iter()
+                .find(|(key, _)| *key == tag.key)
+                .map_or("", |(_, value)| value.as_str());
+            push_label(out, &tag.label, value);
+        }
+        writer.end_series(SampleValue::Count(1));
     }
 }
 

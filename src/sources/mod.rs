@@ -32,6 +32,7 @@ use tokio::sync::SemaphorePermit;
 use crate::aws::{SourceError, Target};
 use crate::metrics::ExporterMetrics;
 use crate::snapshot::{ErrorReason, Source, SourceHealth, TargetError};
+use crate::targets::{TargetList, TargetSet};
 
 /// After a throttled read a target's pace is slowed by this factor, up to
 /// `MAX_SLOWDOWN`, and restored by a read that succeeds.
@@ -141,14 +142,19 @@ impl ReadContext<'_> {
     }
 }
 
+/// Each target's slot, by (account, region).
+type Slots<St> = HashMap<(String, String), Arc<Slot<St>>>;
+
 /// A loop per target for one source; see the module documentation.
 pub struct TargetLoops<S: PerTargetSource> {
     source: S,
-    targets: Vec<Target>,
+    /// The targets to read; a target that leaves it is forgotten, one that
+    /// joins it gets a loop.
+    targets: TargetSet,
     interval: Duration,
     min_request_interval: Duration,
     metrics: ExporterMetrics,
-    slots: HashMap<(String, String), Slot<S::State>>,
+    slots: Mutex<Slots<S::State>>,
     /// Bounds the requests in flight across targets.
     in_flight: tokio::sync::Semaphore,
     /// Told when a read learned something or a target's health changed, so
@@ -161,40 +167,29 @@ impl<S: PerTargetSource> TargetLoops<S> {
     /// `requests_per_second` requests a second.
     pub fn new(
         source: S,
-        targets: Vec<Target>,
+        targets: TargetSet,
         interval: Duration,
         requests_per_second: f64,
         metrics: ExporterMetrics,
     ) -> Self {
-        let slots = targets
-            .iter()
-            .map(|t| {
-                let slot = Slot {
-                    state: Mutex::default(),
-                    book: Mutex::default(),
-                };
-                ((t.account_id.clone(), t.region.clone()), slot)
-            })
-            .collect();
-        for target in &targets {
-            metrics.init_target(&target.account_id, &target.region, source.source());
-        }
         for (service, operation) in source.operations() {
             metrics.init_aws_operation(service, operation);
         }
         // Validation keeps each source's rate positive; the floor only
         // guards a hand-built loop from dividing by zero.
         let min_request_interval = Duration::from_secs_f64(1.0 / requests_per_second.max(0.001));
-        Self {
+        let loops = Self {
             source,
             targets,
             interval,
             min_request_interval,
             metrics,
-            slots,
+            slots: Mutex::default(),
             in_flight: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
             changed: None,
-        }
+        };
+        loops.follow(&loops.targets.current());
+        loops
     }
 
     /// At most `requests` in flight across all targets.
@@ -213,8 +208,36 @@ impl<S: PerTargetSource> TargetLoops<S> {
         &self.source
     }
 
-    fn slot(&self, account_id: &str, region: &str) -> Option<&Slot<S::State>> {
-        self.slots.get(&(account_id.to_owned(), region.to_owned()))
+    fn slot(&self, account_id: &str, region: &str) -> Option<Arc<Slot<S::State>>> {
+        lock(&self.slots)
+            .get(&(account_id.to_owned(), region.to_owned()))
+            .cloned()
+    }
+
+    /// Makes the slots those of `list`: a new target starts with nothing
+    /// read and its error series at 0; a target no longer listed is
+    /// forgotten with its state, health and error series.
+    fn follow(&self, list: &TargetList) {
+        let mut slots = lock(&self.slots);
+        let source = self.source.source();
+        slots.retain(|(account_id, region), _| {
+            let kept = list.contains(account_id, region);
+            if !kept {
+                self.metrics.forget_target(account_id, region, source);
+            }
+            kept
+        });
+        for target in &list.targets {
+            let key = (target.account_id.clone(), target.region.clone());
+            if let std::collections::hash_map::Entry::Vacant(vacant) = slots.entry(key) {
+                self.metrics
+                    .init_target(&target.account_id, &target.region, source);
+                vacant.insert(Arc::new(Slot {
+                    state: Mutex::default(),
+                    book: Mutex::default(),
+                }));
+            }
+        }
     }
 
     /// Reads one target up to `now` and records how it went.
@@ -224,6 +247,7 @@ impl<S: PerTargetSource> TargetLoops<S> {
         };
         let began = Instant::now();
         let source = self.source.source();
+        let slot = &*slot;
         let context = ReadContext {
             book: &slot.book,
             in_flight: &self.in_flight,
@@ -303,32 +327,69 @@ impl<S: PerTargetSource> TargetLoops<S> {
         }
     }
 
-    /// Reads every target once, concurrently; each keeps its own pace.
+    /// Reads every current target once, concurrently; each keeps its own pace.
     pub async fn refresh_all(&self, now: DateTime<Utc>) {
-        futures::future::join_all(self.targets.iter().map(|t| self.refresh(t, now))).await;
+        let list = self.targets.current();
+        self.follow(&list);
+        futures::future::join_all(list.targets.iter().map(|t| self.refresh(t, now))).await;
     }
 
     /// One loop per target until `shutdown`: a target whose read runs long
-    /// skips its missed ticks without delaying any other.
-    pub async fn run(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let loops = self.targets.clone().into_iter().map(|target| {
-            let loops = self.clone();
-            let mut shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(loops.interval);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                loop {
-                    tokio::select! {
-                        _ = stopped(&mut shutdown) => break,
-                        _ = async {
-                            ticker.tick().await;
-                            loops.refresh(&target, Utc::now()).await;
-                        } => {}
+    /// skips its missed ticks without delaying any other. When the targets
+    /// change, a new target's loop starts at once and a removed target's
+    /// loop is stopped, mid-read if need be.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut targets_changed = self.targets.watch();
+        let mut loops: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
+        loop {
+            let list = self.targets.current();
+            self.follow(&list);
+            loops.retain(|(account_id, region), running| {
+                let kept = list.contains(account_id, region);
+                if !kept {
+                    running.abort();
+                }
+                kept
+            });
+            for target in &list.targets {
+                let key = (target.account_id.clone(), target.region.clone());
+                if loops.contains_key(&key) {
+                    continue;
+                }
+                let running =
+                    tokio::spawn(self.clone().target_loop(target.clone(), shutdown.clone()));
+                loops.insert(key, running);
+            }
+            tokio::select! {
+                _ = stopped(&mut shutdown) => break,
+                changed = targets_changed.changed() => {
+                    if changed.is_err() {
+                        // The list can no longer change; the loops run on.
+                        stopped(&mut shutdown).await;
+                        break;
                     }
                 }
-            })
-        });
-        futures::future::join_all(loops).await;
+            }
+        }
+        futures::future::join_all(loops.into_values()).await;
+    }
+
+    async fn target_loop(
+        self: Arc<Self>,
+        target: Target,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => break,
+                _ = async {
+                    ticker.tick().await;
+                    self.refresh(&target, Utc::now()).await;
+                } => {}
+            }
+        }
     }
 
     /// The target's health after its last read, and its state, for the

@@ -109,6 +109,7 @@ fn fleet_snapshot(per_target: usize) -> Snapshot {
     Snapshot {
         completed_at: time(1_717_243_200, 0).unwrap_or_default(),
         targets,
+        accounts: Default::default(),
     }
 }
 

@@ -1,0 +1,348 @@
+//! Account discovery through AWS Organizations: the organization is read
+//! every `refresh_interval`, and its active accounts in the included units
+//! join the explicit `accounts` as targets. A refresh that fails keeps the
+//! last good list: Organizations throttling or denying never empties
+//! `/metrics`; it shows as `target_up{source="organizations"} 0`.
+
+// Every value here may come from AWS: arithmetic is checked or saturating.
+#![deny(clippy::arithmetic_side_effects)]
+
+pub mod walk;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::aws::SourceError;
+use crate::aws::organizations::{OrganizationsApi, partition_of_region};
+use crate::config::{Account, Config, OrganizationsDiscovery};
+use crate::metrics::ExporterMetrics;
+use crate::poller::Decorate;
+use crate::snapshot::{Snapshot, Source, SourceHealth, TargetError};
+use crate::targets::{PolledAccount, TargetList, TargetSet};
+use walk::{FoundAccount, Walk};
+
+/// A refresh may take this long at least, whatever the refresh interval:
+/// reading the tags of thousands of accounts at Organizations' pace takes
+/// minutes.
+const MIN_REFRESH_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// After a failed refresh the next comes sooner than the refresh interval,
+/// but not sooner than this: a start-up that met a throttled Organizations
+/// should not wait an hour for its accounts.
+const MIN_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// The accounts to poll from the explicit `accounts` and what discovery
+/// found. Explicit entries win for the same id (their role, external id,
+/// regions and name; the discovered name fills in a missing one) and are
+/// polled whether discovery finds them or not; discovered accounts are
+/// read through the member role in every top-level region.
+pub fn merge_accounts(
+    explicit: &[Account],
+    found: &[FoundAccount],
+    scope: &OrganizationsDiscovery,
+    regions: &[String],
+    default_partition: &str,
+) -> Vec<PolledAccount> {
+    let found_by_id: BTreeMap<&str, &FoundAccount> = found
+        .iter()
+        .map(|account| (account.id.as_str(), account))
+        .collect();
+    let mut accounts: Vec<PolledAccount> = explicit
+        .iter()
+        .map(|account| {
+            let discovered = found_by_id.get(account.id.as_str());
+            let mut account = account.clone();
+            if account.name.is_none() {
+                account.name = discovered.and_then(|found| found.name.clone());
+            }
+            PolledAccount {
+                account,
+                ou_path: discovered.map(|found| found.ou_path.clone()),
+                tags: discovered
+                    .map(|found| found.tags.clone())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let explicit_ids: std::collections::HashSet<&str> =
+        explicit.iter().map(|account| account.id.as_str()).collect();
+    for account in found {
+        if explicit_ids.contains(account.id.as_str()) {
+            continue;
+        }
+        let partition = account.partition.as_deref().unwrap_or(default_partition);
+        accounts.push(PolledAccount {
+            account: Account {
+                id: account.id.clone(),
+                role_arn: Some(format!(
+                    "arn:{partition}:iam::{}:role/{}",
+                    account.id, scope.member_role_name
+                )),
+                external_id: scope.member_external_id.clone(),
+                regions: regions.to_vec(),
+                name: account.name.clone(),
+            },
+            ou_path: Some(account.ou_path.clone()),
+            tags: account.tags.clone(),
+        });
+    }
+    accounts
+}
+
+/// What discovery keeps between refreshes.
+#[derive(Debug, Default)]
+struct Book {
+    health: Option<SourceHealth>,
+    last_success: Option<DateTime<Utc>>,
+}
+
+/// Reads the organization and keeps the target list up to date.
+pub struct AccountDiscovery<A> {
+    api: A,
+    config: Arc<Config>,
+    scope: OrganizationsDiscovery,
+    targets: TargetSet,
+    metrics: ExporterMetrics,
+    /// The account and region Organizations is read from, which label its
+    /// health and errors.
+    reader_account: String,
+    reader_region: String,
+    /// The partition of discovered accounts whose ARN does not name one.
+    default_partition: String,
+    book: Mutex<Book>,
+    /// Told after each refresh, so the snapshot shows the new health.
+    changed: Option<Arc<tokio::sync::Notify>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<A: OrganizationsApi> AccountDiscovery<A> {
+    /// `None` when the configuration asks for no discovery.
+    pub fn new(
+        api: A,
+        config: Arc<Config>,
+        targets: TargetSet,
+        metrics: ExporterMetrics,
+        reader_account: String,
+        reader_region: String,
+    ) -> Option<Self> {
+        let scope = config.discovery.organizations.clone()?;
+        metrics.init_target(&reader_account, &reader_region, Source::Organizations);
+        for operation in [
+            "ListRoots",
+            "ListOrganizationalUnitsForParent",
+            "ListAccountsForParent",
+        ] {
+            metrics.init_aws_operation("organizations", operation);
+        }
+        if !config.labels.account_tags.is_empty() {
+            metrics.init_aws_operation("organizations", "ListTagsForResource");
+        }
+        let default_partition = scope
+            .role_arn
+            .as_deref()
+            .and_then(walk::arn_partition)
+            .unwrap_or_else(|| partition_of_region(&reader_region).to_owned());
+        Some(Self {
+            api,
+            config,
+            scope,
+            targets,
+            metrics,
+            reader_account,
+            reader_region,
+            default_partition,
+            book: Mutex::default(),
+            changed: None,
+        })
+    }
+
+    pub fn notify_changes(mut self, changed: Arc<tokio::sync::Notify>) -> Self {
+        self.changed = Some(changed);
+        self
+    }
+
+    /// The health of the last refresh; `None` before the first.
+    pub fn health(&self) -> Option<SourceHealth> {
+        lock(&self.book).health.clone()
+    }
+
+    /// Reads the organization once and, when that succeeds, makes its
+    /// accounts the targets. Returns whether it succeeded; a failure keeps
+    /// the targets as they were.
+    pub async fn refresh(&self, now: DateTime<Utc>) -> bool {
+        let began = Instant::now();
+        let deadline = self.scope.refresh_interval.max(MIN_REFRESH_DEADLINE);
+        let read = walk::walk(&self.api, &self.scope, &self.config.labels.account_tags);
+        let result = match tokio::time::timeout(deadline, read).await {
+            Ok(result) => result,
+            Err(_) => Err(SourceError::timeout(format!(
+                "reading the organization took longer than {}s",
+                deadline.as_secs()
+            ))),
+        };
+        let poll_duration = began.elapsed();
+        let succeeded = match result {
+            Ok(walk) => {
+                self.adopt(walk);
+                let mut book = lock(&self.book);
+                book.last_success = Some(now);
+                book.health = Some(SourceHealth {
+                    source: Source::Organizations,
+                    up: true,
+                    last_success: Some(now),
+                    poll_duration,
+                    last_error: None,
+                });
+                true
+            }
+            Err(err) => {
+                tracing::warn!(
+                    account_id = %self.reader_account,
+                    reason = err.reason.as_str(),
+                    error = %err.message,
+                    "reading the organization failed; the accounts found before are still polled"
+                );
+                self.metrics.record_error(
+                    &self.reader_account,
+                    &self.reader_region,
+                    Source::Organizations,
+                    err.reason,
+                );
+                let mut book = lock(&self.book);
+                book.health = Some(SourceHealth {
+                    source: Source::Organizations,
+                    up: false,
+                    last_success: book.last_success,
+                    poll_duration,
+                    last_error: Some(TargetError::from(err)),
+                });
+                false
+            }
+        };
+        if let Some(changed) = &self.changed {
+            changed.notify_one();
+        }
+        succeeded
+    }
+
+    /// Makes a good walk's accounts the targets, and says what it could not use.
+    fn adopt(&self, walk: Walk) {
+        for skipped in &walk.skipped {
+            tracing::warn!(account_id = %self.reader_account, "organization answer: {skipped}");
+            self.metrics.record_error(
+                &self.reader_account,
+                &self.reader_region,
+                Source::Organizations,
+                crate::snapshot::ErrorReason::InvalidResponse,
+            );
+        }
+        if !walk.units_not_found.is_empty() {
+            tracing::warn!(
+                units = %walk.units_not_found.join(", "),
+                "discovery.organizations names units the organization does not have"
+            );
+        }
+        let accounts = merge_accounts(
+            &self.config.accounts,
+            &walk.accounts,
+            &self.scope,
+            &self.config.regions,
+            &self.default_partition,
+        );
+        let list = TargetList::new(&accounts, self.config.shard);
+        let before = self.targets.current();
+        let added = list.accounts.iter().filter(|a| {
+            before
+                .accounts
+                .binary_search_by(|held| held.account_id.cmp(&a.account_id))
+                .is_err()
+        });
+        let added = added.count();
+        let removed = before
+            .accounts
+            .iter()
+            .filter(|a| {
+                list.accounts
+                    .binary_search_by(|held| held.account_id.cmp(&a.account_id))
+                    .is_err()
+            })
+            .count();
+        tracing::info!(
+            discovered = walk.accounts.len(),
+            inactive = walk.inactive,
+            polled_accounts = list.accounts.len(),
+            targets = list.targets.len(),
+            added,
+            removed,
+            "organization read"
+        );
+        self.targets.publish(list);
+    }
+
+    /// Refreshes at once, then every `refresh_interval` until `shutdown`;
+    /// after a failure, sooner: at the poll interval.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let retry_after = self
+            .config
+            .poll_interval
+            .min(self.scope.refresh_interval)
+            .max(MIN_RETRY_AFTER_FAILURE);
+        loop {
+            let wait = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                succeeded = self.refresh(Utc::now()) => {
+                    if succeeded { self.scope.refresh_interval } else { retry_after }
+                }
+            };
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+impl<A: OrganizationsApi> Decorate for AccountDiscovery<A> {
+    fn decorate(&self, snapshot: &mut Snapshot) {
+        if let Some(health) = self.health() {
+            snapshot.attach_health(&self.reader_account, &self.reader_region, health);
+        }
+    }
+}
+
+/// Reads the organization once for `serve` or `check`, as a running source.
+pub trait RunningDiscovery: Send + Sync {
+    fn start(
+        self: Arc<Self>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()>;
+
+    fn refresh_once(&self, now: DateTime<Utc>) -> futures::future::BoxFuture<'_, bool>;
+
+    fn health(&self) -> Option<SourceHealth>;
+}
+
+impl<A: OrganizationsApi> RunningDiscovery for AccountDiscovery<A> {
+    fn start(
+        self: Arc<Self>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(shutdown))
+    }
+
+    fn refresh_once(&self, now: DateTime<Utc>) -> futures::future::BoxFuture<'_, bool> {
+        Box::pin(self.refresh(now))
+    }
+
+    fn health(&self) -> Option<SourceHealth> {
+        AccountDiscovery::health(self)
+    }
+}
