@@ -346,3 +346,102 @@ impl<A: OrganizationsApi> RunningDiscovery for AccountDiscovery<A> {
         AccountDiscovery::health(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(id: &str, partition: Option<&str>) -> FoundAccount {
+        FoundAccount {
+            id: id.to_owned(),
+            name: Some(format!("org-name-{id}")),
+            ou_path: "Root/Workloads".to_owned(),
+            partition: partition.map(str::to_owned),
+            tags: vec![("cost-center".to_owned(), "cc-1".to_owned())],
+        }
+    }
+
+    fn scope() -> OrganizationsDiscovery {
+        OrganizationsDiscovery {
+            role_arn: None,
+            external_id: None,
+            member_role_name: "platform/secrets-rotation-reader".to_owned(),
+            member_external_id: Some("member-external".to_owned()),
+            include_ous: Vec::new(),
+            exclude_ous: Vec::new(),
+            exclude_accounts: Vec::new(),
+            refresh_interval: Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn explicit_accounts_win_and_discovered_ones_use_the_member_role() {
+        let explicit = vec![
+            Account {
+                id: "111111111111".to_owned(),
+                role_arn: Some("arn:aws:iam::111111111111:role/own".to_owned()),
+                external_id: Some("own-external".to_owned()),
+                regions: vec!["eu-west-1".to_owned()],
+                name: None,
+            },
+            Account {
+                id: "555555555555".to_owned(),
+                role_arn: None,
+                external_id: None,
+                regions: vec!["us-east-1".to_owned()],
+                name: Some("not-in-the-org".to_owned()),
+            },
+        ];
+        let regions = vec!["us-east-1".to_owned(), "eu-central-1".to_owned()];
+        let merged = merge_accounts(
+            &explicit,
+            &[
+                found("111111111111", Some("aws")),
+                found("222222222222", Some("aws-cn")),
+                found("333333333333", None),
+            ],
+            &scope(),
+            &regions,
+            "aws-us-gov",
+        );
+        let ids: Vec<&str> = merged.iter().map(|p| p.account.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "111111111111",
+                "555555555555",
+                "222222222222",
+                "333333333333"
+            ]
+        );
+        // The explicit entry keeps its role, external id and regions; the
+        // organization fills in its name, place and tags.
+        assert_eq!(merged[0].account.role_arn, explicit[0].role_arn);
+        assert_eq!(merged[0].account.external_id, explicit[0].external_id);
+        assert_eq!(merged[0].account.regions, ["eu-west-1"]);
+        assert_eq!(
+            merged[0].account.name.as_deref(),
+            Some("org-name-111111111111")
+        );
+        assert_eq!(merged[0].ou_path.as_deref(), Some("Root/Workloads"));
+        assert_eq!(merged[1].ou_path, None);
+        assert_eq!(merged[1].account.name.as_deref(), Some("not-in-the-org"));
+        assert_eq!(
+            merged[2].account.role_arn.as_deref(),
+            Some("arn:aws-cn:iam::222222222222:role/platform/secrets-rotation-reader")
+        );
+        assert_eq!(
+            merged[3].account.role_arn.as_deref(),
+            Some("arn:aws-us-gov:iam::333333333333:role/platform/secrets-rotation-reader")
+        );
+        assert_eq!(
+            merged[3].account.external_id.as_deref(),
+            Some("member-external")
+        );
+        assert_eq!(merged[3].account.regions, regions);
+        assert_eq!(
+            merged[3].tags,
+            [("cost-center".to_owned(), "cc-1".to_owned())]
+        );
+    }
+}

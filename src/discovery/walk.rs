@@ -345,3 +345,275 @@ mod tests {
         assert_eq!(arn_partition("arn::x"), None);
     }
 }
+
+#[cfg(test)]
+mod walk_tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::aws::organizations::OrgUnit;
+    use crate::snapshot::ErrorReason;
+
+    /// An organization in memory: units by parent, accounts by parent, tags
+    /// by account, and the calls made.
+    #[derive(Default)]
+    struct Org {
+        roots: Vec<OrgUnit>,
+        units: HashMap<String, Vec<OrgUnit>>,
+        accounts: HashMap<String, Vec<OrgAccount>>,
+        tags: HashMap<String, Vec<(String, String)>>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Org {
+        fn unit(mut self, parent: &str, id: &str, name: &str) -> Self {
+            self.units.entry(parent.into()).or_default().push(OrgUnit {
+                id: id.into(),
+                name: Some(name.into()),
+            });
+            self
+        }
+
+        fn account(mut self, parent: &str, id: &str, state: &str) -> Self {
+            self.accounts
+                .entry(parent.into())
+                .or_default()
+                .push(OrgAccount {
+                    id: Some(id.into()),
+                    arn: Some(format!(
+                        "arn:aws:organizations::999999999999:account/o-abcdefghij/{id}"
+                    )),
+                    name: Some(format!("name-{id}")),
+                    state: Some(state.into()),
+                    status: None,
+                });
+            self
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl OrganizationsApi for Org {
+        async fn roots(&self) -> Result<Vec<OrgUnit>, SourceError> {
+            self.calls.lock().unwrap().push("ListRoots".into());
+            Ok(self.roots.clone())
+        }
+        async fn child_units(&self, parent_id: &str) -> Result<Vec<OrgUnit>, SourceError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("Units {parent_id}"));
+            Ok(self.units.get(parent_id).cloned().unwrap_or_default())
+        }
+        async fn child_accounts(&self, parent_id: &str) -> Result<Vec<OrgAccount>, SourceError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("Accounts {parent_id}"));
+            Ok(self.accounts.get(parent_id).cloned().unwrap_or_default())
+        }
+        async fn account_tags(
+            &self,
+            account_id: &str,
+        ) -> Result<Vec<(String, String)>, SourceError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("Tags {account_id}"));
+            Ok(self.tags.get(account_id).cloned().unwrap_or_default())
+        }
+    }
+
+    const ROOT: &str = "r-ab12";
+    const WORKLOADS: &str = "ou-ab12-11111111";
+    const PROD: &str = "ou-ab12-22222222";
+    const SANDBOX: &str = "ou-ab12-33333333";
+    const LEGACY: &str = "ou-ab12-44444444";
+
+    /// Root > Workloads > Prod > Legacy, Root > Sandbox.
+    fn org() -> Org {
+        let mut org = Org {
+            roots: vec![OrgUnit {
+                id: ROOT.into(),
+                name: Some("Root".into()),
+            }],
+            ..Org::default()
+        }
+        .unit(ROOT, WORKLOADS, "Workloads")
+        .unit(ROOT, SANDBOX, "Sandbox")
+        .unit(WORKLOADS, PROD, "Prod")
+        .unit(PROD, LEGACY, "Legacy")
+        .account(ROOT, "999999999999", "ACTIVE")
+        .account(WORKLOADS, "111111111111", "ACTIVE")
+        .account(PROD, "222222222222", "ACTIVE")
+        .account(PROD, "222222222223", "SUSPENDED")
+        .account(PROD, "222222222224", "PENDING_CLOSURE")
+        .account(PROD, "222222222225", "ACTIVE")
+        .account(LEGACY, "333333333333", "ACTIVE")
+        .account(SANDBOX, "444444444444", "ACTIVE");
+        org.tags.insert(
+            "222222222222".into(),
+            vec![
+                ("cost-center".into(), "cc-7".into()),
+                ("other".into(), "x".into()),
+            ],
+        );
+        org
+    }
+
+    fn scope(
+        include: &[&str],
+        exclude: &[&str],
+        exclude_accounts: &[&str],
+    ) -> OrganizationsDiscovery {
+        let strings = |ids: &[&str]| ids.iter().map(|id| (*id).to_owned()).collect();
+        OrganizationsDiscovery {
+            role_arn: None,
+            external_id: None,
+            member_role_name: "secrets-rotation-reader".into(),
+            member_external_id: None,
+            include_ous: strings(include),
+            exclude_ous: strings(exclude),
+            exclude_accounts: strings(exclude_accounts),
+            refresh_interval: Duration::from_secs(3600),
+        }
+    }
+
+    fn ids(walk: &Walk) -> Vec<&str> {
+        walk.accounts.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_whole_organization_gives_every_active_account_with_its_path() {
+        let org = org();
+        let walk = walk(&org, &scope(&[], &[], &[]), &[]).await.unwrap();
+        assert_eq!(
+            ids(&walk),
+            [
+                "111111111111",
+                "222222222222",
+                "222222222225",
+                "333333333333",
+                "444444444444",
+                "999999999999"
+            ]
+        );
+        assert_eq!(walk.inactive, 2);
+        let paths: Vec<&str> = walk.accounts.iter().map(|a| a.ou_path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "Root/Workloads",
+                "Root/Workloads/Prod",
+                "Root/Workloads/Prod",
+                "Root/Workloads/Prod/Legacy",
+                "Root/Sandbox",
+                "Root"
+            ]
+        );
+        assert_eq!(walk.accounts[0].partition.as_deref(), Some("aws"));
+        assert!(walk.skipped.is_empty());
+        // No tag is read unless labels ask for one.
+        assert!(org.calls().iter().all(|call| !call.starts_with("Tags")));
+    }
+
+    #[tokio::test]
+    async fn an_included_subtree_less_a_nested_unit_and_an_account() {
+        let org = org();
+        let walk = walk(
+            &org,
+            &scope(&[WORKLOADS], &[LEGACY], &["222222222225"]),
+            &["cost-center".to_owned()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(ids(&walk), ["111111111111", "222222222222"]);
+        assert_eq!(
+            walk.accounts[1].tags,
+            [("cost-center".to_owned(), "cc-7".to_owned())]
+        );
+        let calls = org.calls();
+        // Accounts are listed only inside the included subtree, and the
+        // excluded unit is never entered.
+        assert!(!calls.contains(&format!("Accounts {ROOT}")));
+        assert!(!calls.contains(&format!("Accounts {SANDBOX}")));
+        assert!(!calls.iter().any(|call| call.ends_with(LEGACY)));
+        // Once every included unit is found, the rest is not walked.
+        assert!(!calls.contains(&format!("Units {SANDBOX}")));
+        assert!(walk.units_not_found.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_goes_round_or_repeats_is_used_once() {
+        // Prod lists Workloads, its own parent, as a child.
+        let org =
+            org()
+                .unit(PROD, WORKLOADS, "Workloads")
+                .account(SANDBOX, "111111111111", "ACTIVE");
+        let walk = walk(&org, &scope(&[], &[], &[]), &[]).await.unwrap();
+        assert_eq!(walk.accounts.len(), 6);
+        assert_eq!(walk.skipped.len(), 2, "{:?}", walk.skipped);
+    }
+
+    #[tokio::test]
+    async fn an_account_without_state_or_status_is_skipped_and_status_alone_is_read() {
+        let mut org = org();
+        org.accounts.insert(
+            SANDBOX.into(),
+            vec![
+                OrgAccount {
+                    id: Some("555555555555".into()),
+                    arn: None,
+                    name: None,
+                    state: None,
+                    status: Some("ACTIVE".into()),
+                },
+                OrgAccount {
+                    id: Some("666666666666".into()),
+                    arn: None,
+                    name: None,
+                    state: None,
+                    status: None,
+                },
+                OrgAccount {
+                    id: Some("not-an-id".into()),
+                    arn: None,
+                    name: None,
+                    state: Some("ACTIVE".into()),
+                    status: None,
+                },
+            ],
+        );
+        let walk = walk(&org, &scope(&[SANDBOX], &[], &[]), &[]).await.unwrap();
+        assert_eq!(ids(&walk), ["555555555555"]);
+        assert_eq!(walk.accounts[0].partition, None);
+        assert_eq!(walk.skipped.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn units_nested_past_any_real_organization_are_an_invalid_answer() {
+        let mut org = org();
+        let mut parent = SANDBOX.to_owned();
+        for level in 0..MAX_DEPTH {
+            let id = format!("ou-ab12-{:08}", 90_000_000 + level);
+            org = org.unit(&parent, &id, "deep");
+            parent = id;
+        }
+        let err = walk(&org, &scope(&[], &[], &[]), &[]).await.unwrap_err();
+        assert_eq!(err.reason, ErrorReason::InvalidResponse);
+    }
+
+    #[tokio::test]
+    async fn units_named_in_the_scope_but_missing_are_reported() {
+        let org = org();
+        let walk = walk(&org, &scope(&["ou-ab12-99999999"], &[], &[]), &[])
+            .await
+            .unwrap();
+        assert!(walk.accounts.is_empty());
+        assert_eq!(walk.units_not_found, ["ou-ab12-99999999"]);
+    }
+}
