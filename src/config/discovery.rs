@@ -68,18 +68,8 @@ fn validate_organizations(
 
     let include_ous = raw.include_ous.unwrap_or_default();
     let exclude_ous = raw.exclude_ous.unwrap_or_default();
-    let included = check_ou_ids(problems, "include_ous", &include_ous);
-    let excluded = check_ou_ids(problems, "exclude_ous", &exclude_ous);
-    for (id, index) in &excluded {
-        if let Some(first) = included.get(id) {
-            problems.add(
-                format!("{PATH}.exclude_ous[{index}]"),
-                format!(
-                    "{id} is also included ({PATH}.include_ous[{first}]): list it in one of the two"
-                ),
-            );
-        }
-    }
+    let included = check_ou_ids(problems, "include_ous", &include_ous, None);
+    check_ou_ids(problems, "exclude_ous", &exclude_ous, Some(&included));
 
     let exclude_accounts = raw.exclude_accounts.unwrap_or_default();
     check_exclude_accounts(problems, &exclude_accounts, accounts);
@@ -142,11 +132,13 @@ fn check_member_role_name(problems: &mut Problems, name: &str) {
 }
 
 /// Checks one of `include_ous` / `exclude_ous`; gives each valid id with the
-/// index of its first entry.
+/// index of its first entry. `included`, for `exclude_ous`: the ids of
+/// `include_ous`, as an id in both says two opposite things.
 fn check_ou_ids<'a>(
     problems: &mut Problems,
     key: &str,
     ids: &'a [String],
+    included: Option<&BTreeMap<&str, usize>>,
 ) -> BTreeMap<&'a str, usize> {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, id) in ids.iter().enumerate() {
@@ -167,6 +159,14 @@ fn check_ou_ids<'a>(
             );
         } else {
             seen.insert(id, index);
+            if let Some(first) = included.and_then(|included| included.get(id.as_str())) {
+                problems.add(
+                    path,
+                    format!(
+                        "{id} is also included ({PATH}.include_ous[{first}]): list it in one of the two"
+                    ),
+                );
+            }
         }
     }
     seen

@@ -290,7 +290,10 @@ pub(super) fn check_role_external_id(
         return;
     };
     if !role_arn_set {
-        problems.add(path, "is only used when assuming role_arn, which is not set");
+        problems.add(
+            path,
+            "is only used when assuming role_arn, which is not set",
+        );
     }
     check_external_id(problems, path, external_id);
 }
