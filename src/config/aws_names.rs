@@ -83,7 +83,7 @@ pub(super) enum RolePathFault {
 /// Checks a role name as it follows `role/` in an ARN: segments separated
 /// by `/`, each non-empty and of IAM name characters, the last (the role
 /// name itself) at most 64 characters. Role ARNs and `member_role_name`
-/// share it, so a member role name is exactly what a role ARN accepts.
+/// share it, so a member role name that passes builds a role ARN that does.
 pub(super) fn role_path_fault(text: &str) -> Option<RolePathFault> {
     if text.is_empty() {
         return Some(RolePathFault::Empty);
