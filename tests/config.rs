@@ -2,9 +2,12 @@
 //! must fail with exactly the lines of its sibling `*.bad.expected`.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use secrets_rotation_exporter::config::{self, Config, parse_duration};
+use secrets_rotation_exporter::config::{
+    self, Config, Discovery, OrganizationsDiscovery, parse_duration,
+};
 use secrets_rotation_exporter::metrics;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -335,6 +338,419 @@ fn tag_labels_replace_every_other_character_with_underscores() {
         "tag_aws_cloudformation_stack"
     );
     assert_eq!(metrics::tag_label_name("Ünit 1"), "tag__nit_1");
+}
+
+/// The error lines of a document that must not load.
+fn problems_of(yaml: &str) -> String {
+    match config::parse(yaml) {
+        Ok(config) => panic!("should not load:\n{yaml}\ngot {config:?}"),
+        Err(err) => err.to_string(),
+    }
+}
+
+/// A document with one region and `discovery.organizations` holding the
+/// required `member_role_name` plus `keys` (each indented as an
+/// `organizations` key).
+fn with_organizations(keys: &str) -> String {
+    format!(
+        "regions: [us-east-1]\ndiscovery:\n  organizations:\n    member_role_name: reader\n{keys}"
+    )
+}
+
+#[test]
+fn a_full_discovery_section_gives_every_field() {
+    let config = load_fixture("discovery.ok.yaml");
+    assert_eq!(
+        config.discovery,
+        Discovery {
+            organizations: Some(OrganizationsDiscovery {
+                role_arn: Some(
+                    "arn:aws:iam::999999999999:role/secrets-rotation-org-reader".to_string()
+                ),
+                external_id: Some("org-external-id".to_string()),
+                member_role_name: "platform/secrets-rotation-reader".to_string(),
+                member_external_id: Some("member-external-id".to_string()),
+                include_ous: vec!["r-a1b2".to_string(), "ou-a1b2-c3d4e5f6".to_string()],
+                exclude_ous: vec!["ou-a1b2-sandbox01".to_string()],
+                exclude_accounts: vec!["222222222222".to_string()],
+                refresh_interval: 30 * MINUTE,
+            }),
+        }
+    );
+    assert_eq!(config.labels.tags, ["environment", "team"]);
+    assert_eq!(config.labels.account_tags, ["cost-center", "owner"]);
+    assert_eq!(config.accounts.len(), 1);
+}
+
+#[test]
+fn discovery_keys_default_to_an_hourly_read_of_the_whole_organization() {
+    let config = config::parse(&with_organizations("")).expect("loads");
+    assert_eq!(
+        config.discovery.organizations,
+        Some(OrganizationsDiscovery {
+            role_arn: None,
+            external_id: None,
+            member_role_name: "reader".to_string(),
+            member_external_id: None,
+            include_ous: Vec::new(),
+            exclude_ous: Vec::new(),
+            exclude_accounts: Vec::new(),
+            refresh_interval: HOUR,
+        })
+    );
+    assert!(config.labels.account_tags.is_empty());
+}
+
+#[test]
+fn discovery_without_organizations_discovers_nothing() {
+    for text in [
+        "regions: [us-east-1]\n",
+        "regions: [us-east-1]\ndiscovery:\n",
+        "regions: [us-east-1]\ndiscovery: {}\n",
+    ] {
+        let config = config::parse(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
+        assert_eq!(
+            config.discovery,
+            Discovery {
+                organizations: None
+            },
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_discovery_keys_are_named_with_the_allowed_ones() {
+    assert_eq!(
+        problems_of("regions: [us-east-1]\ndiscovery:\n  organisations: {}\n"),
+        "discovery.organisations: unknown field `organisations`, expected `organizations` at line 3 column 3"
+    );
+    assert_eq!(
+        problems_of(&with_organizations("    refresh: 1h\n")),
+        "discovery.organizations.refresh: unknown field `refresh`, expected one of `role_arn`, \
+         `external_id`, `member_role_name`, `member_external_id`, `include_ous`, `exclude_ous`, \
+         `exclude_accounts`, `refresh_interval` at line 5 column 5"
+    );
+    assert_eq!(
+        problems_of("regions: [us-east-1]\ndiscovery: [organizations]\n"),
+        "discovery: invalid type: sequence, expected a mapping with organizations at line 2 column 12"
+    );
+    assert_eq!(
+        problems_of("regions: [us-east-1]\nlabels: { account_tag: [owner] }\n"),
+        "labels.account_tag: unknown field `account_tag`, expected `tags` or `account_tags` at line 2 column 11"
+    );
+}
+
+#[test]
+fn member_role_name_is_required_and_is_a_role_name_maybe_after_a_path() {
+    const PATH: &str = "discovery.organizations.member_role_name";
+    assert_eq!(
+        problems_of("regions: [us-east-1]\ndiscovery:\n  organizations: {}\n"),
+        format!(
+            "{PATH}: is required: the role each discovered account is read through, \
+             arn:<partition>:iam::<account>:role/<member_role_name>"
+        )
+    );
+    let long_name = "r".repeat(65);
+    let long_path = format!("{}/reader", "p".repeat(506));
+    let cases = [
+        (
+            "\"\"",
+            "must not be empty: it is the role each discovered account is read through".to_string(),
+        ),
+        (
+            "/team/reader/",
+            "must not start or end with \"/\": write a path and name as team/reader, not /team/reader/ (got \"/team/reader/\")"
+                .to_string(),
+        ),
+        (
+            "team/reader/",
+            "must not start or end with \"/\": write a path and name as team/reader, not /team/reader/ (got \"team/reader/\")"
+                .to_string(),
+        ),
+        (
+            "team//reader",
+            "must not have an empty segment between two \"/\" (got \"team//reader\")".to_string(),
+        ),
+        (
+            "\"team/secrets reader\"",
+            "must be a role name, maybe after a path: letters, digits and _+=,.@- in segments separated by \"/\" (got \"team/secrets reader\")"
+                .to_string(),
+        ),
+        (
+            long_name.as_str(),
+            "the role name after the last \"/\" must be at most 64 characters (got 65)".to_string(),
+        ),
+        (
+            long_path.as_str(),
+            "must be at most 512 characters (got 513)".to_string(),
+        ),
+    ];
+    for (name, message) in cases {
+        let yaml = format!(
+            "regions: [us-east-1]\ndiscovery:\n  organizations:\n    member_role_name: {name}\n"
+        );
+        assert_eq!(problems_of(&yaml), format!("{PATH}: {message}"), "{name}");
+    }
+
+    let longest_name = "r".repeat(64);
+    let longest_path = format!("{}/reader", "p".repeat(505));
+    for name in [
+        "secrets-rotation-reader",
+        "platform/secrets-rotation-reader",
+        "a/b/c/R_e+a=d,e.r@x-1",
+        longest_name.as_str(),
+        longest_path.as_str(),
+    ] {
+        let yaml = format!(
+            "regions: [us-east-1]\ndiscovery:\n  organizations:\n    member_role_name: {name}\n"
+        );
+        let config = config::parse(&yaml).unwrap_or_else(|err| panic!("{name}: {err}"));
+        let organizations = config.discovery.organizations.expect("discovery");
+        assert_eq!(organizations.member_role_name, name);
+    }
+}
+
+#[test]
+fn the_organizations_role_and_external_ids_follow_the_account_rules() {
+    const PATH: &str = "discovery.organizations";
+    let external_id_shape = "must be 2 to 1224 characters of letters, digits and _+=,.@:/-";
+    let cases = [
+        (
+            "    role_arn: arn:aws:iam::99999999999:role/org-reader\n",
+            format!(
+                "{PATH}.role_arn: must look like arn:aws:iam::<12-digit account>:role/<name> (got \"arn:aws:iam::99999999999:role/org-reader\")"
+            ),
+        ),
+        (
+            "    external_id: org-external-id\n",
+            format!("{PATH}.external_id: is only used when assuming role_arn, which is not set"),
+        ),
+        (
+            "    external_id: x\n",
+            format!(
+                "{PATH}.external_id: is only used when assuming role_arn, which is not set\n\
+                 {PATH}.external_id: {external_id_shape}"
+            ),
+        ),
+        (
+            "    role_arn: arn:aws:iam::999999999999:role/org-reader\n    external_id: \"a b\"\n",
+            format!("{PATH}.external_id: {external_id_shape}"),
+        ),
+        (
+            "    member_external_id: \"has spaces\"\n",
+            format!("{PATH}.member_external_id: {external_id_shape}"),
+        ),
+    ];
+    for (keys, expected) in cases {
+        assert_eq!(problems_of(&with_organizations(keys)), expected, "{keys}");
+    }
+
+    // The member external id goes with the member role, so it needs no role_arn.
+    let config = config::parse(&with_organizations(
+        "    member_external_id: arn:aws:iam::1/x\n",
+    ))
+    .expect("loads");
+    let organizations = config.discovery.organizations.expect("discovery");
+    assert_eq!(organizations.role_arn, None);
+    assert_eq!(
+        organizations.member_external_id.as_deref(),
+        Some("arn:aws:iam::1/x")
+    );
+}
+
+#[test]
+fn organizational_unit_ids_follow_the_aws_patterns_once_each() {
+    const PATH: &str = "discovery.organizations";
+    let shape = "must be a root id (r- and 4 to 32 lowercase letters or digits) or an OU id \
+                 (ou-, 4 to 32 lowercase letters or digits, -, 8 to 32 more), such as r-a1b2 or ou-a1b2-c3d4e5f6";
+    let longest_root = format!("r-{}", "a".repeat(32));
+    let longest_ou = format!("ou-{}-{}", "a".repeat(32), "9".repeat(32));
+    let config = config::parse(&with_organizations(&format!(
+        "    include_ous: [r-a1b2, {longest_root}, ou-a1b2-c3d4e5f6]\n    exclude_ous: [{longest_ou}]\n"
+    )))
+    .expect("valid ids load");
+    let organizations = config.discovery.organizations.expect("discovery");
+    assert_eq!(
+        organizations.include_ous,
+        ["r-a1b2", longest_root.as_str(), "ou-a1b2-c3d4e5f6"]
+    );
+    assert_eq!(organizations.exclude_ous, [longest_ou.as_str()]);
+
+    let too_long_root = format!("r-{}", "a".repeat(33));
+    for id in [
+        "r-abc",
+        too_long_root.as_str(),
+        "r-ABCD",
+        "ou-abc-c3d4e5f6",
+        "ou-a1b2-c3d4e5f",
+        "ou-a1b2",
+        "ou-a1b2-c3d4-e5f6g7h8",
+        "a1b2-c3d4e5f6",
+        "111111111111",
+    ] {
+        for key in ["include_ous", "exclude_ous"] {
+            assert_eq!(
+                problems_of(&with_organizations(&format!("    {key}: [\"{id}\"]\n"))),
+                format!("{PATH}.{key}[0]: {shape} (got \"{id}\")"),
+                "{key}: {id}"
+            );
+        }
+    }
+
+    assert_eq!(
+        problems_of(&with_organizations(
+            "    include_ous: [r-a1b2, ou-a1b2-c3d4e5f6, r-a1b2]\n    exclude_ous: [ou-a1b2-aaaaaaaa, ou-a1b2-aaaaaaaa]\n"
+        )),
+        format!(
+            "{PATH}.include_ous[2]: duplicate id r-a1b2 (also {PATH}.include_ous[0])\n\
+             {PATH}.exclude_ous[1]: duplicate id ou-a1b2-aaaaaaaa (also {PATH}.exclude_ous[0])"
+        )
+    );
+    assert_eq!(
+        problems_of(&with_organizations(
+            "    include_ous: [r-a1b2, ou-a1b2-c3d4e5f6]\n    exclude_ous: [ou-a1b2-aaaaaaaa, ou-a1b2-c3d4e5f6]\n"
+        )),
+        format!(
+            "{PATH}.exclude_ous[1]: ou-a1b2-c3d4e5f6 is also included ({PATH}.include_ous[1]): list it in one of the two"
+        )
+    );
+}
+
+#[test]
+fn excluded_accounts_are_account_ids_once_each_and_never_explicit_ones() {
+    const PATH: &str = "discovery.organizations.exclude_accounts";
+    let yaml = "regions: [us-east-1]\naccounts:\n  - id: \"111111111111\"\n  - id: \"222222222222\"\n\
+                discovery:\n  organizations:\n    member_role_name: reader\n    \
+                exclude_accounts: [\"333333333333\", \"22222222222\", \"222222222222\", \"333333333333\", \"12345678901a\"]\n";
+    assert_eq!(
+        problems_of(yaml),
+        format!(
+            "{PATH}[1]: must be exactly 12 digits (got \"22222222222\")\n\
+             {PATH}[2]: account 222222222222 is also listed in accounts[1], and explicit accounts are always polled: remove it from one of the two\n\
+             {PATH}[3]: duplicate account 333333333333 (also {PATH}[0])\n\
+             {PATH}[4]: must be exactly 12 digits (got \"12345678901a\")"
+        )
+    );
+}
+
+#[test]
+fn the_organization_is_read_again_at_most_once_a_minute() {
+    const PATH: &str = "discovery.organizations.refresh_interval";
+    for (value, expected) in [
+        ("59s", "must be at least 1m (got 59s)"),
+        ("0", "must be at least 1m (got 0s)"),
+        (
+            "1.5h",
+            "invalid duration \"1.5h\": use whole numbers (1h30m rather than 1.5h)",
+        ),
+    ] {
+        assert_eq!(
+            problems_of(&with_organizations(&format!(
+                "    refresh_interval: {value}\n"
+            ))),
+            format!("{PATH}: {expected}"),
+            "{value}"
+        );
+    }
+    let config =
+        config::parse(&with_organizations("    refresh_interval: 1m\n")).expect("1m loads");
+    assert_eq!(
+        config
+            .discovery
+            .organizations
+            .expect("discovery")
+            .refresh_interval,
+        MINUTE
+    );
+}
+
+#[test]
+fn discovered_accounts_need_the_top_level_regions_in_one_problem() {
+    let organizations = "discovery:\n  organizations:\n    member_role_name: reader\n";
+    // No accounts: the problem is the discovered accounts, not the base account.
+    assert_eq!(
+        problems_of(organizations),
+        "regions: must not be empty: accounts discovered in AWS Organizations are polled in these regions"
+    );
+    assert_eq!(
+        problems_of(&format!("regions: []\n{organizations}")),
+        "regions: must not be empty: accounts discovered in AWS Organizations are polled in these regions"
+    );
+    // Explicit accounts with their own regions do not cover discovered ones.
+    assert_eq!(
+        problems_of(&format!(
+            "accounts:\n  - id: \"111111111111\"\n    regions: [us-east-1]\n{organizations}"
+        )),
+        "regions: must not be empty: accounts discovered in AWS Organizations are polled in these regions"
+    );
+    // Both reasons, one line.
+    assert_eq!(
+        problems_of(&format!(
+            "accounts:\n  - id: \"111111111111\"\n  - id: \"222222222222\"\n{organizations}"
+        )),
+        "regions: must not be empty: accounts discovered in AWS Organizations are polled in these regions; \
+         accounts[0], accounts[1] have no regions of their own"
+    );
+}
+
+#[test]
+fn account_tags_follow_the_tag_rules_and_need_discovery() {
+    assert_eq!(
+        problems_of(&with_organizations("").replace(
+            "discovery:",
+            "labels:\n  tags: [team, team]\n  account_tags: [team, cost-center, \"\", cost.center, owner, owner]\ndiscovery:"
+        )),
+        "labels.tags[1]: duplicate tag key \"team\" (also labels.tags[0])\n\
+         labels.account_tags[2]: must not be empty\n\
+         labels.account_tags[3]: tag key \"cost.center\" becomes label tag_cost_center, as does \"cost-center\" (labels.account_tags[1])\n\
+         labels.account_tags[5]: duplicate tag key \"owner\" (also labels.account_tags[4])"
+    );
+    assert_eq!(
+        problems_of("regions: [us-east-1]\nlabels: { account_tags: [cost-center] }\n"),
+        "labels.account_tags: account tags are read from AWS Organizations, so they need discovery.organizations, which is not set"
+    );
+    assert_eq!(
+        problems_of(
+            "regions: [us-east-1]\nlabels: { account_tags: [cost-center] }\ndiscovery: {}\n"
+        ),
+        "labels.account_tags: account tags are read from AWS Organizations, so they need discovery.organizations, which is not set"
+    );
+    // The same key on both series is fine: they are different series.
+    let config = config::parse(&with_organizations("").replace(
+        "discovery:",
+        "labels: { tags: [team], account_tags: [team], }\ndiscovery:",
+    ))
+    .expect("loads");
+    assert_eq!(config.labels.tags, ["team"]);
+    assert_eq!(config.labels.account_tags, ["team"]);
+    let without = config::parse("regions: [us-east-1]\nlabels: { account_tags: [] }\n")
+        .expect("an empty list needs no discovery");
+    assert!(without.labels.account_tags.is_empty());
+}
+
+#[test]
+fn config_check_names_every_discovery_problem_and_exits_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_secrets-rotation-exporter"))
+        .args([
+            "config",
+            "check",
+            "--config.file",
+            "tests/fixtures/config/discovery.bad.yaml",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = std::fs::read_to_string(fixtures_dir().join("discovery.bad.expected"))
+        .expect("expected lines");
+    assert_eq!(stderr.trim_end(), expected.trim_end());
+    assert!(
+        stderr.lines().all(|line| line.starts_with("regions: ")
+            || line.starts_with("labels.account_tags[")
+            || line.starts_with("discovery.organizations.")),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The shapes of AWS identifiers the configuration names: account ids,
-//! regions, IAM role ARNs and session names.
+//! regions, IAM role ARNs, role and session names, external ids and
+//! Organizations root and OU ids.
 
 pub(super) fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
@@ -60,15 +61,71 @@ pub(super) fn role_arn_account(arn: &str) -> Result<&str, String> {
     let Some(role_path) = resource.strip_prefix("role/") else {
         return Err(shape());
     };
-    let segments: Vec<&str> = role_path.split('/').collect();
-    let name_ok = segments
-        .last()
-        .is_some_and(|name| (1..=64).contains(&name.len()));
-    let segments_ok = segments
-        .iter()
-        .all(|segment| !segment.is_empty() && segment.chars().all(is_iam_name_char));
-    if !name_ok || !segments_ok {
+    if role_path_fault(role_path).is_some() {
         return Err(shape());
     }
     Ok(account)
+}
+
+/// Why a role name, maybe behind a path, is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RolePathFault {
+    Empty,
+    /// `/team/reader/`: IAM writes paths with both slashes, an ARN and the
+    /// configuration without them.
+    OuterSlash,
+    EmptySegment,
+    BadCharacter,
+    /// The role name, the last segment, is over 64 characters.
+    NameTooLong,
+}
+
+/// Checks a role name as it follows `role/` in an ARN: segments separated
+/// by `/`, each non-empty and of IAM name characters, the last (the role
+/// name itself) at most 64 characters. Role ARNs and `member_role_name`
+/// share it, so a member role name that passes builds a role ARN that does.
+pub(super) fn role_path_fault(text: &str) -> Option<RolePathFault> {
+    if text.is_empty() {
+        return Some(RolePathFault::Empty);
+    }
+    if text.starts_with('/') || text.ends_with('/') {
+        return Some(RolePathFault::OuterSlash);
+    }
+    let segments: Vec<&str> = text.split('/').collect();
+    if segments.iter().any(|segment| segment.is_empty()) {
+        return Some(RolePathFault::EmptySegment);
+    }
+    if !text.chars().all(|c| c == '/' || is_iam_name_char(c)) {
+        return Some(RolePathFault::BadCharacter);
+    }
+    if segments.last().is_some_and(|name| name.len() > 64) {
+        return Some(RolePathFault::NameTooLong);
+    }
+    None
+}
+
+/// `[\w+=,.@:/-]{2,1224}`, what `AssumeRole` accepts as an external id.
+pub(super) fn is_external_id(text: &str) -> bool {
+    (2..=1224).contains(&text.chars().count())
+        && text
+            .chars()
+            .all(|c| is_iam_name_char(c) || matches!(c, ':' | '/'))
+}
+
+/// An Organizations root id (`r-` and 4 to 32 lowercase letters or digits)
+/// or OU id (`ou-`, 4 to 32 of them, `-`, 8 to 32 more): the patterns the
+/// Organizations API documents for `ParentId`.
+pub(super) fn is_root_or_ou_id(text: &str) -> bool {
+    let run = |part: &str, lengths: std::ops::RangeInclusive<usize>| {
+        lengths.contains(&part.len())
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(root) = text.strip_prefix("r-") {
+        return run(root, 4..=32);
+    }
+    text.strip_prefix("ou-")
+        .and_then(|ou| ou.split_once('-'))
+        .is_some_and(|(root, own)| run(root, 4..=32) && run(own, 8..=32))
 }

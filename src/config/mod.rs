@@ -2,6 +2,7 @@
 //! validated into the typed `Config` below. Every error names its path.
 
 mod aws_names;
+mod discovery;
 mod duration;
 mod limits;
 mod policy;

@@ -64,6 +64,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) labels: Option<RawLabels>,
     #[serde(default)]
+    pub(super) discovery: Option<RawDiscovery>,
+    #[serde(default)]
     pub(super) aws: Option<RawAws>,
     #[serde(default)]
     pub(super) shard: Option<RawShard>,
@@ -218,10 +220,45 @@ pub(super) struct RawAlarms {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with tags")]
+#[serde(deny_unknown_fields, expecting = "a mapping with tags, account_tags")]
 pub(super) struct RawLabels {
     #[serde(default)]
     pub(super) tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) account_tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with organizations")]
+pub(super) struct RawDiscovery {
+    #[serde(default)]
+    pub(super) organizations: Option<RawOrganizations>,
+}
+
+/// `member_role_name` is required but optional here, so that its absence is
+/// reported by validation with the other problems, saying what it is for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with role_arn, external_id, member_role_name, member_external_id, include_ous, exclude_ous, exclude_accounts, refresh_interval"
+)]
+pub(super) struct RawOrganizations {
+    #[serde(default)]
+    pub(super) role_arn: Option<String>,
+    #[serde(default)]
+    pub(super) external_id: Option<String>,
+    #[serde(default)]
+    pub(super) member_role_name: Option<String>,
+    #[serde(default)]
+    pub(super) member_external_id: Option<String>,
+    #[serde(default)]
+    pub(super) include_ous: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) exclude_ous: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) exclude_accounts: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) refresh_interval: Option<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

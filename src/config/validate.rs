@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::aws_names::{is_account_id, is_iam_name_char, is_region, role_arn_account};
+use super::aws_names::{is_account_id, is_external_id, is_region, role_arn_account};
+use super::discovery::validate_discovery;
 use super::duration::{format_config_duration, parse_duration};
 use super::policy::validate_policy;
 use super::raw::{RawAccount, RawConfig, RawDuration, RawLabels, RawShard};
@@ -29,7 +30,12 @@ impl Problems {
 
     /// Parses an optional duration, reporting a bad one and falling back to
     /// `default` so validation can go on.
-    fn duration(&mut self, path: &str, raw: Option<&RawDuration>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        path: &str,
+        raw: Option<&RawDuration>,
+        default: Duration,
+    ) -> Duration {
         self.optional_duration(path, raw).unwrap_or(default)
     }
 
@@ -79,13 +85,21 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let regions = raw.regions.unwrap_or_default();
     check_regions(&mut problems, "regions", &regions);
 
+    // Known before the sections it changes are read: discovered accounts
+    // need the top-level regions, and account tags come from Organizations.
+    let discovering = raw
+        .discovery
+        .as_ref()
+        .is_some_and(|discovery| discovery.organizations.is_some());
+
     let raw_accounts = raw.accounts.unwrap_or_default();
-    let accounts = validate_accounts(&mut problems, raw_accounts, &regions);
+    let accounts = validate_accounts(&mut problems, raw_accounts, &regions, discovering);
 
     let policy = validate_policy(&mut problems, raw.policy.unwrap_or_default());
     let cloudtrail = validate_cloudtrail(&mut problems, raw.cloudtrail.unwrap_or_default());
     let cloudwatch = validate_cloudwatch(&mut problems, raw.cloudwatch.unwrap_or_default());
-    let labels = validate_labels(&mut problems, raw.labels.unwrap_or_default());
+    let labels = validate_labels(&mut problems, raw.labels.unwrap_or_default(), discovering);
+    let discovery = validate_discovery(&mut problems, raw.discovery, &accounts);
     let aws = validate_aws(&mut problems, raw.aws.unwrap_or_default(), poll_interval);
     let shard = raw
         .shard
@@ -106,7 +120,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         labels,
         aws,
         shard,
-        discovery: super::Discovery::default(),
+        discovery,
     })
 }
 
@@ -141,6 +155,7 @@ fn validate_accounts(
     problems: &mut Problems,
     raw_accounts: Vec<RawAccount>,
     default_regions: &[String],
+    discovering: bool,
 ) -> Vec<Account> {
     let mut seen_ids: BTreeMap<String, usize> = BTreeMap::new();
     let mut without_regions = Vec::new();
@@ -163,38 +178,25 @@ fn validate_accounts(
         }
 
         if let Some(role_arn) = &raw.role_arn {
-            match role_arn_account(role_arn) {
-                Err(message) => problems.add(format!("{path}.role_arn"), message),
-                Ok(arn_account) if id_valid && arn_account != raw.id => problems.add(
-                    format!("{path}.role_arn"),
+            let role_arn_path = format!("{path}.role_arn");
+            match check_role_arn(problems, &role_arn_path, role_arn) {
+                Some(arn_account) if id_valid && arn_account != raw.id => problems.add(
+                    role_arn_path,
                     format!(
                         "account {arn_account} in the ARN does not match id {}",
                         raw.id
                     ),
                 ),
-                Ok(_) => {}
+                _ => {}
             }
         }
 
-        if let Some(external_id) = &raw.external_id {
-            if raw.role_arn.is_none() {
-                problems.add(
-                    format!("{path}.external_id"),
-                    "is only used when assuming role_arn, which is not set",
-                );
-            }
-            let length = external_id.chars().count();
-            if !(2..=1224).contains(&length)
-                || !external_id
-                    .chars()
-                    .all(|c| is_iam_name_char(c) || matches!(c, ':' | '/'))
-            {
-                problems.add(
-                    format!("{path}.external_id"),
-                    "must be 2 to 1224 characters of letters, digits and _+=,.@:/-",
-                );
-            }
-        }
+        check_role_external_id(
+            problems,
+            &format!("{path}.external_id"),
+            raw.external_id.as_deref(),
+            raw.role_arn.is_some(),
+        );
 
         if raw.name.as_ref().is_some_and(|name| name.trim().is_empty()) {
             problems.add(format!("{path}.name"), "must not be empty when given");
@@ -226,62 +228,99 @@ fn validate_accounts(
         });
     }
 
-    if accounts.is_empty() && default_regions.is_empty() {
-        problems.add(
-            "regions",
-            "must not be empty: with no accounts listed, the account of the base credentials is polled in these regions",
-        );
-    } else if !without_regions.is_empty() {
-        problems.add(
-            "regions",
-            format!(
-                "must not be empty: {} {}",
+    // Every reason the top-level list is needed goes into one problem, so
+    // that a file with several of them gets one line to fix, not several.
+    if default_regions.is_empty() {
+        let mut reasons = Vec::new();
+        if discovering {
+            reasons.push(
+                "accounts discovered in AWS Organizations are polled in these regions".to_string(),
+            );
+        } else if accounts.is_empty() {
+            reasons.push(
+                "with no accounts listed, the account of the base credentials is polled in these regions"
+                    .to_string(),
+            );
+        }
+        if !without_regions.is_empty() {
+            reasons.push(format!(
+                "{} {}",
                 without_regions.join(", "),
                 if without_regions.len() == 1 {
                     "has no regions of its own"
                 } else {
                     "have no regions of their own"
                 }
-            ),
-        );
+            ));
+        }
+        if !reasons.is_empty() {
+            problems.add(
+                "regions",
+                format!("must not be empty: {}", reasons.join("; ")),
+            );
+        }
     }
     accounts
 }
-fn validate_labels(problems: &mut Problems, raw: RawLabels) -> Labels {
+
+/// Reports a role ARN that is not one; gives its account when it is.
+pub(super) fn check_role_arn<'a>(
+    problems: &mut Problems,
+    path: &str,
+    role_arn: &'a str,
+) -> Option<&'a str> {
+    match role_arn_account(role_arn) {
+        Ok(account) => Some(account),
+        Err(message) => {
+            problems.add(path, message);
+            None
+        }
+    }
+}
+
+/// An external id is only ever sent with `AssumeRole` of the `role_arn`
+/// beside it: without one it would be silently ignored.
+pub(super) fn check_role_external_id(
+    problems: &mut Problems,
+    path: &str,
+    external_id: Option<&str>,
+    role_arn_set: bool,
+) {
+    let Some(external_id) = external_id else {
+        return;
+    };
+    if !role_arn_set {
+        problems.add(
+            path,
+            "is only used when assuming role_arn, which is not set",
+        );
+    }
+    check_external_id(problems, path, external_id);
+}
+
+/// What `AssumeRole` accepts as `ExternalId`, reported here rather than as
+/// an `AccessDenied`-like failure of every target at run time.
+pub(super) fn check_external_id(problems: &mut Problems, path: &str, external_id: &str) {
+    if !is_external_id(external_id) {
+        problems.add(
+            path,
+            "must be 2 to 1224 characters of letters, digits and _+=,.@:/-",
+        );
+    }
+}
+
+fn validate_labels(problems: &mut Problems, raw: RawLabels, discovering: bool) -> Labels {
     let tags = raw.tags.unwrap_or_default();
-    let mut seen_keys: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut seen_labels: BTreeMap<String, usize> = BTreeMap::new();
-    for (index, key) in tags.iter().enumerate() {
-        let path = format!("labels.tags[{index}]");
-        if key.is_empty() {
-            problems.add(path, "must not be empty");
-            continue;
-        }
-        if let Some(first) = seen_keys.get(key.as_str()) {
-            problems.add(
-                path,
-                format!("duplicate tag key {key:?} (also labels.tags[{first}])"),
-            );
-            continue;
-        }
-        seen_keys.insert(key, index);
-        let label = tag_label_name(key);
-        if let Some(first) = seen_labels.get(&label) {
-            problems.add(
-                path,
-                format!(
-                    "tag key {key:?} becomes label {label}, as does {:?} (labels.tags[{first}])",
-                    tags[*first]
-                ),
-            );
-            continue;
-        }
-        seen_labels.insert(label, index);
+    check_label_tag_keys(problems, "labels.tags", &tags);
+    let account_tags = raw.account_tags.unwrap_or_default();
+    if !account_tags.is_empty() && !discovering {
+        problems.add(
+            "labels.account_tags",
+            "account tags are read from AWS Organizations, so they need discovery.organizations, which is not set",
+        );
     }
-    Labels {
-        tags,
-        account_tags: Vec::new(),
-    }
+    check_label_tag_keys(problems, "labels.account_tags", &account_tags);
+    Labels { tags, account_tags }
 }
 
 pub(super) fn check_regions(problems: &mut Problems, path: &str, regions: &[String]) {
@@ -309,19 +348,54 @@ pub(super) fn check_region(problems: &mut Problems, path: &str, region: &str) {
     }
 }
 
+/// Tag keys that are only looked up: non-empty and unique.
 pub(super) fn check_tag_keys(problems: &mut Problems, path: &str, keys: &[String]) {
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    check_keys(problems, path, keys, None);
+}
+
+/// Tag keys copied onto a series as `tag_<key>` labels: also no two keys
+/// may become the same label, because one series cannot carry a label twice.
+fn check_label_tag_keys(problems: &mut Problems, path: &str, keys: &[String]) {
+    check_keys(problems, path, keys, Some(tag_label_name));
+}
+
+/// One pass, so that each entry's problems come in the order of the list.
+fn check_keys(
+    problems: &mut Problems,
+    path: &str,
+    keys: &[String],
+    label_of: Option<fn(&str) -> String>,
+) {
+    let mut seen_keys: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut seen_labels: BTreeMap<String, usize> = BTreeMap::new();
     for (index, key) in keys.iter().enumerate() {
         let item_path = format!("{path}[{index}]");
         if key.is_empty() {
             problems.add(item_path, "must not be empty");
-        } else if let Some(first) = seen.get(key.as_str()) {
+            continue;
+        }
+        if let Some(first) = seen_keys.get(key.as_str()) {
             problems.add(
                 item_path,
                 format!("duplicate tag key {key:?} (also {path}[{first}])"),
             );
-        } else {
-            seen.insert(key, index);
+            continue;
         }
+        seen_keys.insert(key, index);
+        let Some(label_of) = label_of else {
+            continue;
+        };
+        let label = label_of(key);
+        if let Some(first) = seen_labels.get(&label) {
+            problems.add(
+                item_path,
+                format!(
+                    "tag key {key:?} becomes label {label}, as does {:?} ({path}[{first}])",
+                    keys[*first]
+                ),
+            );
+            continue;
+        }
+        seen_labels.insert(label, index);
     }
 }
