@@ -134,7 +134,7 @@ impl Exporter {
             account_id: org
                 .role_arn
                 .as_deref()
-                .and_then(|arn| arn.split(':').nth(4))
+                .and_then(|arn| crate::config::role_arn_account(arn).ok())
                 .map(str::to_owned)
                 .or_else(|| base_account.clone())
                 .unwrap_or_default(),

@@ -62,10 +62,7 @@ const UNKNOWN_ACCOUNT: &str = "unknown";
 
 /// The account of an IAM role ARN (`arn:aws:iam::<account>:role/...`).
 pub fn role_account(role_arn: &str) -> Option<&str> {
-    role_arn
-        .split(':')
-        .nth(4)
-        .filter(|account| !account.is_empty())
+    crate::config::role_arn_account(role_arn).ok()
 }
 
 /// Where metrics and alarms go: `cloudwatch.region`, else the base

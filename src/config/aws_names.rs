@@ -2,7 +2,7 @@
 //! regions, IAM role ARNs, role and session names, external ids and
 //! Organizations root and OU ids.
 
-pub(super) fn is_account_id(text: &str) -> bool {
+pub fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -43,7 +43,7 @@ pub(super) fn is_region(text: &str) -> bool {
 
 /// The account of `arn:<partition>:iam::<account>:role/<path/>name`, or
 /// why the ARN is not a role ARN.
-pub(super) fn role_arn_account(arn: &str) -> Result<&str, String> {
+pub fn role_arn_account(arn: &str) -> Result<&str, String> {
     let shape =
         || format!("must look like arn:aws:iam::<12-digit account>:role/<name> (got {arn:?})");
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
@@ -116,16 +116,27 @@ pub(super) fn is_external_id(text: &str) -> bool {
 /// or OU id (`ou-`, 4 to 32 of them, `-`, 8 to 32 more): the patterns the
 /// Organizations API documents for `ParentId`.
 pub(super) fn is_root_or_ou_id(text: &str) -> bool {
-    let run = |part: &str, lengths: std::ops::RangeInclusive<usize>| {
-        lengths.contains(&part.len())
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
-    if let Some(root) = text.strip_prefix("r-") {
-        return run(root, 4..=32);
-    }
+    is_root_id(text) || is_unit_id(text)
+}
+
+/// Lowercase letters or digits, as many as `lengths` allows.
+fn is_lower_alnum(text: &str, lengths: std::ops::RangeInclusive<usize>) -> bool {
+    lengths.contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// A root id: `r-` and 4 to 32 lowercase letters or digits (AWS's pattern).
+pub fn is_root_id(text: &str) -> bool {
+    text.strip_prefix("r-")
+        .is_some_and(|root| is_lower_alnum(root, 4..=32))
+}
+
+/// An organizational unit id: `ou-`, 4 to 32 lowercase letters or digits,
+/// `-`, 8 to 32 more (AWS's pattern).
+pub fn is_unit_id(text: &str) -> bool {
     text.strip_prefix("ou-")
         .and_then(|ou| ou.split_once('-'))
-        .is_some_and(|(root, own)| run(root, 4..=32) && run(own, 8..=32))
+        .is_some_and(|(root, own)| is_lower_alnum(root, 4..=32) && is_lower_alnum(own, 8..=32))
 }

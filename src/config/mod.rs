@@ -17,6 +17,7 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
+pub use aws_names::{is_account_id, is_root_id, is_unit_id, role_arn_account};
 pub use duration::{format_config_duration, parse_duration};
 pub use thresholds::{ThresholdOverrides, Thresholds};
 

@@ -10,7 +10,7 @@ use std::collections::{HashSet, VecDeque};
 
 use crate::aws::SourceError;
 use crate::aws::organizations::{OrgAccount, OrganizationsApi};
-use crate::config::OrganizationsDiscovery;
+use crate::config::{OrganizationsDiscovery, is_account_id, is_root_id, is_unit_id};
 
 /// Units walked before the answer is taken to be broken: AWS allows 1,000
 /// organizational units in an organization.
@@ -281,30 +281,6 @@ fn chosen_tags(
     chosen
 }
 
-fn is_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_lower_alnum(text: &str, lengths: std::ops::RangeInclusive<usize>) -> bool {
-    lengths.contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
-/// `r-` and 4 to 32 lowercase letters or digits (AWS's pattern).
-pub fn is_root_id(id: &str) -> bool {
-    id.strip_prefix("r-")
-        .is_some_and(|rest| is_lower_alnum(rest, 4..=32))
-}
-
-/// `ou-`, 4 to 32 lowercase letters or digits, `-`, 8 to 32 more (AWS's pattern).
-pub fn is_unit_id(id: &str) -> bool {
-    id.strip_prefix("ou-")
-        .and_then(|rest| rest.split_once('-'))
-        .is_some_and(|(root, unit)| is_lower_alnum(root, 4..=32) && is_lower_alnum(unit, 8..=32))
-}
-
 /// The partition field of an ARN, when it has the shape of one.
 pub fn arn_partition(arn: &str) -> Option<String> {
     let mut fields = arn.split(':');
@@ -323,17 +299,6 @@ pub fn arn_partition(arn: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_have_the_shapes_aws_documents() {
-        assert!(is_root_id("r-ab12"));
-        assert!(!is_root_id("r-AB12"));
-        assert!(!is_root_id("r-ab1"));
-        assert!(is_unit_id("ou-ab12-11111111"));
-        assert!(!is_unit_id("ou-ab12-1111111"));
-        assert!(!is_unit_id("ou-ab12"));
-        assert!(!is_unit_id("r-ab12"));
-    }
 
     #[test]
     fn the_partition_comes_from_the_arn() {
