@@ -160,12 +160,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub fn new(fleet: Fleet) -> Self {
-        let (base_account, accounts, secrets) = fleet.into_parts();
-        let mut world = World::default();
-        for account in accounts {
+        let parts = fleet.into_parts();
+        let base_account = parts.base_account;
+        let mut world = World {
+            organization: parts.organization,
+            default_regions: parts.regions,
+            ..World::default()
+        };
+        for account in parts.accounts {
             world.accounts.insert(account.id.clone(), account);
         }
-        for placed in secrets {
+        for placed in parts.secrets {
             world.put(&placed.account, &placed.region, placed.secret);
         }
         let base = Credentials {
