@@ -305,7 +305,7 @@ impl SimulatorHandle {
     }
 
     /// Every count, keyed by (service, operation, account); service is `sts`,
-    /// `secretsmanager`, `cloudtrail` or the signing service of anything else.
+    /// `secretsmanager`, `cloudtrail`, `organizations` or the signing service of anything else.
     pub fn request_counts(&self) -> BTreeMap<(String, String, String), u64> {
         self.shared.counts()
     }
@@ -368,7 +368,9 @@ impl SimulatorHandle {
 
     /// Throttles `operation` beyond `requests_per_second` per account and region (a token bucket
     /// with a burst of one second's worth) with the service's throttling error; `None` lifts the
-    /// quota (the default). STS quotas count the calling account.
+    /// quota (the default). STS quotas count the calling account. Organizations answers
+    /// `TooManyRequestsException`, and as a global service meters the region the client signed for
+    /// (`us-east-1` for the SDK's default endpoint).
     pub fn set_quota(&self, operation: &str, requests_per_second: Option<f64>) {
         self.shared.load().set_quota(operation, requests_per_second);
     }

@@ -409,6 +409,23 @@ mod tests {
     }
 
     #[test]
+    fn the_example_organization_fleet_parses() -> Result<(), FleetError> {
+        let fleet =
+            Fleet::from_yaml_str(include_str!("../../fleets/organization.yaml"), Utc::now())?;
+        assert_eq!(fleet.organization_id(), Some("o-exampleorg1"));
+        // The base account, the five members and the delegated administrator, all of them
+        // accounts of the fleet though only one is listed under `accounts`.
+        assert_eq!(fleet.accounts().len(), 7);
+        let secret_accounts: Vec<&str> =
+            fleet.secrets().iter().map(|p| p.account.as_str()).collect();
+        assert_eq!(
+            secret_accounts,
+            ["123456789012", "111111111111", "222222222222"]
+        );
+        Ok(())
+    }
+
+    #[test]
     fn yaml_defaults_follow_the_base_account_and_first_region() -> Result<(), FleetError> {
         let now = Utc::now();
         let yaml = r#"
