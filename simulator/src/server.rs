@@ -154,7 +154,7 @@ async fn dispatch(
             Ok(value) => match fault {
                 Some(fault) => json_text_response(
                     StatusCode::OK,
-                    spoiled_answer(fault, &body, value),
+                    spoiled_answer(fault, &service, &body, value),
                     &request_id,
                 ),
                 None => json_response(StatusCode::OK, &value, &request_id),
@@ -231,10 +231,9 @@ async fn json_fault(
 }
 
 /// The listings whose entries `Fault::DuplicateEntry` repeats.
-const LISTINGS: [&str; 8] = [
-    "SecretList",
-    "Versions",
-    "Events",
+const LISTINGS: [&str; 3] = ["SecretList", "Versions", "Events"];
+/// Organizations' listings, apart: `Tags` is also a field of `DescribeSecret`, which lists nothing.
+const ORGANIZATIONS_LISTINGS: [&str; 5] = [
     "Accounts",
     "OrganizationalUnits",
     "Roots",
@@ -243,7 +242,7 @@ const LISTINGS: [&str; 8] = [
 ];
 
 /// The text of a successful answer as an answer-shaping fault leaves it.
-fn spoiled_answer(fault: Fault, request: &[u8], mut answer: Value) -> String {
+fn spoiled_answer(fault: Fault, service: &str, request: &[u8], mut answer: Value) -> String {
     match fault {
         Fault::RepeatNextToken => {
             let asked = serde_json::from_slice::<Value>(request)
@@ -267,7 +266,12 @@ fn spoiled_answer(fault: Fault, request: &[u8], mut answer: Value) -> String {
             answer.to_string()
         }
         Fault::DuplicateEntry => {
-            for listing in LISTINGS {
+            let listings: &[&str] = if service == "organizations" {
+                &ORGANIZATIONS_LISTINGS
+            } else {
+                &LISTINGS
+            };
+            for listing in listings {
                 if let Some(entries) = answer.get_mut(listing).and_then(Value::as_array_mut)
                     && let Some(first) = entries.first().cloned()
                 {

@@ -770,6 +770,36 @@ async fn faults_apply_to_organizations_too() -> TestResult {
     assert_eq!(ids.len(), 4);
     assert_eq!(ids.first(), ids.last());
 
+    for operation in [
+        "ListTagsForResource",
+        "ListOrganizationalUnitsForParent",
+        "ListRoots",
+    ] {
+        sim.fail(
+            FaultRule::new(Fault::DuplicateEntry)
+                .operation(operation)
+                .times(1),
+        );
+    }
+    let tags = client
+        .list_tags_for_resource()
+        .resource_id(member(0))
+        .send()
+        .await?;
+    assert_eq!(tags.tags().len(), 2, "one tag, repeated");
+    let root = sim.organization_root_id().ok_or("no root")?;
+    let units = client
+        .list_organizational_units_for_parent()
+        .parent_id(&root)
+        .send()
+        .await?;
+    assert_eq!(
+        units.organizational_units().len(),
+        3,
+        "two units, one repeated"
+    );
+    assert_eq!(client.list_roots().send().await?.roots().len(), 2);
+
     let first = client.list_accounts().send().await?;
     let token = first.next_token().ok_or("no token")?;
     sim.fail(
