@@ -1,4 +1,4 @@
-//! Answers of the awsJson1.1 protocols (Secrets Manager, CloudTrail).
+//! Answers of the awsJson1.1 protocols (Secrets Manager, CloudTrail, Organizations).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +9,10 @@ pub(crate) struct JsonError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: Option<String>,
+    /// The key of the message: `message` for most services, `Message` for Organizations.
+    message_key: &'static str,
+    /// Modeled members beside the message, such as Organizations' `Reason`.
+    members: Vec<(&'static str, String)>,
 }
 
 impl JsonError {
@@ -17,7 +21,30 @@ impl JsonError {
             status,
             code,
             message: Some(message.into()),
+            message_key: "message",
+            members: Vec::new(),
         }
+    }
+
+    pub fn without_message(status: StatusCode, code: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            message: None,
+            message_key: "message",
+            members: Vec::new(),
+        }
+    }
+
+    /// Writes the message under `Message`, as the services whose models spell it so do.
+    pub fn capitalized(mut self) -> Self {
+        self.message_key = "Message";
+        self
+    }
+
+    pub fn member(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.members.push((key, value.into()));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -32,7 +59,10 @@ impl JsonError {
         let mut body = serde_json::Map::new();
         body.insert("__type".into(), self.code.into());
         if let Some(message) = self.message {
-            body.insert("message".into(), message.into());
+            body.insert(self.message_key.into(), message.into());
+        }
+        for (key, value) in self.members {
+            body.insert(key.into(), value.into());
         }
         let mut response = json_response(self.status, &serde_json::Value::Object(body), request_id);
         response

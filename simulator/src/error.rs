@@ -20,6 +20,12 @@ pub enum SimulatorError {
     },
     #[error("{0}")]
     InvalidSecret(String),
+    /// The fleet has no `organization`.
+    #[error("the fleet has no organization")]
+    NoOrganization,
+    /// A change of the organization that AWS would refuse, or that names what is not there.
+    #[error("{0}")]
+    InvalidOrganization(String),
     /// A rotation scenario that AWS could not have produced, such as abandoning a rotation that
     /// is not in progress.
     #[error("{0}")]

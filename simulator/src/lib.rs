@@ -1,7 +1,7 @@
 //! A small AWS that speaks the wire protocols of the AWS SDK: STS (`AssumeRole`,
 //! `GetCallerIdentity`), Secrets Manager's metadata reads (`ListSecrets`, `DescribeSecret`,
-//! `ListSecretVersionIds`), CloudTrail's `LookupEvents` and CloudWatch's metrics and alarms (RPC v2
-//! CBOR) on one HTTP listener. Accounts are told apart by the access key of the
+//! `ListSecretVersionIds`), CloudTrail's `LookupEvents`, AWS Organizations' reads of the
+//! organization tree and CloudWatch's metrics and alarms (RPC v2 CBOR) on one HTTP listener. Accounts are told apart by the access key of the
 //! SigV4 `Authorization` header and regions by its credential scope, so an SDK client pointed at
 //! [`SimulatorHandle::endpoint_url`] cannot tell it from AWS.
 //!
@@ -28,6 +28,7 @@ mod error;
 mod fleet;
 mod ids;
 mod load;
+mod organizations;
 mod rotation;
 mod secretsmanager;
 mod server;
@@ -55,17 +56,21 @@ pub use cloudwatch::{
 };
 pub use error::SimulatorError;
 pub use fleet::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet,
-    FleetBuilder, FleetError, PlacedSecret, RotationSpec, SecretSpec, VersionSpec,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, AccountState, DEFAULT_BASE_ACCOUNT,
+    DEFAULT_REGION, Fleet, FleetBuilder, FleetError, OrgAccount, OrgUnit, Organization,
+    PlacedSecret, RotationSpec, SecretSpec, VersionSpec,
 };
 pub use load::{AWS_QUOTAS, PeakRate};
+pub use organizations::ORGANIZATIONS_PAGE_LIMIT;
 pub use rotation::RotationOutcome;
 pub use state::{AssumeRoleCall, Credentials, Fault, FaultRule};
 pub use store::secret_arn;
 pub use time::{days_ago, days_from_now, parse_time};
 
+use organizations::model::{OrgState, account_record, check_tags};
 use rotation::Scenario;
 use state::Shared;
+use store::World;
 
 /// Starts serving `fleet` on `addr` (use port 0 for a free port) in the current Tokio runtime.
 pub async fn start(fleet: Fleet, addr: SocketAddr) -> Result<SimulatorHandle, SimulatorError> {
@@ -300,7 +305,7 @@ impl SimulatorHandle {
     }
 
     /// Every count, keyed by (service, operation, account); service is `sts`,
-    /// `secretsmanager`, `cloudtrail` or the signing service of anything else.
+    /// `secretsmanager`, `cloudtrail`, `organizations` or the signing service of anything else.
     pub fn request_counts(&self) -> BTreeMap<(String, String, String), u64> {
         self.shared.counts()
     }
@@ -363,7 +368,9 @@ impl SimulatorHandle {
 
     /// Throttles `operation` beyond `requests_per_second` per account and region (a token bucket
     /// with a burst of one second's worth) with the service's throttling error; `None` lifts the
-    /// quota (the default). STS quotas count the calling account.
+    /// quota (the default). STS quotas count the calling account. Organizations answers
+    /// `TooManyRequestsException`, and as a global service meters the region the client signed for
+    /// (`us-east-1` for the SDK's default endpoint).
     pub fn set_quota(&self, operation: &str, requests_per_second: Option<f64>) {
         self.shared.load().set_quota(operation, requests_per_second);
     }
@@ -474,4 +481,159 @@ impl SimulatorHandle {
             .map(|trail| trail.newest_first().cloned().collect())
             .unwrap_or_default()
     }
+    /// The id of the fleet's organization (`o-...`); `None` without one.
+    pub fn organization_id(&self) -> Option<String> {
+        let world = self.shared.world();
+        world.organization.as_ref().map(|org| org.id.clone())
+    }
+
+    /// The id of the organization's root (`r-...`); `None` without an organization.
+    pub fn organization_root_id(&self) -> Option<String> {
+        let world = self.shared.world();
+        world.organization.as_ref().map(|org| org.root_id.clone())
+    }
+
+    /// The id of the unit at the end of a path of unit names from the root, such as
+    /// `&["Workloads", "Prod"]`; `None` when there is no such unit.
+    pub fn organizational_unit_id(&self, path: &[&str]) -> Option<String> {
+        let world = self.shared.world();
+        world.organization.as_ref()?.unit_by_path(path)
+    }
+
+    /// Adds an account to the organization under `parent_id` (the root or a unit), and to the
+    /// simulated AWS with the fleet's default regions unless it is there already.
+    pub fn add_organization_account(
+        &self,
+        parent_id: &str,
+        account: OrgAccount,
+    ) -> Result<(), SimulatorError> {
+        self.change_organization(|world| {
+            let org = world
+                .organization
+                .as_mut()
+                .ok_or(SimulatorError::NoOrganization)?;
+            if !org.is_parent(parent_id) {
+                return Err(no_parent(parent_id));
+            }
+            if org.accounts.contains_key(&account.id) {
+                return Err(SimulatorError::InvalidOrganization(format!(
+                    "account {} is already in the organization",
+                    account.id
+                )));
+            }
+            let record = account_record(&account, parent_id.to_string(), &org.management)
+                .map_err(SimulatorError::InvalidOrganization)?;
+            org.insert_account(account.id.clone(), record);
+            let regions = world.default_regions.clone();
+            world
+                .accounts
+                .entry(account.id.clone())
+                .or_insert_with(|| Account {
+                    id: account.id.clone(),
+                    regions,
+                    deny_assume_role: false,
+                    external_id: None,
+                });
+            Ok(())
+        })
+    }
+
+    /// Moves an account of the organization under another parent (the root or a unit).
+    pub fn move_organization_account(
+        &self,
+        account: &str,
+        parent_id: &str,
+    ) -> Result<(), SimulatorError> {
+        self.change_organization(|world| {
+            let org = organization_with(world, account)?;
+            if !org.is_parent(parent_id) {
+                return Err(no_parent(parent_id));
+            }
+            org.move_account(account, parent_id);
+            Ok(())
+        })
+    }
+
+    /// Sets the `State` of an account of the organization (its `Status` follows).
+    pub fn set_organization_account_state(
+        &self,
+        account: &str,
+        state: AccountState,
+    ) -> Result<(), SimulatorError> {
+        self.change_organization(|world| {
+            let org = organization_with(world, account)?;
+            if let Some(record) = org.accounts.get_mut(account) {
+                record.state = state;
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces the tags of an account of the organization.
+    pub fn set_organization_account_tags<K: Into<String>, V: Into<String>>(
+        &self,
+        account: &str,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(), SimulatorError> {
+        let tags: BTreeMap<String, String> = tags
+            .into_iter()
+            .map(|(key, value)| (key.into(), value.into()))
+            .collect();
+        check_tags(&tags).map_err(SimulatorError::InvalidOrganization)?;
+        self.change_organization(|world| {
+            let org = organization_with(world, account)?;
+            if let Some(record) = org.accounts.get_mut(account) {
+                record.tags = tags;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes an account from the organization (a delegated administrator stops being one); it
+    /// stays an account of the simulated AWS, in no organization. The management account cannot
+    /// leave, as in AWS.
+    pub fn remove_organization_account(&self, account: &str) -> Result<(), SimulatorError> {
+        self.change_organization(|world| {
+            let org = organization_with(world, account)?;
+            if org.management == account {
+                return Err(SimulatorError::InvalidOrganization(format!(
+                    "account {account} is the management account, which cannot leave the \
+                     organization"
+                )));
+            }
+            org.remove_account(account);
+            org.delegated.remove(account);
+            Ok(())
+        })
+    }
+
+    fn change_organization<T>(
+        &self,
+        change: impl FnOnce(&mut World) -> Result<T, SimulatorError>,
+    ) -> Result<T, SimulatorError> {
+        change(&mut self.shared.world_mut())
+    }
+}
+
+fn no_parent(parent_id: &str) -> SimulatorError {
+    SimulatorError::InvalidOrganization(format!(
+        "no root or organizational unit {parent_id} in the organization"
+    ))
+}
+
+/// The organization, when `account` is in it.
+fn organization_with<'a>(
+    world: &'a mut World,
+    account: &str,
+) -> Result<&'a mut OrgState, SimulatorError> {
+    let org = world
+        .organization
+        .as_mut()
+        .ok_or(SimulatorError::NoOrganization)?;
+    if !org.accounts.contains_key(account) {
+        return Err(SimulatorError::InvalidOrganization(format!(
+            "account {account} is not in the organization"
+        )));
+    }
+    Ok(org)
 }

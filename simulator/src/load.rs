@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 /// account and region: Secrets Manager's `ListSecrets` (100), `DescribeSecret` (10,000, the older
 /// and lower of the published figures), `ListSecretVersionIds` (50) and STS (600). CloudTrail's
 /// `LookupEvents` quota has its own setting, [`crate::SimulatorHandle::set_cloudtrail_rate`].
+/// Organizations is absent: AWS says it throttles but publishes no per-second figure for its
+/// reads, so its operations get a quota only when one is set.
 pub const AWS_QUOTAS: [(&str, f64); 5] = [
     ("ListSecrets", 100.0),
     ("DescribeSecret", 10_000.0),

@@ -35,11 +35,10 @@ pub(crate) fn handle(
         "ListSecrets" | "DescribeSecret" | "ListSecretVersionIds"
     );
     if !known {
-        return Err(JsonError {
-            status: axum::http::StatusCode::BAD_REQUEST,
-            code: "UnknownOperationException",
-            message: None,
-        });
+        return Err(JsonError::without_message(
+            axum::http::StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+        ));
     }
     let input: Value = if body.is_empty() {
         json!({})

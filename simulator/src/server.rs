@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::awsjson::{JsonError, json_response, json_text_response};
 use crate::caller::Caller;
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
-use crate::{cloudtrail, cloudwatch, secretsmanager, sts};
+use crate::{cloudtrail, cloudwatch, organizations, secretsmanager, sts};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -56,6 +56,7 @@ pub(crate) fn signing_scope(headers: &HeaderMap) -> SigningScope {
 }
 
 const CLOUDTRAIL_TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.";
+const ORGANIZATIONS_TARGET_PREFIX: &str = "AWSOrganizationsV20161128";
 
 /// Region assumed when the credential scope names none, as the SDK's global STS endpoint does.
 const FALLBACK_REGION: &str = "us-east-1";
@@ -104,6 +105,8 @@ async fn dispatch(
             "secretsmanager".to_string()
         } else if prefix.starts_with(CLOUDTRAIL_TARGET_PREFIX) {
             "cloudtrail".to_string()
+        } else if prefix == ORGANIZATIONS_TARGET_PREFIX {
+            "organizations".to_string()
         } else {
             scope
                 .service
@@ -133,12 +136,7 @@ async fn dispatch(
             .admit(operation, &caller.account, &caller.region)
             .await
         {
-            return JsonError::new(
-                StatusCode::BAD_REQUEST,
-                "ThrottlingException",
-                "Rate exceeded",
-            )
-            .into_response_with(&request_id);
+            return throttling(&service).into_response_with(&request_id);
         }
         let fault = shared.take_fault(operation, &caller.account, &caller.region);
         if let Some(fault) = fault
@@ -149,13 +147,14 @@ async fn dispatch(
         let answer = match service.as_str() {
             "secretsmanager" => secretsmanager::handle(&shared, &caller, operation, &body),
             "cloudtrail" => cloudtrail::handle(&shared, &caller, operation, &body),
+            "organizations" => organizations::handle(&shared, &caller, operation, &body),
             _ => Err(unknown_operation()),
         };
         return match answer {
             Ok(value) => match fault {
                 Some(fault) => json_text_response(
                     StatusCode::OK,
-                    spoiled_answer(fault, &body, value),
+                    spoiled_answer(fault, &service, &body, value),
                     &request_id,
                 ),
                 None => json_response(StatusCode::OK, &value, &request_id),
@@ -176,10 +175,19 @@ async fn dispatch(
 }
 
 fn unknown_operation() -> JsonError {
-    JsonError {
-        status: StatusCode::BAD_REQUEST,
-        code: "UnknownOperationException",
-        message: None,
+    JsonError::without_message(StatusCode::BAD_REQUEST, "UnknownOperationException")
+}
+
+/// The throttling error of a JSON service: Organizations models its own.
+fn throttling(service: &str) -> JsonError {
+    if service == "organizations" {
+        organizations::too_many_requests()
+    } else {
+        JsonError::new(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        )
     }
 }
 
@@ -195,20 +203,20 @@ async fn json_fault(
             tokio::time::sleep(duration).await;
             None
         }
-        Fault::Throttling => Some(JsonError::new(
+        Fault::Throttling => Some(throttling(service)),
+        Fault::AccessDenied if service == "organizations" => Some(organizations::access_denied()),
+        Fault::AccessDenied => Some(JsonError::new(
             StatusCode::BAD_REQUEST,
-            "ThrottlingException",
-            "Rate exceeded",
-        )),
-        Fault::AccessDenied => Some(JsonError {
-            status: StatusCode::BAD_REQUEST,
-            code: "AccessDeniedException",
-            message: Some(format!(
+            "AccessDeniedException",
+            format!(
                 "User: {} is not authorized to perform: {service}:{operation} because no \
                  identity-based policy allows the {service}:{operation} action",
                 caller.principal_arn
-            )),
-        }),
+            ),
+        )),
+        Fault::InternalError if service == "organizations" => {
+            Some(organizations::service_exception())
+        }
         Fault::InternalError => Some(JsonError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServiceError",
@@ -224,9 +232,17 @@ async fn json_fault(
 
 /// The listings whose entries `Fault::DuplicateEntry` repeats.
 const LISTINGS: [&str; 3] = ["SecretList", "Versions", "Events"];
+/// Organizations' listings, apart: `Tags` is also a field of `DescribeSecret`, which lists nothing.
+const ORGANIZATIONS_LISTINGS: [&str; 5] = [
+    "Accounts",
+    "OrganizationalUnits",
+    "Roots",
+    "Tags",
+    "Parents",
+];
 
 /// The text of a successful answer as an answer-shaping fault leaves it.
-fn spoiled_answer(fault: Fault, request: &[u8], mut answer: Value) -> String {
+fn spoiled_answer(fault: Fault, service: &str, request: &[u8], mut answer: Value) -> String {
     match fault {
         Fault::RepeatNextToken => {
             let asked = serde_json::from_slice::<Value>(request)
@@ -250,7 +266,12 @@ fn spoiled_answer(fault: Fault, request: &[u8], mut answer: Value) -> String {
             answer.to_string()
         }
         Fault::DuplicateEntry => {
-            for listing in LISTINGS {
+            let listings: &[&str] = if service == "organizations" {
+                &ORGANIZATIONS_LISTINGS
+            } else {
+                &LISTINGS
+            };
+            for listing in listings {
                 if let Some(entries) = answer.get_mut(listing).and_then(Value::as_array_mut)
                     && let Some(first) = entries.first().cloned()
                 {

@@ -39,18 +39,21 @@ pub struct AssumeRoleCall {
 /// What a matching [`FaultRule`] does to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// `ThrottlingException` (Secrets Manager) or `Throttling` (STS), HTTP 400.
+    /// `ThrottlingException` (Secrets Manager, CloudTrail), `TooManyRequestsException`
+    /// (Organizations) or `Throttling` (STS), HTTP 400.
     Throttling,
-    /// `AccessDeniedException` (Secrets Manager, 400) or `AccessDenied` (STS, 403).
+    /// `AccessDeniedException` (Secrets Manager, CloudTrail, Organizations; 400) or
+    /// `AccessDenied` (STS, 403).
     AccessDenied,
-    /// `InternalServiceError` (Secrets Manager) or `InternalFailure` (STS), HTTP 500.
+    /// `InternalServiceError` (Secrets Manager, CloudTrail), `ServiceException` (Organizations)
+    /// or `InternalFailure` (STS), HTTP 500.
     InternalError,
     /// Answers normally after this long.
     Delay(Duration),
     /// Answers normally, but a page asked for with a `NextToken` hands the
     /// same token back, so a client that trusts it never reaches the end.
     /// A first page is unchanged. JSON services only (Secrets Manager,
-    /// CloudTrail); elsewhere the request is answered normally.
+    /// CloudTrail, Organizations); elsewhere the request is answered normally.
     RepeatNextToken,
     /// Answers normally, but every page asked for with a `NextToken` hands
     /// back a new one (the token asked with, one character longer), so a
@@ -58,7 +61,8 @@ pub enum Fault {
     /// unchanged. JSON services only.
     EndlessNextToken,
     /// Answers normally with the first entry of the listing (`SecretList`,
-    /// `Versions`, `Events`) repeated at its end. JSON services only.
+    /// `Versions`, `Events`, `Accounts`, `OrganizationalUnits`, `Roots`, `Tags`,
+    /// `Parents`) repeated at its end. JSON services only.
     DuplicateEntry,
     /// Answers 200 with the body cut off halfway, as a dropped connection
     /// or a broken proxy leaves it: not JSON. JSON services only.
@@ -160,12 +164,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub fn new(fleet: Fleet) -> Self {
-        let (base_account, accounts, secrets) = fleet.into_parts();
-        let mut world = World::default();
-        for account in accounts {
+        let parts = fleet.into_parts();
+        let base_account = parts.base_account;
+        let mut world = World {
+            organization: parts.organization,
+            default_regions: parts.regions,
+            ..World::default()
+        };
+        for account in parts.accounts {
             world.accounts.insert(account.id.clone(), account);
         }
-        for placed in secrets {
+        for placed in parts.secrets {
             world.put(&placed.account, &placed.region, placed.secret);
         }
         let base = Credentials {

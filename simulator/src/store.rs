@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::cloudtrail::events::Trail;
 use crate::fleet::{AWSCURRENT, Account, SecretSpec};
 use crate::ids::{derived_chars, derived_uuid};
+use crate::organizations::model::OrgState;
 
 /// A secret as served: its spec with versions settled and its ARN.
 #[derive(Debug, Clone)]
@@ -79,6 +80,10 @@ pub(crate) struct World {
     pub stores: HashMap<(String, String), RegionStore>,
     /// CloudTrail event history per (account, region).
     pub trails: HashMap<(String, String), Trail>,
+    /// `None` when the fleet has no organization: every account is in none.
+    pub organization: Option<OrgState>,
+    /// The fleet's default regions, for accounts added while the simulator runs.
+    pub default_regions: Vec<String>,
 }
 
 impl World {

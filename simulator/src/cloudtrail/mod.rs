@@ -47,11 +47,10 @@ pub(crate) fn handle(
     body: &[u8],
 ) -> Result<Value, JsonError> {
     if operation != "LookupEvents" {
-        return Err(JsonError {
-            status: axum::http::StatusCode::BAD_REQUEST,
-            code: "UnknownOperationException",
-            message: None,
-        });
+        return Err(JsonError::without_message(
+            axum::http::StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+        ));
     }
     if !shared
         .cloudtrail_settings()

@@ -1,7 +1,9 @@
 //! The checked fleet, assembled from drafts of its accounts and the secrets placed in them.
 
 use super::check::{check_account_id, check_region, check_secret_name};
+use super::organization::Organization;
 use super::spec::{Account, SecretSpec};
+use crate::organizations::model::{OrgState, settle};
 
 /// A fleet that cannot be built or loaded; the text names the offending field.
 #[derive(Debug, thiserror::Error)]
@@ -23,13 +25,24 @@ pub struct PlacedSecret {
     pub secret: SecretSpec,
 }
 
-/// The simulated world: accounts with their regions and the secrets in each (account, region).
+/// The simulated world: accounts with their regions, the secrets in each (account, region) and
+/// the organization the accounts may belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fleet {
     base_account: String,
     regions: Vec<String>,
     accounts: Vec<Account>,
     secrets: Vec<PlacedSecret>,
+    organization: Option<OrgState>,
+}
+
+/// A fleet taken apart for the simulator to serve.
+pub(crate) struct FleetParts {
+    pub base_account: String,
+    pub regions: Vec<String>,
+    pub accounts: Vec<Account>,
+    pub secrets: Vec<PlacedSecret>,
+    pub organization: Option<OrgState>,
 }
 
 /// The region used when neither the fleet nor an account names any.
@@ -57,8 +70,24 @@ impl Fleet {
         &self.secrets
     }
 
-    pub(crate) fn into_parts(self) -> (String, Vec<Account>, Vec<PlacedSecret>) {
-        (self.base_account, self.accounts, self.secrets)
+    /// Whether the fleet has an organization (see [`Organization`]).
+    pub fn has_organization(&self) -> bool {
+        self.organization.is_some()
+    }
+
+    /// The id of the fleet's organization, such as `o-a1b2c3d4e5`.
+    pub fn organization_id(&self) -> Option<&str> {
+        self.organization.as_ref().map(|org| org.id.as_str())
+    }
+
+    pub(crate) fn into_parts(self) -> FleetParts {
+        FleetParts {
+            base_account: self.base_account,
+            regions: self.regions,
+            accounts: self.accounts,
+            secrets: self.secrets,
+            organization: self.organization,
+        }
     }
 }
 
@@ -71,18 +100,65 @@ pub(super) struct AccountDraft {
     pub(super) current_region: Option<String>,
 }
 
+/// Adds a draft for every account of the organization the fleet does not list yet: each must be
+/// an account of the simulated AWS too, so that a client can enter it.
+pub(super) fn add_organization_drafts(
+    organization: Option<&Organization>,
+    base_account: &str,
+    drafts: &mut Vec<AccountDraft>,
+) {
+    let Some(organization) = organization else {
+        return;
+    };
+    let management = organization
+        .management_account
+        .clone()
+        .unwrap_or_else(|| base_account.to_string());
+    let mut members = vec![management];
+    members.extend(organization.delegated_administrators.iter().cloned());
+    fn placed(unit: &super::organization::OrgUnit, into: &mut Vec<String>) {
+        into.extend(unit.accounts.iter().cloned());
+        for child in &unit.units {
+            placed(child, into);
+        }
+    }
+    for unit in &organization.units {
+        placed(unit, &mut members);
+    }
+    members.extend(organization.accounts.iter().map(|a| a.id.clone()));
+    for member in members {
+        if !drafts.iter().any(|draft| draft.id == member) {
+            drafts.push(AccountDraft {
+                id: member,
+                ..AccountDraft::default()
+            });
+        }
+    }
+}
+
 /// Checks a fleet and settles each account's regions: its own list or the fleet default, plus
 /// any region holding one of its secrets.
 pub(super) fn assemble(
     base_account: String,
     regions: Vec<String>,
-    drafts: Vec<AccountDraft>,
+    mut drafts: Vec<AccountDraft>,
     secrets: Vec<PlacedSecret>,
+    organization: Option<Organization>,
 ) -> Result<Fleet, String> {
     check_account_id(&base_account).map_err(|e| format!("base_account: {e}"))?;
     for region in &regions {
         check_region(region).map_err(|e| format!("regions: {e}"))?;
     }
+    // The organization is checked first: its errors name the field better than a bad account
+    // id found among the drafts it adds.
+    let organization = organization
+        .map(|spec| settle(&spec, &base_account).map(|state| (spec, state)))
+        .transpose()?;
+    add_organization_drafts(
+        organization.as_ref().map(|(spec, _)| spec),
+        &base_account,
+        &mut drafts,
+    );
     let mut accounts: Vec<Account> = Vec::with_capacity(drafts.len());
     for draft in drafts {
         check_account_id(&draft.id).map_err(|e| format!("accounts: {e}"))?;
@@ -129,6 +205,7 @@ pub(super) fn assemble(
         regions,
         accounts,
         secrets,
+        organization: organization.map(|(_, state)| state),
     })
 }
 

@@ -3,6 +3,7 @@
 use super::assemble::{
     AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret, assemble,
 };
+use super::organization::Organization;
 use super::spec::SecretSpec;
 
 impl Fleet {
@@ -36,6 +37,7 @@ pub struct FleetBuilder {
     accounts: Vec<AccountDraft>,
     current_account: Option<usize>,
     secrets: Vec<PlacedSecret>,
+    organization: Option<Organization>,
 }
 
 impl FleetBuilder {
@@ -138,6 +140,13 @@ impl FleetBuilder {
         self
     }
 
+    /// The organization of the fleet's accounts; its accounts not added with
+    /// [`FleetBuilder::account`] become accounts of the fleet with the default regions.
+    pub fn organization(mut self, organization: Organization) -> Self {
+        self.organization = Some(organization);
+        self
+    }
+
     pub fn build(self) -> Result<Fleet, FleetError> {
         let base_account = self
             .base_account
@@ -157,7 +166,14 @@ impl FleetBuilder {
                 },
             );
         }
-        assemble(base_account, regions, drafts, self.secrets).map_err(FleetError::Invalid)
+        assemble(
+            base_account,
+            regions,
+            drafts,
+            self.secrets,
+            self.organization,
+        )
+        .map_err(FleetError::Invalid)
     }
 
     fn current_draft(&mut self) -> &mut AccountDraft {

@@ -7,9 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::assemble::{
-    AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret, assemble,
+    AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret,
+    add_organization_drafts, assemble,
 };
 use super::check::{check_account_id, check_secret_name};
+use super::organization::{AccountState, OrgAccount, OrgUnit, Organization};
 use super::spec::{RotationSpec, SecretSpec, VersionSpec};
 use crate::time::parse_time;
 
@@ -45,6 +47,109 @@ struct FleetFile {
     accounts: Vec<AccountFile>,
     #[serde(default)]
     secrets: Vec<SecretFile>,
+    #[serde(default)]
+    organization: Option<OrganizationFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganizationFile {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    management_account: Option<String>,
+    #[serde(default)]
+    delegated_administrators: Vec<String>,
+    #[serde(default)]
+    root: Option<RootFile>,
+    #[serde(default)]
+    units: Vec<UnitFile>,
+    #[serde(default)]
+    accounts: Vec<OrgAccountFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RootFile {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnitFile {
+    name: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    accounts: Vec<String>,
+    #[serde(default)]
+    units: Vec<UnitFile>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgAccountFile {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    state: Option<AccountState>,
+    #[serde(default)]
+    omit_state: bool,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+impl OrganizationFile {
+    fn into_spec(self) -> Organization {
+        let root = self.root.unwrap_or(RootFile {
+            id: None,
+            name: None,
+            tags: BTreeMap::new(),
+        });
+        Organization {
+            id: self.id,
+            management_account: self.management_account,
+            delegated_administrators: self.delegated_administrators,
+            root_id: root.id,
+            root_name: root.name,
+            root_tags: root.tags,
+            units: self.units.into_iter().map(UnitFile::into_spec).collect(),
+            accounts: self
+                .accounts
+                .into_iter()
+                .map(|account| OrgAccount {
+                    id: account.id,
+                    name: account.name,
+                    email: account.email,
+                    state: account.state.unwrap_or_default(),
+                    omit_state: account.omit_state,
+                    tags: account.tags,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl UnitFile {
+    fn into_spec(self) -> OrgUnit {
+        OrgUnit {
+            name: self.name,
+            id: self.id,
+            accounts: self.accounts,
+            units: self.units.into_iter().map(UnitFile::into_spec).collect(),
+            tags: self.tags,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +266,8 @@ impl FleetFile {
                 },
             );
         }
+        let organization = self.organization.map(OrganizationFile::into_spec);
+        add_organization_drafts(organization.as_ref(), &base_account, &mut drafts);
         let mut secrets = Vec::with_capacity(self.secrets.len());
         for (index, file) in self.secrets.into_iter().enumerate() {
             let account = file.account.clone().unwrap_or_else(|| base_account.clone());
@@ -184,7 +291,7 @@ impl FleetFile {
                 secret,
             });
         }
-        assemble(base_account, regions, drafts, secrets)
+        assemble(base_account, regions, drafts, secrets, organization)
     }
 }
 
@@ -297,6 +404,23 @@ mod tests {
             secrets
                 .iter()
                 .any(|p| p.secret.versions.iter().any(|v| v.stages == [AWSPENDING]))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_example_organization_fleet_parses() -> Result<(), FleetError> {
+        let fleet =
+            Fleet::from_yaml_str(include_str!("../../fleets/organization.yaml"), Utc::now())?;
+        assert_eq!(fleet.organization_id(), Some("o-exampleorg1"));
+        // The base account, the five members and the delegated administrator, all of them
+        // accounts of the fleet though only one is listed under `accounts`.
+        assert_eq!(fleet.accounts().len(), 7);
+        let secret_accounts: Vec<&str> =
+            fleet.secrets().iter().map(|p| p.account.as_str()).collect();
+        assert_eq!(
+            secret_accounts,
+            ["123456789012", "111111111111", "222222222222"]
         );
         Ok(())
     }
