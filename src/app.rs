@@ -130,18 +130,21 @@ impl Exporter {
             _ => config.accounts.clone(),
         };
         let target_set = TargetSet::new(TargetList::configured(&accounts, config.shard));
-        let organizations_reader = organizations.map(|org| Target {
-            account_id: org
-                .role_arn
-                .as_deref()
-                .and_then(|arn| crate::config::role_arn_account(arn).ok())
-                .map(str::to_owned)
-                .or_else(|| base_account.clone())
-                .unwrap_or_default(),
-            account_name: None,
-            role_arn: org.role_arn.clone(),
-            external_id: org.external_id.clone(),
-            region: organizations_region(factory.base_region()).to_owned(),
+        let organizations_reader = organizations.map(|org| {
+            let reader = Target {
+                account_id: org
+                    .role_arn
+                    .as_deref()
+                    .and_then(|arn| crate::config::role_arn_account(arn).ok())
+                    .map(str::to_owned)
+                    .or_else(|| base_account.clone())
+                    .unwrap_or_default(),
+                account_name: None,
+                role_arn: org.role_arn.clone(),
+                external_id: org.external_id.clone(),
+                region: organizations_region(factory.base_region()).to_owned(),
+            };
+            (reader, org.requests_per_second)
         });
         let config = Arc::new(config);
         let store = Arc::new(SnapshotStore::new());
@@ -172,9 +175,9 @@ impl Exporter {
             )
         });
         let discovery: Option<Arc<dyn RunningDiscovery>> =
-            organizations_reader.and_then(|reader| {
+            organizations_reader.and_then(|(reader, pace)| {
                 let discovery = AccountDiscovery::new(
-                    SdkOrganizations::new(&factory, &reader),
+                    SdkOrganizations::new(&factory, &reader, pace),
                     config.clone(),
                     target_set.clone(),
                     metrics.clone(),

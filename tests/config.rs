@@ -374,6 +374,7 @@ fn a_full_discovery_section_gives_every_field() {
                 exclude_ous: vec!["ou-a1b2-sandbox01".to_string()],
                 exclude_accounts: vec!["222222222222".to_string()],
                 refresh_interval: 30 * MINUTE,
+                requests_per_second: 2.5,
             }),
         }
     );
@@ -396,6 +397,7 @@ fn discovery_keys_default_to_an_hourly_read_of_the_whole_organization() {
             exclude_ous: Vec::new(),
             exclude_accounts: Vec::new(),
             refresh_interval: HOUR,
+            requests_per_second: 4.0,
         })
     );
     assert!(config.labels.account_tags.is_empty());
@@ -429,7 +431,7 @@ fn unknown_discovery_keys_are_named_with_the_allowed_ones() {
         problems_of(&with_organizations("    refresh: 1h\n")),
         "discovery.organizations.refresh: unknown field `refresh`, expected one of `role_arn`, \
          `external_id`, `member_role_name`, `member_external_id`, `include_ous`, `exclude_ous`, \
-         `exclude_accounts`, `refresh_interval` at line 5 column 5"
+         `exclude_accounts`, `refresh_interval`, `requests_per_second` at line 5 column 5"
     );
     assert_eq!(
         problems_of("regions: [us-east-1]\ndiscovery: [organizations]\n"),

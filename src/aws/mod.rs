@@ -153,6 +153,15 @@ pub(crate) struct Pacer {
 }
 
 impl Pacer {
+    /// At a rate given as a fraction (validation keeps it positive; the
+    /// floor guards a hand-built one from dividing by zero).
+    pub(crate) fn per_second(per_second: f64) -> Self {
+        Self {
+            interval: Duration::from_secs_f64(1.0 / per_second.max(0.001)),
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
     pub(crate) fn new(per_second: u32) -> Self {
         Self {
             interval: Duration::from_secs(1)

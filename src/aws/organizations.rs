@@ -8,14 +8,6 @@ use std::future::Future;
 use super::pages::Pages;
 use super::{ClientFactory, Pacer, SourceError, Target, classify_sdk_error};
 
-/// Organizations requests per second, across every listing of a refresh.
-/// AWS publishes no per-operation figure; it throttles with
-/// `TooManyRequestsException` at a few requests a second per account, and
-/// the quota is shared with every other reader of the organization. At this
-/// pace an organization of 2,000 accounts in 40 units is read in under a
-/// minute (docs/performance.md).
-pub const ORGANIZATIONS_REQUESTS_PER_SECOND: u32 = 4;
-
 /// The largest page the listings serve.
 pub const PAGE_SIZE: i32 = 20;
 
@@ -94,16 +86,21 @@ pub fn organizations_region(region: Option<&str>) -> &'static str {
 
 /// Organizations through the SDK, read from `reader`: the management or
 /// delegated administrator account, through its role when one is given.
+/// Every request of a refresh takes its turn from one pacer
+/// (`discovery.organizations.requests_per_second`): AWS publishes no
+/// per-operation quota, throttles with `TooManyRequestsException` at a few
+/// requests a second, and shares the quota with every other reader of the
+/// organization.
 pub struct SdkOrganizations {
     client: aws_sdk_organizations::Client,
     pacer: Pacer,
 }
 
 impl SdkOrganizations {
-    pub fn new(factory: &ClientFactory, reader: &Target) -> Self {
+    pub fn new(factory: &ClientFactory, reader: &Target, requests_per_second: f64) -> Self {
         Self {
             client: factory.organizations(reader),
-            pacer: Pacer::new(ORGANIZATIONS_REQUESTS_PER_SECOND),
+            pacer: Pacer::per_second(requests_per_second),
         }
     }
 }

@@ -15,6 +15,11 @@ const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
 /// The organization changes rarely, and `ListAccounts` and friends are
 /// throttled per organization, shared with every other tool reading it.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// Organizations publishes no per-operation quota; it throttles at a few
+/// requests a second, shared with everything else reading the organization.
+const DEFAULT_REQUESTS_PER_SECOND: f64 = 4.0;
+/// Well above any rate Organizations sustains: a higher setting is a typo.
+const MAX_REQUESTS_PER_SECOND: f64 = 100.0;
 /// IAM's limit on a role path; the role name itself is held to 64.
 const MAX_MEMBER_ROLE_NAME_LEN: usize = 512;
 
@@ -91,6 +96,18 @@ fn validate_organizations(
         );
     }
 
+    let requests_per_second = raw
+        .requests_per_second
+        .unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
+    if !(requests_per_second > 0.0 && requests_per_second <= MAX_REQUESTS_PER_SECOND) {
+        problems.add(
+            format!("{PATH}.requests_per_second"),
+            format!(
+                "must be greater than 0 and at most {MAX_REQUESTS_PER_SECOND} (got {requests_per_second})"
+            ),
+        );
+    }
+
     OrganizationsDiscovery {
         role_arn: raw.role_arn,
         external_id: raw.external_id,
@@ -100,6 +117,7 @@ fn validate_organizations(
         exclude_ous,
         exclude_accounts,
         refresh_interval,
+        requests_per_second,
     }
 }
 

@@ -42,7 +42,7 @@ pub struct Config {
 }
 
 /// Where accounts are found besides the explicit `accounts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Discovery {
     /// `None`: no discovery; the targets are `accounts` (or the base account).
     pub organizations: Option<OrganizationsDiscovery>,
@@ -50,7 +50,7 @@ pub struct Discovery {
 
 /// Accounts found in AWS Organizations: every active account of the
 /// included subtrees, read through a role of the same name in each.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrganizationsDiscovery {
     /// A role in the management or delegated administrator account to read
     /// Organizations through; `None`: the base credentials.
@@ -69,6 +69,8 @@ pub struct OrganizationsDiscovery {
     pub exclude_accounts: Vec<String>,
     /// How often the organization is read again.
     pub refresh_interval: Duration,
+    /// Organizations requests per second across a refresh.
+    pub requests_per_second: f64,
 }
 
 /// One of `count` replicas that split the accounts between them: each

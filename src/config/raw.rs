@@ -240,7 +240,7 @@ pub(super) struct RawDiscovery {
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with role_arn, external_id, member_role_name, member_external_id, include_ous, exclude_ous, exclude_accounts, refresh_interval"
+    expecting = "a mapping with role_arn, external_id, member_role_name, member_external_id, include_ous, exclude_ous, exclude_accounts, refresh_interval, requests_per_second"
 )]
 pub(super) struct RawOrganizations {
     #[serde(default)]
@@ -259,6 +259,8 @@ pub(super) struct RawOrganizations {
     pub(super) exclude_accounts: Option<Vec<String>>,
     #[serde(default)]
     pub(super) refresh_interval: Option<RawDuration>,
+    #[serde(default)]
+    pub(super) requests_per_second: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -371,6 +371,7 @@ mod tests {
             exclude_ous: Vec::new(),
             exclude_accounts: Vec::new(),
             refresh_interval: Duration::from_secs(3600),
+            requests_per_second: 4.0,
         }
     }
 

@@ -445,6 +445,7 @@ mod walk_tests {
             exclude_ous: strings(exclude),
             exclude_accounts: strings(exclude_accounts),
             refresh_interval: Duration::from_secs(3600),
+            requests_per_second: 4.0,
         }
     }
 
