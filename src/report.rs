@@ -8,11 +8,14 @@ use serde::Serialize;
 
 use crate::inventory::Unknown;
 use crate::policy::{UnknownVerdict, Verdict};
-use crate::snapshot::{Snapshot, TargetError};
+use crate::snapshot::{AccountInfo, Snapshot, TargetError};
 
 #[derive(Debug, Serialize)]
 pub struct Report<'a> {
     pub generated_at: String,
+    /// The accounts polled, with their name, place in the organization and
+    /// chosen tags (as `aws_account_info` has them).
+    pub accounts: &'a [AccountInfo],
     pub targets: Vec<TargetRow<'a>>,
     pub secrets: Vec<SecretRow<'a>>,
     pub summary: Summary,
@@ -107,6 +110,7 @@ impl<'a> Report<'a> {
         };
         Self {
             generated_at: snapshot.completed_at.to_rfc3339(),
+            accounts: &snapshot.accounts,
             targets,
             secrets,
             summary,
