@@ -3,6 +3,8 @@
 //! simulator with AWS's quotas; the requests each poll sends must match the
 //! formulas in docs/performance.md exactly.
 
+#[path = "../benches/scale/discovery.rs"]
+mod discovery;
 #[path = "../benches/scale/harness.rs"]
 mod harness;
 
@@ -204,4 +206,36 @@ fn shard_flag_and_config_key_are_validated() {
     );
     assert!(!problems("shard: { index: 0 }\n").is_empty());
     assert!(!problems("shard: { index: 0, count: 2, seed: 1 }\n").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_an_organization_costs_a_request_per_unit_not_per_account()
+-> Result<(), discovery::BenchError> {
+    // 100 accounts in 10 units: every parent holds at most 20 accounts and
+    // 20 units, so each listing is one page.
+    let figures =
+        discovery::discovery_figures(100, 10, std::time::Duration::ZERO, 100.0, true).await?;
+    let [baseline, exporter, with_tags] = figures.readings.as_slice() else {
+        panic!("three readings expected, got {}", figures.readings.len());
+    };
+    let requests = |reading: &discovery::Reading, operation: &str| {
+        reading.requests.get(operation).copied().unwrap_or(0)
+    };
+    // One root, and one listing of units and one of accounts per parent:
+    // the root and its 10 units.
+    assert_eq!(requests(exporter, "ListRoots"), 1);
+    assert_eq!(requests(exporter, "ListOrganizationalUnitsForParent"), 11);
+    assert_eq!(requests(exporter, "ListAccountsForParent"), 11);
+    assert_eq!(exporter.total_requests(), 23);
+    // The generated organization suspends every 25th of its 100 accounts;
+    // the management account joins them.
+    assert_eq!(exporter.accounts, 97);
+    // Tags cost one request per active account.
+    assert_eq!(requests(with_tags, "ListTagsForResource"), 97);
+    assert_eq!(with_tags.total_requests(), 23 + 97);
+    // The baseline asks where each of the 101 accounts sits.
+    assert_eq!(baseline.accounts, 101);
+    assert!(requests(baseline, "ListParents") >= 101);
+    assert_eq!(requests(baseline, "ListAccounts"), 6);
+    Ok(())
 }
