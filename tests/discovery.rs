@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Exposition, Harness};
+use common::{Exposition, Harness, run_check};
 use secrets_rotation_exporter::app::Exporter;
 use secrets_rotation_exporter::config;
 use secrets_rotation_exporter::demo::simulator_sdk_config;
@@ -463,5 +463,52 @@ async fn replicas_cover_a_discovered_organization_exactly_once() {
         assert_eq!(owners.len(), distinct.len(), "{count} replicas overlap");
         assert_eq!(distinct, expected, "{count} replicas miss accounts");
     }
+    simulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn check_discovers_once_and_cannot_evaluate_when_organizations_is_denied() {
+    let simulator = simulator::start(fleet(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("simulator starts");
+    let run = run_check(&simulator, &config_yaml(""), "json").await;
+    let report: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|err| panic!("no JSON ({err}): {}\n{}", run.stdout, run.stderr));
+    let accounts: Vec<(&str, &str)> = report["accounts"]
+        .as_array()
+        .expect("accounts listed")
+        .iter()
+        .map(|a| {
+            (
+                a["account_id"].as_str().unwrap_or_default(),
+                a["ou_path"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        accounts,
+        [
+            (WORKLOADS_ACCOUNT, "Root/Workloads"),
+            (PROD_ACCOUNT, "Root/Workloads/Prod"),
+            (DEV_ACCOUNT, "Root/Workloads/Dev"),
+        ]
+    );
+    assert_eq!(report["summary"]["secrets"], 3);
+    // The fleet's secrets never rotate: judged, and non-compliant.
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(simulator.requests("ListRoots"), 1, "check discovers once");
+
+    simulator.fail(FaultRule::new(Fault::AccessDenied).operation("ListRoots"));
+    let denied = run_check(&simulator, &config_yaml(""), "json").await;
+    assert_eq!(denied.code, Some(2), "{}", denied.stdout);
+    let report: serde_json::Value = serde_json::from_str(&denied.stdout).expect("JSON");
+    let organizations = report["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|row| row["source"] == "organizations")
+        .expect("an organizations row");
+    assert_eq!(organizations["up"], false);
+    assert_eq!(organizations["error"]["reason"], "access_denied");
     simulator.shutdown().await;
 }

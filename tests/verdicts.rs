@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Exposition, Harness};
+use common::{CheckRun, Exposition, Harness, run_check, run_check_with};
 use secrets_rotation_exporter::cloudwatch;
 use serde_json::Value;
 use simulator::{
@@ -91,50 +91,6 @@ aws:
   max_attempts: 1
 "#
     )
-}
-
-struct CheckRun {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the `check` command against the simulator, as a user would with
-/// `AWS_ENDPOINT_URL` pointing at an emulator.
-async fn run_check(simulator: &SimulatorHandle, config_yaml: &str, output: &str) -> CheckRun {
-    run_check_with(simulator, config_yaml, &[&format!("--output={output}")]).await
-}
-
-async fn run_check_with(simulator: &SimulatorHandle, config_yaml: &str, args: &[&str]) -> CheckRun {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, config_yaml).expect("write config");
-    let credentials = simulator.base_credentials();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_secrets-rotation-exporter"));
-    command
-        .arg("check")
-        .arg("--config.file")
-        .arg(&path)
-        .args(args)
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", simulator.endpoint_url())
-        .env("AWS_ACCESS_KEY_ID", credentials.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
-        .env("AWS_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .kill_on_drop(true);
-    if let Some(token) = credentials.session_token {
-        command.env("AWS_SESSION_TOKEN", token);
-    }
-    let ran = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("check finishes within 120 s")
-        .expect("check runs");
-    CheckRun {
-        code: ran.status.code(),
-        stdout: String::from_utf8_lossy(&ran.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&ran.stderr).into_owned(),
-    }
 }
 
 fn json(run: &CheckRun) -> Value {

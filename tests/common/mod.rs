@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use secrets_rotation_exporter::app::Exporter;
 use secrets_rotation_exporter::config;
@@ -109,5 +110,54 @@ impl Exposition {
 
     pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> usize {
         self.samples(name, labels).len()
+    }
+}
+
+/// What a `check` run printed and how it exited.
+pub struct CheckRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `check` command against the simulator, as a user would with
+/// `AWS_ENDPOINT_URL` pointing at an emulator.
+pub async fn run_check(simulator: &SimulatorHandle, config_yaml: &str, output: &str) -> CheckRun {
+    run_check_with(simulator, config_yaml, &[&format!("--output={output}")]).await
+}
+
+pub async fn run_check_with(
+    simulator: &SimulatorHandle,
+    config_yaml: &str,
+    args: &[&str],
+) -> CheckRun {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, config_yaml).expect("write config");
+    let credentials = simulator.base_credentials();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_secrets-rotation-exporter"));
+    command
+        .arg("check")
+        .arg("--config.file")
+        .arg(&path)
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", simulator.endpoint_url())
+        .env("AWS_ACCESS_KEY_ID", credentials.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .kill_on_drop(true);
+    if let Some(token) = credentials.session_token {
+        command.env("AWS_SESSION_TOKEN", token);
+    }
+    let ran = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("check finishes within 120 s")
+        .expect("check runs");
+    CheckRun {
+        code: ran.status.code(),
+        stdout: String::from_utf8_lossy(&ran.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&ran.stderr).into_owned(),
     }
 }
