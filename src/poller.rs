@@ -588,7 +588,16 @@ impl<S: SecretsSource> Poller<S> {
             }
             let remembered = memory
                 .entry((target.account_id.clone(), target.region.clone()))
-                .or_default();
+                .or_insert_with(|| {
+                    // A target discovery added: its error series start at 0
+                    // like those of the targets known at start-up.
+                    self.metrics.init_target(
+                        &target.account_id,
+                        &target.region,
+                        Source::SecretsManager,
+                    );
+                    TargetMemory::default()
+                });
             let health = match outcome.result {
                 Ok(records) => {
                     remembered.records = records;

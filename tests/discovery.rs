@@ -467,6 +467,78 @@ async fn replicas_cover_a_discovered_organization_exactly_once() {
 }
 
 #[tokio::test]
+async fn organizations_answers_that_cannot_be_trusted_fail_the_refresh_or_skip_the_entry() {
+    // 60 accounts over the root and one unit: 30 and more per parent, so
+    // each listing of accounts takes two pages.
+    let organization = Organization::generated(60, 1).management_account(MANAGEMENT);
+    let fleet = Fleet::builder()
+        .base_account(MANAGEMENT)
+        .regions([REGION])
+        .organization(organization)
+        .build()
+        .expect("fleet builds");
+    let yaml = format!(
+        "regions: [{REGION}]\ncloudtrail: {{ enabled: false }}\naws: {{ max_attempts: 1 }}\n\
+         discovery:\n  organizations:\n    member_role_name: reader\n    requests_per_second: 100\n"
+    );
+    let harness = Harness::start(fleet, &yaml).await;
+    let discovery = harness
+        .exporter
+        .discovery
+        .as_ref()
+        .expect("discovery is on");
+    assert!(discovery.refresh_once(Utc::now()).await);
+    harness.exporter.poller.poll_once(Utc::now()).await;
+    let accounts = polled_accounts(&harness.exporter);
+    // 60 generated, two of them suspended, and the management account.
+    assert_eq!(accounts.len(), 59);
+    let up = |exposition: &Exposition| {
+        exposition.value(
+            "secrets_rotation_exporter_target_up",
+            &[
+                ("account_id", MANAGEMENT),
+                ("region", REGION),
+                ("source", "organizations"),
+            ],
+        )
+    };
+    let invalid = |exposition: &Exposition| {
+        exposition.value(
+            "secrets_rotation_exporter_errors_total",
+            &[("source", "organizations"), ("reason", "invalid_response")],
+        )
+    };
+    let mut counted = invalid(&harness.scrape().await);
+    // A listing whose second page hands back the token it was asked with,
+    // and a body cut in half: the refresh fails as invalid_response and
+    // every account stays.
+    for fault in [Fault::RepeatNextToken, Fault::MalformedBody] {
+        harness.simulator.clear_faults();
+        harness
+            .simulator
+            .fail(FaultRule::new(fault).operation("ListAccountsForParent"));
+        assert!(!discovery.refresh_once(Utc::now()).await, "{fault:?}");
+        harness.exporter.poller.republish(Utc::now());
+        let exposition = harness.scrape().await;
+        assert_eq!(up(&exposition), 0.0, "{fault:?}");
+        assert!(invalid(&exposition) > counted, "{fault:?} counted");
+        counted = invalid(&exposition);
+        assert_eq!(polled_accounts(&harness.exporter), accounts, "{fault:?}");
+    }
+    // An account listed twice is used once and counted; the refresh is good.
+    harness.simulator.clear_faults();
+    harness
+        .simulator
+        .fail(FaultRule::new(Fault::DuplicateEntry).operation("ListAccountsForParent"));
+    assert!(discovery.refresh_once(Utc::now()).await);
+    harness.exporter.poller.republish(Utc::now());
+    let exposition = harness.scrape().await;
+    assert_eq!(up(&exposition), 1.0);
+    assert!(invalid(&exposition) > counted);
+    assert_eq!(polled_accounts(&harness.exporter), accounts);
+}
+
+#[tokio::test]
 async fn check_discovers_once_and_cannot_evaluate_when_organizations_is_denied() {
     let simulator = simulator::start(fleet(), ([127, 0, 0, 1], 0).into())
         .await
