@@ -10,7 +10,7 @@ use crate::aws::organizations::{SdkOrganizations, organizations_region};
 use crate::aws::{ClientFactory, RequestCounter, SourceError, Target};
 use crate::cloudwatch::{self, CloudWatchExporter};
 use crate::config::{Account, Config};
-use crate::discovery::{AccountDiscovery, RunningDiscovery};
+use crate::discovery::{AccountDiscovery, CurrentDiscovery, RunningDiscovery};
 use crate::metrics::{ExporterMetrics, RenderOptions, revision};
 use crate::poller::Poller;
 use crate::snapshot::SnapshotStore;
@@ -81,6 +81,11 @@ pub struct Exporter {
     /// Publishes after each poll and reconciles alarms, when the config asks
     /// for either; `cloudwatch::start` runs its reconciler.
     pub cloudwatch: Option<Arc<CloudWatchExporter>>,
+    pub(crate) factory: Arc<ClientFactory>,
+    /// The account of the base credentials, when it had to be looked up.
+    base_account: tokio::sync::Mutex<Option<String>>,
+    /// The discovery running now: `discovery` until a reload replaces it.
+    pub(crate) current_discovery: Arc<CurrentDiscovery>,
 }
 
 impl Exporter {
@@ -130,22 +135,6 @@ impl Exporter {
             _ => config.accounts.clone(),
         };
         let target_set = TargetSet::new(TargetList::configured(&accounts, config.shard));
-        let organizations_reader = organizations.map(|org| {
-            let reader = Target {
-                account_id: org
-                    .role_arn
-                    .as_deref()
-                    .and_then(|arn| crate::config::role_arn_account(arn).ok())
-                    .map(str::to_owned)
-                    .or_else(|| base_account.clone())
-                    .unwrap_or_default(),
-                account_name: None,
-                role_arn: org.role_arn.clone(),
-                external_id: org.external_id.clone(),
-                region: organizations_region(factory.base_region()).to_owned(),
-            };
-            (reader, org.requests_per_second)
-        });
         let config = Arc::new(config);
         let store = Arc::new(SnapshotStore::new());
         let factory = Arc::new(factory);
@@ -174,21 +163,17 @@ impl Exporter {
                 ),
             )
         });
-        let discovery: Option<Arc<dyn RunningDiscovery>> =
-            organizations_reader.and_then(|(reader, pace)| {
-                let discovery = AccountDiscovery::new(
-                    SdkOrganizations::new(&factory, &reader, pace),
-                    config.clone(),
-                    target_set.clone(),
-                    metrics.clone(),
-                    reader.account_id.clone(),
-                    reader.region.clone(),
-                )?
-                .notify_changes(poller.sources_changed());
-                let discovery = Arc::new(discovery);
-                poller.add_decoration(discovery.clone());
-                Some(discovery as Arc<dyn RunningDiscovery>)
-            });
+        let current_discovery = Arc::new(CurrentDiscovery::default());
+        poller.add_decoration(current_discovery.clone());
+        let discovery = build_discovery(
+            &config,
+            &factory,
+            base_account.as_deref(),
+            &target_set,
+            &metrics,
+            poller.sources_changed(),
+        );
+        current_discovery.replace(discovery.clone());
         if let Some(cloudwatch) = &cloudwatch {
             poller.set_hook(cloudwatch.clone());
         }
@@ -201,6 +186,7 @@ impl Exporter {
             )
             .watch_polls(config.poll_interval),
         );
+        metrics.record_config_load(true, chrono::Utc::now());
         Ok(Self {
             config,
             metrics,
@@ -211,6 +197,58 @@ impl Exporter {
             sources: sources.running,
             state,
             cloudwatch,
+            factory,
+            base_account: tokio::sync::Mutex::new(base_account),
+            current_discovery,
         })
     }
+
+    /// The account of the base credentials, looked up once.
+    pub(crate) async fn base_account(&self) -> Result<String, SourceError> {
+        let mut known = self.base_account.lock().await;
+        if let Some(account) = &*known {
+            return Ok(account.clone());
+        }
+        let account = self.factory.caller_account().await?;
+        *known = Some(account.clone());
+        Ok(account)
+    }
+}
+
+/// Organizations discovery as `config` asks for it, reading through
+/// `factory`; `None` without `discovery.organizations`. Its health is
+/// labelled with the account it reads from: the account of its role, else
+/// `base_account`.
+pub(crate) fn build_discovery(
+    config: &Arc<Config>,
+    factory: &ClientFactory,
+    base_account: Option<&str>,
+    targets: &TargetSet,
+    metrics: &ExporterMetrics,
+    sources_changed: Arc<tokio::sync::Notify>,
+) -> Option<Arc<dyn RunningDiscovery>> {
+    let org = config.discovery.organizations.as_ref()?;
+    let reader = Target {
+        account_id: org
+            .role_arn
+            .as_deref()
+            .and_then(|arn| crate::config::role_arn_account(arn).ok())
+            .or(base_account)
+            .unwrap_or_default()
+            .to_owned(),
+        account_name: None,
+        role_arn: org.role_arn.clone(),
+        external_id: org.external_id.clone(),
+        region: organizations_region(factory.base_region()).to_owned(),
+    };
+    let discovery = AccountDiscovery::new(
+        SdkOrganizations::new(factory, &reader, org.requests_per_second),
+        config.clone(),
+        targets.clone(),
+        metrics.clone(),
+        reader.account_id,
+        reader.region,
+    )?
+    .notify_changes(sources_changed);
+    Some(Arc::new(discovery))
 }

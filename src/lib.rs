@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod policy;
 pub mod poller;
+pub mod reload;
 pub mod report;
 pub mod rotation_events;
 pub mod snapshot;

@@ -8,7 +8,10 @@ use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
 use secrets_rotation_exporter::app::{Exporter, base_sdk_config};
+use secrets_rotation_exporter::reload::Reloader;
 use secrets_rotation_exporter::report::{EXIT_CANNOT_EVALUATE, Report};
 use secrets_rotation_exporter::web::{self, WebConfig};
 use secrets_rotation_exporter::{cloudwatch, config, demo};
@@ -49,13 +52,21 @@ enum Output {
 enum Command {
     /// Poll in the background and serve /metrics, /healthz, /readyz.
     Serve {
+        /// The configuration file (docs/configuration.md); re-read on SIGHUP.
         #[arg(long = "config.file")]
         config_file: PathBuf,
+        /// Address to listen on; repeat the flag to listen on several.
         #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
-        listen_address: SocketAddr,
-        /// TLS and basic authentication, in the Prometheus exporter-toolkit format.
+        listen_address: Vec<SocketAddr>,
+        /// TLS and basic authentication, in the Prometheus exporter-toolkit format; re-read on SIGHUP.
         #[arg(long = "web.config.file")]
         web_config_file: Option<PathBuf>,
+        /// Path under which to expose the metrics.
+        #[arg(long = "web.telemetry-path", default_value = web::DEFAULT_TELEMETRY_PATH, value_parser = telemetry_path)]
+        telemetry_path: String,
+        /// Enable POST /-/reload (re-reads the configuration files, as SIGHUP does).
+        #[arg(long = "web.enable-lifecycle")]
+        enable_lifecycle: bool,
         /// Poll only this replica's share of the accounts, as INDEX/COUNT (0/3, 1/3, 2/3);
         /// overrides `shard` in the config file.
         #[arg(long, value_name = "INDEX/COUNT", value_parser = config::Shard::parse)]
@@ -63,13 +74,16 @@ enum Command {
     },
     /// Start the bundled AWS simulator with a realistic fleet and serve it as `serve` would.
     Demo {
+        /// Address to listen on; repeat the flag to listen on several.
         #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
-        listen_address: SocketAddr,
+        listen_address: Vec<SocketAddr>,
     },
     /// Poll once and print a compliance report; exit 0 all compliant, 1 some non-compliant, 2 could not evaluate.
     Check {
+        /// The configuration file (docs/configuration.md).
         #[arg(long = "config.file")]
         config_file: PathBuf,
+        /// A table for people, or JSON for machines.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
         /// Check only this replica's share of the accounts, as INDEX/COUNT.
@@ -95,11 +109,13 @@ enum Command {
 enum AlarmsCommand {
     /// Print what would be created, updated and deleted.
     Plan {
+        /// The configuration file (docs/configuration.md).
         #[arg(long = "config.file")]
         config_file: PathBuf,
     },
     /// Print the plan, then carry it out.
     Apply {
+        /// The configuration file (docs/configuration.md).
         #[arg(long = "config.file")]
         config_file: PathBuf,
     },
@@ -109,6 +125,7 @@ enum AlarmsCommand {
 enum ConfigCommand {
     /// Validate a configuration file; exit 2 with `path: problem` lines on error.
     Check {
+        /// The configuration file (docs/configuration.md).
         #[arg(long = "config.file")]
         config_file: PathBuf,
     },
@@ -171,23 +188,52 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Logs and otherwise ignores SIGHUP, whose default action would end the
-/// process: a `kill -HUP` meant as "reload" must not stop the exporter
-/// while reloading is not implemented.
-fn ignore_sighup() {
+/// `--web.telemetry-path`: an absolute path that is not one of the other routes.
+fn telemetry_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.contains(char::is_whitespace) {
+        return Err(format!(
+            "must be an absolute path such as /metrics, got {text:?}"
+        ));
+    }
+    if web::RESERVED_PATHS.contains(&text) {
+        return Err(format!("{text} is one of the exporter's own routes"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Re-reads the configuration on each SIGHUP; without a reloader (the
+/// demo), logs and otherwise ignores it, since its default action would
+/// end the process.
+fn on_sighup(reloader: Option<Arc<Reloader>>) {
     #[cfg(unix)]
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(mut hangups) => {
             tokio::spawn(async move {
                 while hangups.recv().await.is_some() {
-                    tracing::warn!(
-                        "SIGHUP received: reloading the configuration is not supported yet; restart the exporter to apply changes"
-                    );
+                    match &reloader {
+                        Some(reloader) => {
+                            tracing::info!("SIGHUP received: reloading the configuration");
+                            let _ = reloader.reload().await;
+                        }
+                        None => tracing::warn!(
+                            "SIGHUP received: the demo has no configuration file to reload"
+                        ),
+                    }
                 }
             });
         }
         Err(err) => tracing::error!(error = %err, "cannot listen for SIGHUP"),
     }
+    #[cfg(not(unix))]
+    let _ = reloader;
+}
+
+/// What `serve` re-reads on SIGHUP and `POST /-/reload`.
+struct ReloadFiles {
+    config_file: PathBuf,
+    shard_flag: Option<config::Shard>,
+    web_config_file: Option<PathBuf>,
+    enable_lifecycle: bool,
 }
 
 fn load_config(path: &std::path::Path) -> Result<config::Config, ExitCode> {
@@ -200,37 +246,68 @@ fn load_config(path: &std::path::Path) -> Result<config::Config, ExitCode> {
 /// Polls in the background and serves until a signal arrives.
 async fn run_server(
     exporter: Exporter,
-    listen_address: SocketAddr,
+    listen_addresses: Vec<SocketAddr>,
     web: Option<WebConfig>,
+    telemetry_path: &str,
+    reload: Option<ReloadFiles>,
 ) -> ExitCode {
-    ignore_sighup();
-    let listener = match TcpListener::bind(listen_address).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            tracing::error!(address = %listen_address, error = %err, "cannot listen");
-            return ExitCode::FAILURE;
+    let mut listeners = Vec::with_capacity(listen_addresses.len());
+    for listen_address in &listen_addresses {
+        match TcpListener::bind(listen_address).await {
+            Ok(listener) => listeners.push(listener),
+            Err(err) => {
+                tracing::error!(address = %listen_address, error = %err, "cannot listen");
+                return ExitCode::FAILURE;
+            }
         }
-    };
-    // Logs the bound address, not the requested one, so port 0 is usable.
-    let address = listener.local_addr().unwrap_or(listen_address);
-    tracing::info!(
-        address = %address,
-        targets = exporter.targets.current().targets.len(),
-        discovery = exporter.discovery.is_some(),
-        poll_interval = %config::format_config_duration(exporter.config.poll_interval),
-        "serving /metrics"
-    );
-    let missing = web::unprotected(address, web.as_ref());
-    if !missing.is_empty() {
-        // As exporter-toolkit does, but louder: this exporter's /metrics
-        // is an inventory of the secrets of every account it watches.
-        tracing::warn!(
-            address = %address,
-            "serving /metrics on a non-loopback address without {}: anyone who can connect reads secret names, ARNs, tags and account ids; protect it with --web.config.file (docs/web-config.md) or listen on 127.0.0.1",
-            missing.join(" and ")
-        );
     }
+    let exporter = Arc::new(exporter);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = web::app_with_telemetry_path(exporter.state.clone(), telemetry_path);
+    let front: web::FrontHandle = Arc::new(arc_swap::ArcSwap::from_pointee(web::Front::new(
+        app.clone(),
+        web.as_ref(),
+    )));
+    let reloader = reload.map(|files| {
+        let reloader = Arc::new(
+            Reloader::new(
+                exporter.clone(),
+                files.config_file,
+                files.shard_flag,
+                stop_rx.clone(),
+            )
+            .with_web_config(files.web_config_file, app.clone(), front.clone()),
+        );
+        if files.enable_lifecycle {
+            exporter.state.enable_lifecycle(reloader.clone());
+        }
+        reloader
+    });
+    on_sighup(reloader.clone());
+    for listener in &listeners {
+        // Logs the bound address, not the requested one, so port 0 is usable.
+        let Ok(address) = listener.local_addr() else {
+            continue;
+        };
+        tracing::info!(
+            address = %address,
+            telemetry_path,
+            targets = exporter.targets.current().targets.len(),
+            discovery = exporter.discovery.is_some(),
+            poll_interval = %config::format_config_duration(exporter.config.poll_interval),
+            "serving"
+        );
+        let missing = web::unprotected(address, web.as_ref());
+        if !missing.is_empty() {
+            // As exporter-toolkit does, but louder: this exporter's /metrics
+            // is an inventory of the secrets of every account it watches.
+            tracing::warn!(
+                address = %address,
+                "serving /metrics on a non-loopback address without {}: anyone who can connect reads secret names, ARNs, tags and account ids; protect it with --web.config.file (docs/web-config.md) or listen on 127.0.0.1",
+                missing.join(" and ")
+            );
+        }
+    }
     let poller = exporter.poller.clone();
     let mut poll_stop = stop_rx.clone();
     let polling = tokio::spawn(poller.run(async move {
@@ -245,12 +322,36 @@ async fn run_server(
         reading.push(discovery.clone().start(stop_rx.clone()));
     }
     let reconciling = cloudwatch::start(exporter.cloudwatch.as_ref(), stop_rx.clone());
-    let app = web::app(exporter.state.clone());
-    let served = web::serve(listener, app, web.as_ref(), async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    })
-    .await;
+    let serving: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(web::serve_front(
+                listener,
+                front.clone(),
+                web::ServeLimits::default(),
+                async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                },
+            ))
+        })
+        .collect();
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let mut failed = false;
+    for served in futures::future::join_all(serving).await {
+        match served {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "HTTP server failed");
+                failed = true;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "HTTP server stopped");
+                failed = true;
+            }
+        }
+    }
     let _ = polling.await;
     if let Some(reconciling) = reconciling {
         let _ = reconciling.await;
@@ -258,12 +359,10 @@ async fn run_server(
     for source in reading {
         let _ = source.await;
     }
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %err, "HTTP server failed");
-            ExitCode::FAILURE
-        }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -382,6 +481,8 @@ async fn run() -> ExitCode {
             config_file,
             listen_address,
             web_config_file,
+            telemetry_path,
+            enable_lifecycle,
             shard,
         } => {
             let mut config = match load_config(&config_file) {
@@ -397,8 +498,16 @@ async fn run() -> ExitCode {
                     return ExitCode::from(EXIT_CANNOT_EVALUATE as u8);
                 }
             };
+            let reload = ReloadFiles {
+                config_file,
+                shard_flag: shard,
+                web_config_file,
+                enable_lifecycle,
+            };
             match Exporter::build(config, base_sdk_config().await).await {
-                Ok(exporter) => run_server(exporter, listen_address, web).await,
+                Ok(exporter) => {
+                    run_server(exporter, listen_address, web, &telemetry_path, Some(reload)).await
+                }
                 Err(err) => {
                     tracing::error!(error = %err, "cannot start");
                     ExitCode::FAILURE
@@ -412,7 +521,14 @@ async fn run() -> ExitCode {
                     "demo: the bundled AWS simulator is serving a fleet of {} secrets",
                     demo.secret_count
                 );
-                let code = run_server(demo.exporter, listen_address, None).await;
+                let code = run_server(
+                    demo.exporter,
+                    listen_address,
+                    None,
+                    web::DEFAULT_TELEMETRY_PATH,
+                    None,
+                )
+                .await;
                 demo.simulator.shutdown().await;
                 code
             }

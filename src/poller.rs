@@ -104,7 +104,11 @@ struct TargetOutcome {
 }
 
 pub struct Poller<S> {
-    config: Arc<Config>,
+    /// Replaced by a reload; each poll and snapshot reads it once.
+    config: arc_swap::ArcSwap<Config>,
+    /// Told when a reload replaced the configuration, so the ticks follow a
+    /// new `poll_interval`.
+    config_changed: tokio::sync::Notify,
     /// What to poll; discovery may change it between polls.
     targets: TargetSet,
     source: Arc<S>,
@@ -142,7 +146,8 @@ impl<S: SecretsSource> Poller<S> {
             metrics.init_target(&target.account_id, &target.region, Source::SecretsManager);
         }
         Self {
-            config,
+            config: arc_swap::ArcSwap::new(config),
+            config_changed: tokio::sync::Notify::new(),
             targets,
             source,
             store,
@@ -175,6 +180,17 @@ impl<S: SecretsSource> Poller<S> {
     /// A source whose knowledge is merged into every snapshot.
     pub fn add_view(&mut self, view: Arc<dyn SnapshotView>) {
         self.views.push(view);
+    }
+
+    /// The configuration polls run with now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Runs the following polls and snapshots with `config` (a reload).
+    pub fn set_config(&self, config: Arc<Config>) {
+        self.config.store(config);
+        self.config_changed.notify_one();
     }
 
     /// Something whose health every snapshot shows.
@@ -266,7 +282,8 @@ impl<S: SecretsSource> Poller<S> {
         now: DateTime<Utc>,
     ) -> Arc<Snapshot> {
         let started = Instant::now();
-        let settings = &self.config.aws;
+        let config = self.config();
+        let settings = &config.aws;
         let target_timeout = settings.target_timeout;
         let outcomes: Vec<TargetOutcome> = futures::stream::iter(targets)
             .map(|target| async move {
@@ -577,7 +594,11 @@ impl<S: SecretsSource> Poller<S> {
         now: DateTime<Utc>,
         elapsed: Duration,
     ) -> Arc<Snapshot> {
-        let keep_for = self.config.poll_interval.saturating_mul(STALE_INTERVALS);
+        let keep_for = self
+            .config
+            .load()
+            .poll_interval
+            .saturating_mul(STALE_INTERVALS);
         let list = self.targets.current();
         let mut memory = lock(&self.memory);
         for outcome in outcomes {
@@ -694,6 +715,7 @@ impl<S: SecretsSource> Poller<S> {
         completed_at: DateTime<Utc>,
     ) -> Snapshot {
         let list = self.targets.current();
+        let config = self.config();
         self.follow_targets(memory, &list);
         let mut targets = Vec::with_capacity(memory.len());
         for remembered in memory.values_mut() {
@@ -714,6 +736,7 @@ impl<S: SecretsSource> Poller<S> {
                 );
             }
             let explain = self.explain.load(Ordering::Relaxed);
+            let policy = &config.policy;
             let records = &remembered.records;
             // Judging is pure, but it reads AWS's values: a panic there (a
             // bug met on a value nobody expected) must cost this target its
@@ -727,7 +750,7 @@ impl<S: SecretsSource> Poller<S> {
                         } else {
                             policy::evaluate_bare
                         };
-                        let evaluation = judge(record, &self.config.policy, now, &self.schedules);
+                        let evaluation = judge(record, policy, now, &self.schedules);
                         SecretReport {
                             evaluation,
                             record: Arc::clone(record),
@@ -803,7 +826,8 @@ impl<S: SecretsSource> Poller<S> {
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         let sources_changed = self.sources_changed.clone();
         let mut targets_changed = self.targets.watch();
-        let mut ticker = tokio::time::interval(self.config.poll_interval);
+        let mut poll_interval = self.config.load().poll_interval;
+        let mut ticker = tokio::time::interval(poll_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         tokio::pin!(shutdown);
         let mut running: Option<tokio::task::JoinHandle<()>> = None;
@@ -813,6 +837,20 @@ impl<S: SecretsSource> Poller<S> {
                 _ = &mut shutdown => break,
                 _ = sources_changed.notified() => {
                     self.republish(Utc::now());
+                }
+                _ = self.config_changed.notified() => {
+                    // The policy or labels may have changed: judge again now.
+                    self.republish(Utc::now());
+                    let configured = self.config.load().poll_interval;
+                    if configured != poll_interval {
+                        // The next poll comes one new interval from now.
+                        poll_interval = configured;
+                        let first = tokio::time::Instant::now()
+                            .checked_add(poll_interval)
+                            .unwrap_or_else(far_future);
+                        ticker = tokio::time::interval_at(first, poll_interval);
+                        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    }
                 }
                 Ok(()) = targets_changed.changed() => {
                     // The accounts that left go from /metrics at once; those

@@ -709,7 +709,7 @@ pub async fn run(shape: &FleetShape, options: &Options) -> Result<Report, BenchE
         .ok_or("the first poll published no snapshot")?;
     let started = Instant::now();
     let mut rendered = String::new();
-    render_snapshot(&snapshot, &exporter.state.render_options, &mut rendered);
+    render_snapshot(&snapshot, &exporter.state.render_options(), &mut rendered);
     scrapes.first_render = started.elapsed();
     let rendered_len = rendered.len();
     let rendered_digest = Sha256::digest(rendered.as_bytes());
@@ -791,7 +791,7 @@ pub async fn run(shape: &FleetShape, options: &Options) -> Result<Report, BenchE
         .load()
         .ok_or("the last poll published no snapshot")?;
     let mut rendered = String::new();
-    render_snapshot(&snapshot, &exporter.state.render_options, &mut rendered);
+    render_snapshot(&snapshot, &exporter.state.render_options(), &mut rendered);
     drop(snapshot);
     let gauge_vec = gauge_vec_baseline(&rendered, if options.scrapes > 5 { 3 } else { 2 })?;
     drop(rendered);

@@ -41,6 +41,36 @@ pub struct Config {
     pub discovery: Discovery,
 }
 
+impl Config {
+    /// The keys that differ in `new` and are applied only at start: they
+    /// build the AWS clients, the CloudTrail loops and the CloudWatch
+    /// publisher. Everything else a reload applies, `aws.target_timeout`
+    /// and `aws.max_concurrent_targets` (read by every poll) included.
+    pub fn changes_needing_restart(&self, new: &Config) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        let (old_aws, new_aws) = (&self.aws, &new.aws);
+        if old_aws.connect_timeout != new_aws.connect_timeout {
+            changed.push("aws.connect_timeout");
+        }
+        if old_aws.operation_timeout != new_aws.operation_timeout {
+            changed.push("aws.operation_timeout");
+        }
+        if old_aws.max_attempts != new_aws.max_attempts {
+            changed.push("aws.max_attempts");
+        }
+        if old_aws.role_session_name != new_aws.role_session_name {
+            changed.push("aws.role_session_name");
+        }
+        if self.cloudtrail != new.cloudtrail {
+            changed.push("cloudtrail");
+        }
+        if self.cloudwatch != new.cloudwatch {
+            changed.push("cloudwatch");
+        }
+        changed
+    }
+}
+
 /// Where accounts are found besides the explicit `accounts`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Discovery {

@@ -97,6 +97,9 @@ pub fn merge_accounts(
 struct Book {
     health: Option<SourceHealth>,
     last_success: Option<DateTime<Utc>>,
+    /// The accounts of the last good walk, kept so that a reload can merge
+    /// them with new explicit accounts before its own first walk.
+    found: Option<Vec<FoundAccount>>,
 }
 
 /// Reads the organization and keeps the target list up to date.
@@ -115,6 +118,10 @@ pub struct AccountDiscovery<A> {
     book: Mutex<Book>,
     /// Told after each refresh, so the snapshot shows the new health.
     changed: Option<Arc<tokio::sync::Notify>>,
+    /// Set when a reload replaced this discovery: it publishes nothing more
+    /// and its loop ends.
+    retired: std::sync::atomic::AtomicBool,
+    retiring: tokio::sync::Notify,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -161,6 +168,8 @@ impl<A: OrganizationsApi> AccountDiscovery<A> {
             default_partition,
             book: Mutex::default(),
             changed: None,
+            retired: std::sync::atomic::AtomicBool::new(false),
+            retiring: tokio::sync::Notify::new(),
         })
     }
 
@@ -172,6 +181,45 @@ impl<A: OrganizationsApi> AccountDiscovery<A> {
     /// The health of the last refresh; `None` before the first.
     pub fn health(&self) -> Option<SourceHealth> {
         lock(&self.book).health.clone()
+    }
+
+    /// Starts from what an earlier discovery knew (a reload replaced it):
+    /// its last good accounts and health. The targets are worked out from
+    /// them at once with this discovery's configuration, before its first
+    /// walk.
+    pub fn seed(&self, earlier: &dyn RunningDiscovery) {
+        let found = earlier.found();
+        {
+            let mut book = lock(&self.book);
+            // The health series goes on only where it is labelled the same.
+            if earlier.reader() == (self.reader_account.as_str(), self.reader_region.as_str()) {
+                book.health = earlier.health();
+                book.last_success = book.health.as_ref().and_then(|h| h.last_success);
+            }
+            book.found = found.clone();
+        }
+        let accounts = match &found {
+            Some(found) => self.merged(found),
+            None => self
+                .config
+                .accounts
+                .iter()
+                .cloned()
+                .map(PolledAccount::configured)
+                .collect(),
+        };
+        self.targets
+            .publish(TargetList::new(&accounts, self.config.shard));
+    }
+
+    fn merged(&self, found: &[FoundAccount]) -> Vec<PolledAccount> {
+        merge_accounts(
+            &self.config.accounts,
+            found,
+            &self.scope,
+            &self.config.regions,
+            &self.default_partition,
+        )
     }
 
     /// Reads the organization once and, when that succeeds, makes its
@@ -233,8 +281,15 @@ impl<A: OrganizationsApi> AccountDiscovery<A> {
         succeeded
     }
 
+    fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Makes a good walk's accounts the targets, and says what it could not use.
     fn adopt(&self, walk: Walk) {
+        if self.is_retired() {
+            return;
+        }
         for skipped in &walk.skipped {
             tracing::warn!(account_id = %self.reader_account, "organization answer: {skipped}");
             self.metrics.record_error(
@@ -250,13 +305,8 @@ impl<A: OrganizationsApi> AccountDiscovery<A> {
                 "discovery.organizations names units the organization does not have"
             );
         }
-        let accounts = merge_accounts(
-            &self.config.accounts,
-            &walk.accounts,
-            &self.scope,
-            &self.config.regions,
-            &self.default_partition,
-        );
+        let accounts = self.merged(&walk.accounts);
+        lock(&self.book).found = Some(walk.accounts.clone());
         let list = TargetList::new(&accounts, self.config.shard);
         let before = self.targets.current();
         let added = list.accounts.iter().filter(|a| {
@@ -295,15 +345,20 @@ impl<A: OrganizationsApi> AccountDiscovery<A> {
             .poll_interval
             .min(self.scope.refresh_interval)
             .max(MIN_RETRY_AFTER_FAILURE);
-        loop {
+        let retiring = self.retiring.notified();
+        tokio::pin!(retiring);
+        retiring.as_mut().enable();
+        while !self.is_retired() {
             let wait = tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
+                () = &mut retiring => return,
                 succeeded = self.refresh(Utc::now()) => {
                     if succeeded { self.scope.refresh_interval } else { retry_after }
                 }
             };
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
+                () = &mut retiring => return,
                 () = tokio::time::sleep(wait) => {}
             }
         }
@@ -328,6 +383,51 @@ pub trait RunningDiscovery: Send + Sync {
     fn refresh_once(&self, now: DateTime<Utc>) -> futures::future::BoxFuture<'_, bool>;
 
     fn health(&self) -> Option<SourceHealth>;
+
+    /// The accounts of the last good walk.
+    fn found(&self) -> Option<Vec<FoundAccount>>;
+
+    /// The account and region Organizations is read from.
+    fn reader(&self) -> (&str, &str);
+
+    /// Adds its health to a snapshot being built.
+    fn decorate(&self, snapshot: &mut Snapshot);
+
+    /// Takes over from `earlier`, which a reload replaces: see
+    /// [`AccountDiscovery::seed`].
+    fn seed_from(&self, earlier: &dyn RunningDiscovery);
+
+    /// Stops for good: no more refreshes, nothing more published.
+    fn retire(&self);
+}
+
+/// The discovery running now, which a reload replaces: the poller asks it
+/// for its health when it builds a snapshot.
+#[derive(Default)]
+pub struct CurrentDiscovery {
+    current: Mutex<Option<Arc<dyn RunningDiscovery>>>,
+}
+
+impl CurrentDiscovery {
+    pub fn get(&self) -> Option<Arc<dyn RunningDiscovery>> {
+        lock(&self.current).clone()
+    }
+
+    /// Makes `discovery` the current one; returns the one it replaces.
+    pub fn replace(
+        &self,
+        discovery: Option<Arc<dyn RunningDiscovery>>,
+    ) -> Option<Arc<dyn RunningDiscovery>> {
+        std::mem::replace(&mut *lock(&self.current), discovery)
+    }
+}
+
+impl Decorate for CurrentDiscovery {
+    fn decorate(&self, snapshot: &mut Snapshot) {
+        if let Some(discovery) = self.get() {
+            discovery.decorate(snapshot);
+        }
+    }
 }
 
 impl<A: OrganizationsApi> RunningDiscovery for AccountDiscovery<A> {
@@ -344,6 +444,28 @@ impl<A: OrganizationsApi> RunningDiscovery for AccountDiscovery<A> {
 
     fn health(&self) -> Option<SourceHealth> {
         AccountDiscovery::health(self)
+    }
+
+    fn found(&self) -> Option<Vec<FoundAccount>> {
+        lock(&self.book).found.clone()
+    }
+
+    fn reader(&self) -> (&str, &str) {
+        (&self.reader_account, &self.reader_region)
+    }
+
+    fn seed_from(&self, earlier: &dyn RunningDiscovery) {
+        self.seed(earlier);
+    }
+
+    fn retire(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.retiring.notify_waiters();
+    }
+
+    fn decorate(&self, snapshot: &mut Snapshot) {
+        Decorate::decorate(self, snapshot);
     }
 }
 

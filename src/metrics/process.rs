@@ -12,7 +12,8 @@ use prometheus::{
 
 use super::exposition::{push_escaped, push_family_header, push_label};
 use super::schema::{
-    AWS_REQUESTS_TOTAL, BUILD_INFO, ERRORS_TOTAL, POLL_DURATION, POLLS_SKIPPED_TOTAL,
+    AWS_REQUESTS_TOTAL, BUILD_INFO, CONFIG_LAST_RELOAD_SUCCESS, CONFIG_LAST_RELOAD_SUCCESSFUL,
+    ERRORS_TOTAL, POLL_DURATION, POLLS_SKIPPED_TOTAL,
 };
 use super::secrets::{RenderOptions, render_snapshot};
 use crate::snapshot::{ErrorReason, Snapshot, Source};
@@ -135,6 +136,8 @@ pub struct ExporterMetrics {
     aws_requests_total: IntCounterVec,
     polls_skipped_total: IntCounter,
     poll_duration: Histogram,
+    config_reload_successful: prometheus::IntGauge,
+    config_reload_success_time: prometheus::IntGauge,
 }
 
 impl std::fmt::Debug for ExporterMetrics {
@@ -172,12 +175,25 @@ impl ExporterMetrics {
         )?;
         registry.register(Box::new(poll_duration.clone()))?;
 
+        let config_reload_successful = prometheus::IntGauge::new(
+            CONFIG_LAST_RELOAD_SUCCESSFUL.name,
+            CONFIG_LAST_RELOAD_SUCCESSFUL.help,
+        )?;
+        registry.register(Box::new(config_reload_successful.clone()))?;
+        let config_reload_success_time = prometheus::IntGauge::new(
+            CONFIG_LAST_RELOAD_SUCCESS.name,
+            CONFIG_LAST_RELOAD_SUCCESS.help,
+        )?;
+        registry.register(Box::new(config_reload_success_time.clone()))?;
+
         Ok(Self {
             registry,
             errors: Arc::default(),
             aws_requests_total,
             polls_skipped_total,
             poll_duration,
+            config_reload_successful,
+            config_reload_success_time,
         })
     }
 
@@ -217,6 +233,15 @@ impl ExporterMetrics {
         self.aws_requests_total
             .with_label_values(&[service, operation, outcome.as_str()])
             .inc();
+    }
+
+    /// Records how the last configuration (re)load went, as Prometheus and
+    /// Alertmanager do: a failure keeps the previous success's time.
+    pub fn record_config_load(&self, succeeded: bool, at: chrono::DateTime<chrono::Utc>) {
+        self.config_reload_successful.set(i64::from(succeeded));
+        if succeeded {
+            self.config_reload_success_time.set(at.timestamp());
+        }
     }
 
     pub fn record_poll_skipped(&self) {

@@ -155,6 +155,14 @@ pub const AWS_REQUESTS_TOTAL: MetricFamily = counter(
     "secrets_rotation_exporter_aws_requests_total",
     "AWS API requests made by the exporter, by service, operation and outcome.",
 );
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: MetricFamily = gauge(
+    "secrets_rotation_exporter_config_last_reload_successful",
+    "Whether the last configuration (re)load succeeded: 1, or 0 while the previous configuration still runs.",
+);
+pub const CONFIG_LAST_RELOAD_SUCCESS: MetricFamily = gauge(
+    "secrets_rotation_exporter_config_last_reload_success_timestamp_seconds",
+    "When the configuration was last loaded successfully, as a Unix timestamp.",
+);
 pub const POLLS_SKIPPED_TOTAL: MetricFamily = counter(
     "secrets_rotation_exporter_polls_skipped_total",
     "Poll ticks skipped because the previous poll was still running.",
@@ -167,7 +175,7 @@ pub const POLL_DURATION: MetricFamily = MetricFamily {
 
 /// Every family the exporter can serve, in exposition order: the ones built
 /// from a snapshot, then the exporter's own.
-pub const ALL_FAMILIES: [MetricFamily; 29] = [
+pub const ALL_FAMILIES: [MetricFamily; 31] = [
     ACCOUNT_INFO,
     SECRET_INFO,
     SECRET_CREATED,
@@ -197,6 +205,8 @@ pub const ALL_FAMILIES: [MetricFamily; 29] = [
     AWS_REQUESTS_TOTAL,
     POLLS_SKIPPED_TOTAL,
     POLL_DURATION,
+    CONFIG_LAST_RELOAD_SUCCESSFUL,
+    CONFIG_LAST_RELOAD_SUCCESS,
 ];
 
 /// The Prometheus label name a tag key is copied to on

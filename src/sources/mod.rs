@@ -151,7 +151,8 @@ pub struct TargetLoops<S: PerTargetSource> {
     /// The targets to read; a target that leaves it is forgotten, one that
     /// joins it gets a loop.
     targets: TargetSet,
-    interval: Duration,
+    /// How often each target is read, in milliseconds; a reload may change it.
+    interval_ms: std::sync::atomic::AtomicU64,
     min_request_interval: Duration,
     metrics: ExporterMetrics,
     slots: Mutex<Slots<S::State>>,
@@ -181,7 +182,7 @@ impl<S: PerTargetSource> TargetLoops<S> {
         let loops = Self {
             source,
             targets,
-            interval,
+            interval_ms: std::sync::atomic::AtomicU64::new(millis(interval)),
             min_request_interval,
             metrics,
             slots: Mutex::default(),
@@ -190,6 +191,17 @@ impl<S: PerTargetSource> TargetLoops<S> {
         };
         loops.follow(&loops.targets.current());
         loops
+    }
+
+    /// How often each target is read now.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Reads each target every `interval` from its next read on (a reload).
+    pub fn set_interval(&self, interval: Duration) {
+        self.interval_ms
+            .store(millis(interval), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// At most `requests` in flight across all targets.
@@ -265,7 +277,9 @@ impl<S: PerTargetSource> TargetLoops<S> {
         // recovers from poisoning and the next read asks again.
         let read =
             AssertUnwindSafe(self.source.read(target, &slot.state, &context, now)).catch_unwind();
-        let deadline = self.source.read_deadline(&lock(&slot.state), self.interval);
+        let deadline = self
+            .source
+            .read_deadline(&lock(&slot.state), self.interval());
         let result = match tokio::time::timeout(deadline, read).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => Err(SourceError::from_panic("reading the target", &*panic)),
@@ -379,7 +393,8 @@ impl<S: PerTargetSource> TargetLoops<S> {
         target: Target,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        let mut ticker = tokio::time::interval(self.interval);
+        let mut interval = self.interval();
+        let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
@@ -388,6 +403,16 @@ impl<S: PerTargetSource> TargetLoops<S> {
                     ticker.tick().await;
                     self.refresh(&target, Utc::now()).await;
                 } => {}
+            }
+            if self.interval() != interval {
+                // A reload changed the interval: the next read is one new
+                // interval after this one.
+                interval = self.interval();
+                let next = tokio::time::Instant::now()
+                    .checked_add(interval)
+                    .unwrap_or_else(tokio::time::Instant::now);
+                ticker = tokio::time::interval_at(next, interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             }
         }
     }
@@ -443,6 +468,10 @@ pub trait RunningSource: Send + Sync {
 
     /// Reads every target once, up to `now`.
     fn read_all_once(&self, now: DateTime<Utc>) -> futures::future::BoxFuture<'_, ()>;
+
+    /// Reads each target every `interval` from now on (a reload changed
+    /// `poll_interval`).
+    fn set_interval(&self, interval: Duration);
 }
 
 impl<S: PerTargetSource> RunningSource for TargetLoops<S> {
@@ -456,6 +485,14 @@ impl<S: PerTargetSource> RunningSource for TargetLoops<S> {
     fn read_all_once(&self, now: DateTime<Utc>) -> futures::future::BoxFuture<'_, ()> {
         Box::pin(self.refresh_all(now))
     }
+
+    fn set_interval(&self, interval: Duration) {
+        TargetLoops::set_interval(self, interval);
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {

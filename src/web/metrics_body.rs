@@ -222,7 +222,7 @@ impl AppState {
 
     fn render_gzip(&self, snapshot: &Snapshot) -> std::io::Result<Bytes> {
         let capacity = capacity_after(self.body.last_gzip_len.load(Ordering::Relaxed));
-        let compressed = gzip_snapshot(snapshot, &self.render_options, capacity)?;
+        let compressed = gzip_snapshot(snapshot, &self.render_options(), capacity)?;
         self.body
             .last_gzip_len
             .store(compressed.len(), Ordering::Relaxed);
@@ -244,7 +244,7 @@ impl AppState {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut sink = PieceSender(sender);
-            if let Err(err) = write_snapshot(&snapshot, &state.render_options, &mut sink)
+            if let Err(err) = write_snapshot(&snapshot, &state.render_options(), &mut sink)
                 && err.kind() != std::io::ErrorKind::BrokenPipe
             {
                 tracing::error!(error = %err, "rendering the snapshot failed");

@@ -11,8 +11,11 @@ mod tls;
 
 pub use auth::protect;
 pub use config::{WebConfig, WebConfigError, load, parse, unprotected};
-pub use routes::{AppState, Clock, STALLED_AFTER_POLL_INTERVALS, app};
+pub use routes::{
+    AppState, Clock, DEFAULT_TELEMETRY_PATH, RESERVED_PATHS, Reload, STALLED_AFTER_POLL_INTERVALS,
+    app, app_with_telemetry_path,
+};
 pub use serve::{
-    HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_TIMEOUT, ServeLimits,
-    TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT, serve, serve_with_limits,
+    Front, FrontHandle, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_TIMEOUT,
+    ServeLimits, TLS_HANDSHAKE_TIMEOUT, WRITE_TIMEOUT, serve, serve_front, serve_with_limits,
 };

@@ -92,6 +92,42 @@ impl Default for ServeLimits {
     }
 }
 
+/// What a connection is served with: the routes behind the basic
+/// authentication and headers of the web config, and its TLS. A reload of
+/// the web config replaces it; connections already open keep theirs, new
+/// ones get the new one.
+pub struct Front {
+    app: Router,
+    acceptor: Option<TlsAcceptor>,
+}
+
+impl Front {
+    /// `app` as `web` asks to serve it: plain HTTP without a web config.
+    pub fn new(app: Router, web: Option<&WebConfig>) -> Self {
+        match web {
+            None => Self {
+                app,
+                acceptor: None,
+            },
+            Some(web) => {
+                tracing::info!(
+                    web_config_file = %web.file.display(),
+                    tls = web.tls_enabled(),
+                    basic_auth = web.basic_auth_enabled(),
+                    "serving with the web config"
+                );
+                Self {
+                    app: protect(app, web),
+                    acceptor: web.tls.clone().map(TlsAcceptor::from),
+                }
+            }
+        }
+    }
+}
+
+/// The [`Front`] new connections get; shared by every listener.
+pub type FrontHandle = Arc<arc_swap::ArcSwap<Front>>;
+
 /// Serves `app` on `listener` until `shutdown` resolves: plain HTTP without
 /// a web config, otherwise with the TLS, client certificates, basic
 /// authentication and headers of `web`, under the default [`ServeLimits`].
@@ -114,18 +150,18 @@ pub async fn serve_with_limits(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let (app, acceptor) = match web {
-        None => (app, None),
-        Some(web) => {
-            tracing::info!(
-                web_config_file = %web.file.display(),
-                tls = web.tls_enabled(),
-                basic_auth = web.basic_auth_enabled(),
-                "serving with the web config"
-            );
-            (protect(app, web), web.tls.clone().map(TlsAcceptor::from))
-        }
-    };
+    let front = Arc::new(arc_swap::ArcSwap::from_pointee(Front::new(app, web)));
+    serve_front(listener, front, limits, shutdown).await
+}
+
+/// Serves each new connection on `listener` with the [`Front`] `front` holds
+/// when it arrives, until `shutdown` resolves.
+pub async fn serve_front(
+    listener: TcpListener,
+    front: FrontHandle,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let max_connections = connection_cap(limits.max_connections, open_files_limit());
     if max_connections < limits.max_connections {
         tracing::info!(
@@ -169,11 +205,12 @@ pub async fn serve_with_limits(
                 }
             },
         };
+        let current = front.load();
         connections.spawn(connection(
             tcp,
             peer,
-            acceptor.clone(),
-            app.clone(),
+            current.acceptor.clone(),
+            current.app.clone(),
             Arc::clone(&limits),
             stop_tx.subscribe(),
             slot,
