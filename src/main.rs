@@ -295,7 +295,7 @@ async fn run_server(
             targets = exporter.targets.current().targets.len(),
             discovery = exporter.discovery.is_some(),
             poll_interval = %config::format_config_duration(exporter.config.poll_interval),
-            "serving"
+            "serving /metrics"
         );
         let missing = web::unprotected(address, web.as_ref());
         if !missing.is_empty() {

@@ -148,6 +148,8 @@ impl Reloader {
         if let (Some(web_config), Some((app, front))) = (web_config, &self.front) {
             front.store(Arc::new(Front::new(app.clone(), Some(&web_config))));
         }
+        // Removed targets and a changed policy or labels show at once.
+        exporter.poller.republish(Utc::now());
         Ok(())
     }
 
