@@ -6,7 +6,8 @@
 #   ./scripts/test-all.sh --list       the phases
 #
 # Phases: setup (promtool, amtool, the Python venv), fmt, clippy, build,
-# test (cargo test), parity (the moto parity test in tests/moto), fuzz (every
+# test (cargo test), parity (the moto parity test in tests/moto), deploy (the
+# container, Kubernetes and systemd checks in tests/deploy), fuzz (every
 # cargo-fuzz target in fuzz/ for FUZZ_SECONDS each, under nightly).
 # It stops at the first phase that fails and exits non-zero.
 set -euo pipefail
@@ -14,9 +15,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo_root=$(pwd)
 
-ALL_PHASES=(setup fmt clippy build test parity fuzz)
+ALL_PHASES=(setup fmt clippy build test parity deploy fuzz)
 VENV="$repo_root/.venv"
-REQUIREMENTS="$repo_root/tests/moto/requirements.txt"
+REQUIREMENTS=("$repo_root/tests/moto/requirements.txt" "$repo_root/tests/deploy/requirements.txt")
 APT_PACKAGES=(prometheus prometheus-alertmanager)
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -80,30 +81,45 @@ python_for_venv() {
     return 1
 }
 
-# The venv is rebuilt only when tests/moto/requirements.txt or the
-# interpreter changed since the last install.
+# The venv is rebuilt only when a requirements file or the interpreter
+# changed since the last install.
 install_python_venv() {
     local python stamp wanted
     python=$(python_for_venv)
     stamp="$VENV/.requirements-stamp"
-    wanted="$("$python" --version 2>&1) $(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+    wanted="$("$python" --version 2>&1) $(cat "${REQUIREMENTS[@]}" | sha256sum | cut -d' ' -f1)"
     if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]] \
-        && "$VENV/bin/python" -c 'import moto, boto3, pytest, yaml' 2>/dev/null; then
-        log "Python venv .venv already satisfies tests/moto/requirements.txt"
+        && "$VENV/bin/python" -c 'import moto, boto3, pytest, yaml, kubernetes_validate, jsonschema' 2>/dev/null; then
+        log "Python venv .venv already satisfies tests/moto and tests/deploy requirements"
         return 0
     fi
-    log "installing the Python venv .venv from tests/moto/requirements.txt"
+    log "installing the Python venv .venv from tests/moto and tests/deploy requirements"
     if [[ ! -x "$VENV/bin/python" ]]; then
         quietly "$python" -m venv "$VENV"
     fi
-    quietly "$VENV/bin/python" -m pip install -q -r "$REQUIREMENTS"
+    quietly "$VENV/bin/python" -m pip install -q -r "${REQUIREMENTS[0]}" -r "${REQUIREMENTS[1]}"
     [[ -x "$VENV/bin/moto_server" ]] || { echo "moto_server missing from .venv after the install" >&2; return 1; }
     echo "$wanted" >"$stamp"
+}
+
+# The deploy phase renders with `kubectl kustomize` and checks the unit with
+# systemd-analyze. Neither comes from a registry this script can install from
+# (Debian has no kubectl package), so a missing one fails here, by name.
+check_deploy_tools() {
+    local tool missing=()
+    for tool in kubectl systemd-analyze unshare setpriv; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        printf 'the deploy phase needs %s on PATH\n' "${missing[*]}" >&2
+        return 1
+    fi
 }
 
 phase_setup() {
     install_prometheus_tools
     install_python_venv
+    check_deploy_tools
 }
 
 phase_fmt() {
@@ -126,6 +142,14 @@ phase_parity() {
     target_dir=$(cargo metadata --format-version 1 --no-deps \
         | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
     SECRETS_ROTATION_BIN_DIR="$target_dir/debug" "$VENV/bin/pytest" -q -p no:cacheprovider tests/moto
+}
+
+phase_deploy() {
+    local target_dir
+    [[ -x "$VENV/bin/pytest" ]] || { echo "no .venv/bin/pytest: run the setup phase first" >&2; return 1; }
+    target_dir=$(cargo metadata --format-version 1 --no-deps \
+        | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    SECRETS_ROTATION_BIN_DIR="$target_dir/debug" "$VENV/bin/pytest" -q -p no:cacheprovider tests/deploy
 }
 
 # Each target runs from its committed seeds for this long; a crash or a hang
