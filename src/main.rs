@@ -32,6 +32,7 @@ struct Cli {
     /// Only log messages at or above this level.
     #[arg(long = "log.level", global = true, default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     log_level: String,
+    /// Log line format: logfmt, or one JSON object per line.
     #[arg(long = "log.format", global = true, value_enum, default_value_t = LogFormat::Logfmt)]
     log_format: LogFormat,
 }
@@ -537,5 +538,41 @@ async fn run() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag of every command says what it does in `--help`.
+    #[test]
+    fn every_flag_has_a_help_line() {
+        fn missing(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    out.push(format!("{path} --{}", arg.get_long().unwrap_or(id)));
+                }
+            }
+            for sub in command.get_subcommands() {
+                missing(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut without_help = Vec::new();
+        missing(
+            &Cli::command(),
+            "secrets-rotation-exporter",
+            &mut without_help,
+        );
+        assert!(
+            without_help.is_empty(),
+            "flags without help: {without_help:?}"
+        );
     }
 }

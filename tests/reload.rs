@@ -277,15 +277,26 @@ impl Drop for KillOnDrop {
 
 /// `serve` as a process, against the simulator; returns it and its address.
 fn serve(simulator: &SimulatorHandle, config: &Path, extra_args: &[&str]) -> (KillOnDrop, String) {
+    let (process, mut addresses) = serve_on(simulator, config, extra_args, 1);
+    (process, addresses.remove(0))
+}
+
+/// `serve` listening on `listeners` loopback ports; returns the addresses
+/// it logged.
+fn serve_on(
+    simulator: &SimulatorHandle,
+    config: &Path,
+    extra_args: &[&str],
+    listeners: usize,
+) -> (KillOnDrop, Vec<String>) {
     let credentials = simulator.base_credentials();
     let mut command = Command::new(env!("CARGO_BIN_EXE_secrets-rotation-exporter"));
+    command.arg("serve");
+    for _ in 0..listeners {
+        command.args(["--web.listen-address", "127.0.0.1:0"]);
+    }
     command
-        .args([
-            "serve",
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--config.file",
-        ])
+        .arg("--config.file")
         .arg(config)
         .args(extra_args)
         .env_clear()
@@ -303,21 +314,23 @@ fn serve(simulator: &SimulatorHandle, config: &Path, extra_args: &[&str]) -> (Ki
     let stderr = child.stderr.take().expect("stderr");
     let guard = KillOnDrop(child);
     let mut lines = BufReader::new(stderr).lines();
-    let address = loop {
+    let mut addresses = Vec::new();
+    while addresses.len() < listeners {
         let line = lines
             .next()
             .expect("serve logged 'serving /metrics' before exiting")
             .expect("read stderr");
         if line.contains("serving /metrics") {
-            break line
-                .split_whitespace()
-                .find_map(|field| field.strip_prefix("address="))
-                .expect("address= in the log line")
-                .to_owned();
+            addresses.push(
+                line.split_whitespace()
+                    .find_map(|field| field.strip_prefix("address="))
+                    .expect("address= in the log line")
+                    .to_owned(),
+            );
         }
-    };
+    }
     std::thread::spawn(move || for _ in lines {});
-    (guard, address)
+    (guard, addresses)
 }
 
 async fn scrape_until(address: &str, what: &str, done: impl Fn(&Exposition) -> bool) -> Exposition {
@@ -340,7 +353,9 @@ async fn scrape_until(address: &str, what: &str, done: impl Fn(&Exposition) -> b
     }
 }
 
-#[tokio::test]
+// Several threads: the simulator answers the process while the test
+// blocks reading its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_and_the_lifecycle_endpoint_is_off_unless_enabled() {
     let simulator = simulator::start(fleet(), ([127, 0, 0, 1], 0).into())
         .await
@@ -381,7 +396,9 @@ async fn sighup_reloads_and_the_lifecycle_endpoint_is_off_unless_enabled() {
     simulator.shutdown().await;
 }
 
-#[tokio::test]
+// Several threads: the simulator answers the process while the test
+// blocks reading its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lifecycle_endpoint_reloads_behind_basic_auth_when_enabled() {
     let simulator = simulator::start(fleet(), ([127, 0, 0, 1], 0).into())
         .await
@@ -438,5 +455,50 @@ async fn the_lifecycle_endpoint_reloads_behind_basic_auth_when_enabled() {
     assert_eq!(refused.status(), 500);
     let body = refused.text().await.expect("body");
     assert!(body.contains("poll_interval"), "{body}");
+    simulator.shutdown().await;
+}
+
+// Several threads: the simulator answers the process while the test
+// blocks reading its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listen_address_serves_the_metrics_at_the_telemetry_path() {
+    let simulator = simulator::start(fleet(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("config.yaml");
+    write(
+        &config_path,
+        &config_yaml(&[KEPT], "cloudtrail: { enabled: false }\n"),
+    );
+    let (_process, addresses) = serve_on(
+        &simulator,
+        &config_path,
+        &["--web.telemetry-path=/probe/metrics"],
+        2,
+    );
+    assert_ne!(addresses[0], addresses[1]);
+    for address in &addresses {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let body = reqwest::get(format!("http://{address}/probe/metrics"))
+                .await
+                .expect("GET the telemetry path");
+            assert_eq!(body.status(), 200);
+            let exposition = Exposition(body.text().await.expect("body"));
+            if secret_accounts(&exposition) == [KEPT] {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no poll within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let moved = reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .expect("GET /metrics");
+        assert_eq!(moved.status(), 404, "the default path is not served");
+    }
     simulator.shutdown().await;
 }
