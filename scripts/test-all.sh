@@ -5,7 +5,7 @@
 #   ./scripts/test-all.sh fmt clippy   only the phases named
 #   ./scripts/test-all.sh --list       the phases
 #
-# Phases: setup (promtool, amtool, the Python venv), fmt, clippy, build,
+# Phases: setup (promtool, amtool, jsonnet, the Python venv), fmt, clippy, build,
 # test (cargo test), parity (the moto parity test in tests/moto), deploy (the
 # container, Kubernetes and systemd checks in tests/deploy), fuzz (every
 # cargo-fuzz target in fuzz/ for FUZZ_SECONDS each, under nightly).
@@ -18,7 +18,7 @@ repo_root=$(pwd)
 ALL_PHASES=(setup fmt clippy build test parity deploy fuzz)
 VENV="$repo_root/.venv"
 REQUIREMENTS=("$repo_root/tests/moto/requirements.txt" "$repo_root/tests/deploy/requirements.txt")
-APT_PACKAGES=(prometheus prometheus-alertmanager)
+APT_PACKAGES=(prometheus prometheus-alertmanager jsonnet)
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # One build per run: incremental state would only take disk (gigabytes of it
@@ -58,15 +58,16 @@ as_root() {
 }
 
 install_prometheus_tools() {
-    if command -v promtool >/dev/null && command -v amtool >/dev/null; then
-        log "promtool and amtool already installed"
+    if command -v promtool >/dev/null && command -v amtool >/dev/null && command -v jsonnet >/dev/null; then
+        log "promtool, amtool and jsonnet already installed"
         return 0
     fi
-    log "installing ${APT_PACKAGES[*]} (for promtool, amtool and the servers)"
+    log "installing ${APT_PACKAGES[*]} (for promtool, amtool, the servers and the mixin's jsonnet)"
     quietly as_root apt-get update
     quietly as_root apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
     command -v promtool >/dev/null || { echo "promtool still missing after installing prometheus" >&2; return 1; }
     command -v amtool >/dev/null || { echo "amtool still missing after installing prometheus-alertmanager" >&2; return 1; }
+    command -v jsonnet >/dev/null || { echo "jsonnet still missing after installing jsonnet" >&2; return 1; }
 }
 
 python_for_venv() {

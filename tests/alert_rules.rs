@@ -322,7 +322,7 @@ fn the_prometheusrule_holds_the_same_rules() {
     let rules = serde_json::to_value(parse_yaml(RULES)).unwrap_or_else(|e| panic!("{RULES}: {e}"));
     assert!(
         spec == rules,
-        "{PROMETHEUS_RULE} differs from {RULES}: run alerts/generate-prometheusrule.py"
+        "{PROMETHEUS_RULE} differs from {RULES}: run mixin/generate.sh"
     );
 }
 

@@ -1,0 +1,164 @@
+function(config) {
+  name: 'secrets-rotation.rotation',
+  rules: [
+    {
+      alert: 'SecretRotationFailed',
+      expr: |||
+        (
+          min by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_failed"}[15m])
+          ) == 0
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      annotations: {
+        summary: 'Rotation of secret {{ $labels.secret_name }} failed',
+        description: 'The newest rotation event of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} is RotationFailed or RotationAbandoned in CloudTrail: the rotation did not complete, so the secret still holds its previous value and its AWSPENDING version may be left behind.',
+      },
+    },
+    {
+      alert: 'SecretRotationOverdue',
+      // The value is how late the rotation is; the verdict already includes overdue_grace.
+      expr: |||
+        (
+          (
+            time()
+            - max by (account_id, region, secret_name) (
+                last_over_time(aws_secretsmanager_secret_next_rotation_timestamp_seconds{SELECTOR}[15m])
+              )
+          )
+          and on (account_id, region, secret_name)
+          (
+            min by (account_id, region, secret_name) (
+              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_overdue"}[15m])
+            ) == 0
+          )
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      'for': '15m',
+      annotations: {
+        summary: 'Rotation of secret {{ $labels.secret_name }} is overdue',
+        description: 'Secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} was due to rotate {{ $value | humanizeDuration }} ago and has not: its NextRotationDate plus the overdue grace is in the past, so its schedule is not being honoured.',
+      },
+    },
+    {
+      alert: 'SecretRotationOverdueCritical',
+      // Escalates when the rotation is more than 3 days late. This is an alerting choice, not a
+      // compliance threshold: the exporter decides whether it is overdue at all. Computing the delay
+      // from the timestamp, not a long `for`, means a Prometheus or exporter restart cannot reset the
+      // escalation.
+      expr: |||
+        (
+          (
+            time()
+            - max by (account_id, region, secret_name) (
+                last_over_time(aws_secretsmanager_secret_next_rotation_timestamp_seconds{SELECTOR}[15m])
+              )
+            > 3 * 86400
+          )
+          and on (account_id, region, secret_name)
+          (
+            min by (account_id, region, secret_name) (
+              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_overdue"}[15m])
+            ) == 0
+          )
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      'for': '15m',
+      annotations: {
+        summary: 'Rotation of secret {{ $labels.secret_name }} is more than 3 days overdue',
+        description: 'Secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} was due to rotate {{ $value | humanizeDuration }} ago and still has not: the rotation has been overdue for days, so the value is older than its schedule promises.',
+      },
+    },
+    {
+      alert: 'SecretRotationStuckPending',
+      expr: |||
+        (
+          min by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_pending"}[15m])
+          ) == 0
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      'for': '15m',
+      annotations: {
+        summary: 'Rotation of secret {{ $labels.secret_name }} is stuck pending',
+        description: 'Secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} has a version labelled AWSPENDING for longer than the pending timeout: a rotation started and never finished, and Secrets Manager will not start another one until the pending version is resolved.',
+      },
+    },
+    {
+      alert: 'SecretRotationDisabled',
+      expr: |||
+        (
+          min by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_enabled"}[15m])
+          ) == 0
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      'for': '15m',
+      annotations: {
+        summary: 'Rotation of secret {{ $labels.secret_name }} is disabled',
+        description: 'Secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} does not have rotation turned on, so its value never changes unless someone changes it by hand.',
+      },
+    },
+    {
+      alert: 'SecretRotationIntervalTooLong',
+      // The value is the longest gap of the secret's schedule.
+      expr: |||
+        (
+          max by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_rotation_interval_seconds{SELECTOR}[15m])
+          )
+          and on (account_id, region, secret_name)
+          (
+            min by (account_id, region, secret_name) (
+              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_interval"}[15m])
+            ) == 0
+          )
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      'for': '15m',
+      annotations: {
+        summary: 'Rotation schedule of secret {{ $labels.secret_name }} is longer than the policy allows',
+        description: "The rotation schedule of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} can leave up to {{ $value | humanizeDuration }} between two rotations, longer than the max_rotation_interval the exporter's policy sets for it.",
+      },
+    },
+    {
+      alert: 'SecretRotationAgeExceeded',
+      // The value is the max_age in force for the secret, as the exporter reports it: the
+      // threshold lives in the exporter's policy (with its overrides), never in this rule.
+      // Recomputing the age here would duplicate the exporter's "newest of LastRotatedDate, the
+      // current version's creation, else CreatedDate" and miss exemptions.
+      expr: |||
+        (
+          max by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_rotation_max_age_seconds{SELECTOR}[15m])
+          )
+          and on (account_id, region, secret_name)
+          (
+            min by (account_id, region, secret_name) (
+              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_age"}[15m])
+            ) == 0
+          )
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      'for': '15m',
+      annotations: {
+        summary: 'Value of secret {{ $labels.secret_name }} is older than its max_age',
+        description: 'The value of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} last changed longer ago than the max_age of {{ $value | humanizeDuration }} in force for it: the secret has not been rotated in time.',
+      },
+    },
+  ],
+}

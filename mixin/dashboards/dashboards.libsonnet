@@ -1,0 +1,3 @@
+(import 'fleet-overview.libsonnet') +
+(import 'secret.libsonnet') +
+(import 'exporter-health.libsonnet')
