@@ -37,6 +37,7 @@
       SecretsRotationTargetDown: 'warning',
       SecretsRotationVerdictsUnknown: 'warning',
       SecretsRotationPollsStale: 'warning',
+      SecretsRotationConfigReloadFailed: 'warning',
       SecretsRotationExporterAbsent: 'critical',
       SecretsRotationThrottled: 'info',
     },

@@ -48,6 +48,20 @@ function(config) {
       },
     },
     {
+      alert: 'SecretsRotationConfigReloadFailed',
+      // As Prometheus' own PrometheusBadConfig: a refused reload leaves the previous
+      // configuration running, so nothing else looks wrong while the change waits. 10m leaves
+      // time to fix a typo and reload again.
+      expr: |||
+        max_over_time(secrets_rotation_exporter_config_last_reload_successful{SELECTOR}[5m]) == 0
+      |||,
+      'for': '10m',
+      annotations: {
+        summary: 'Exporter {{ $labels.instance }} refused its new configuration',
+        description: 'Exporter {{ $labels.instance }} (job {{ $labels.job }}) could not load its configuration file at the last reload and still runs the previous one: the change (an account added, a policy changed) is not in effect. Its log names every problem with its path.',
+      },
+    },
+    {
       alert: 'SecretsRotationExporterAbsent',
       // The up branch names the failing instance when the scrape job matches the up selector
       // (by default any job containing secrets-rotation); the absent branch works whatever the job
