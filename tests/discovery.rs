@@ -6,10 +6,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use chrono::Utc;
-use common::{Exposition, Harness, run_check};
+use common::{Exposition, Harness, run_check, scrape_until};
 use secrets_rotation_exporter::app::Exporter;
 use secrets_rotation_exporter::config;
 use secrets_rotation_exporter::demo::simulator_sdk_config;
@@ -132,14 +131,7 @@ fn polled_accounts(exporter: &Exporter) -> Vec<String> {
 }
 
 fn secret_accounts(exposition: &Exposition) -> BTreeSet<String> {
-    exposition
-        .samples("aws_secretsmanager_secret_info", &[])
-        .into_iter()
-        .filter_map(|(series, _)| {
-            let start = series.find("account_id=\"")? + "account_id=\"".len();
-            Some(series[start..start + 12].to_owned())
-        })
-        .collect()
+    exposition.secret_accounts().into_iter().collect()
 }
 
 fn organizations_up(exposition: &Exposition) -> f64 {
@@ -270,28 +262,9 @@ async fn a_refresh_polls_an_added_account_at_once_and_drops_one_moved_to_an_excl
         .expect("discovery is on")
         .start(stopped.clone());
 
-    let until = |what: &'static str, done: Box<dyn Fn(&Exposition) -> bool + Send + Sync>| {
-        let harness = &harness;
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                let exposition = harness.scrape().await;
-                if done(&exposition) {
-                    return exposition;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "{what} within 30 s; last scrape:\n{}",
-                    exposition.0
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    let first = until(
-        "the three accounts polled",
-        Box::new(|e| secret_accounts(e).len() == 3),
-    )
+    let first = scrape_until(&harness.metrics_url, "the three accounts polled", |e| {
+        secret_accounts(e).len() == 3
+    })
     .await;
     assert!(secret_accounts(&first).contains(PROD_ACCOUNT));
 
@@ -317,12 +290,13 @@ async fn a_refresh_polls_an_added_account_at_once_and_drops_one_moved_to_an_excl
         .as_ref()
         .expect("discovery is on");
     assert!(discovery.refresh_once(Utc::now()).await);
-    let after = until(
+    let after = scrape_until(
+        &harness.metrics_url,
         "the added account polled and the moved one dropped",
-        Box::new(|e| {
+        |e| {
             let accounts = secret_accounts(e);
             accounts.contains(ADDED) && !accounts.contains(PROD_ACCOUNT)
-        }),
+        },
     )
     .await;
     assert_eq!(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::Exposition;
+use common::{Exposition, scrape_until};
 use secrets_rotation_exporter::app::Exporter;
 use secrets_rotation_exporter::config;
 use secrets_rotation_exporter::demo::simulator_sdk_config;
@@ -47,19 +47,6 @@ fn config_yaml(accounts: &[&str], extra: &str) -> String {
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write the config");
-}
-
-fn secret_accounts(exposition: &Exposition) -> Vec<String> {
-    let mut accounts: Vec<String> = exposition
-        .samples("aws_secretsmanager_secret_info", &[])
-        .into_iter()
-        .filter_map(|(series, _)| {
-            let start = series.find("account_id=\"")? + "account_id=\"".len();
-            Some(series[start..start + 12].to_owned())
-        })
-        .collect();
-    accounts.sort();
-    accounts
 }
 
 fn reload_successful(exposition: &Exposition) -> f64 {
@@ -165,7 +152,7 @@ async fn a_reload_keeps_what_stays_drops_what_goes_and_refuses_a_bad_file() {
     exporter.poll().await;
     let failed = [("account_id", KEPT), ("event", "failed")];
     let before = exporter.scrape().await;
-    assert_eq!(secret_accounts(&before), [KEPT, REMOVED]);
+    assert_eq!(Exposition::secret_accounts(&before), [KEPT, REMOVED]);
     assert_eq!(
         before.value("aws_secretsmanager_rotation_events_total", &failed),
         1.0
@@ -178,7 +165,7 @@ async fn a_reload_keeps_what_stays_drops_what_goes_and_refuses_a_bad_file() {
     exporter.reloader.reload().await.expect("reload applies");
     exporter.poll().await;
     let after = exporter.scrape().await;
-    assert_eq!(secret_accounts(&after), [KEPT, ADDED]);
+    assert_eq!(Exposition::secret_accounts(&after), [KEPT, ADDED]);
     for family in [
         "secrets_rotation_exporter_target_up",
         "secrets_rotation_exporter_errors_total",
@@ -219,7 +206,7 @@ async fn a_reload_keeps_what_stays_drops_what_goes_and_refuses_a_bad_file() {
     assert!(problems.contains("regions[0]"), "{problems}");
     exporter.poll().await;
     let refused = exporter.scrape().await;
-    assert_eq!(secret_accounts(&refused), [KEPT, ADDED]);
+    assert_eq!(Exposition::secret_accounts(&refused), [KEPT, ADDED]);
     assert_eq!(reload_successful(&refused), 0.0);
     assert_eq!(reload_time(&refused), reload_time(&after));
 
@@ -235,7 +222,7 @@ async fn a_reload_keeps_what_stays_drops_what_goes_and_refuses_a_bad_file() {
         .expect_err("aws.max_attempts takes a restart");
     assert!(problems.contains("aws.max_attempts"), "{problems}");
     assert_eq!(
-        secret_accounts(&exporter.scrape().await),
+        Exposition::secret_accounts(&exporter.scrape().await),
         [KEPT, ADDED],
         "nothing of a refused file is applied"
     );
@@ -333,26 +320,6 @@ fn serve_on(
     (guard, addresses)
 }
 
-async fn scrape_until(address: &str, what: &str, done: impl Fn(&Exposition) -> bool) -> Exposition {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = reqwest::get(format!("http://{address}/metrics")).await
-            && let Ok(text) = response.text().await
-        {
-            let exposition = Exposition(text);
-            if done(&exposition) {
-                return exposition;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what} within 30 s; last scrape:\n{}",
-                exposition.0
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 // Several threads: the simulator answers the process while the test
 // blocks reading its log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,7 +334,12 @@ async fn sighup_reloads_and_the_lifecycle_endpoint_is_off_unless_enabled() {
         &config_yaml(&[KEPT], "cloudtrail: { enabled: false }\n"),
     );
     let (process, address) = serve(&simulator, &config_path, &[]);
-    scrape_until(&address, "the first poll", |e| secret_accounts(e) == [KEPT]).await;
+    scrape_until(
+        &format!("http://{address}/metrics"),
+        "the first poll",
+        |e| e.secret_accounts() == [KEPT],
+    )
+    .await;
 
     let client = reqwest::Client::new();
     let refused = client
@@ -388,9 +360,11 @@ async fn sighup_reloads_and_the_lifecycle_endpoint_is_off_unless_enabled() {
         .status()
         .expect("kill -HUP");
     assert!(sent.success());
-    let reloaded = scrape_until(&address, "the added account after SIGHUP", |e| {
-        secret_accounts(e) == [KEPT, ADDED]
-    })
+    let reloaded = scrape_until(
+        &format!("http://{address}/metrics"),
+        "the added account after SIGHUP",
+        |e| e.secret_accounts() == [KEPT, ADDED],
+    )
     .await;
     assert_eq!(reload_successful(&reloaded), 1.0);
     simulator.shutdown().await;
@@ -486,7 +460,7 @@ async fn every_listen_address_serves_the_metrics_at_the_telemetry_path() {
                 .expect("GET the telemetry path");
             assert_eq!(body.status(), 200);
             let exposition = Exposition(body.text().await.expect("body"));
-            if secret_accounts(&exposition) == [KEPT] {
+            if Exposition::secret_accounts(&exposition) == [KEPT] {
                 break;
             }
             assert!(

@@ -105,111 +105,134 @@ impl SdkOrganizations {
     }
 }
 
-impl OrganizationsApi for SdkOrganizations {
-    async fn roots(&self) -> Result<Vec<OrgUnit>, SourceError> {
-        let mut pages = Pages::new("ListRoots", MAX_ROOT_PAGES);
+impl SdkOrganizations {
+    /// Every page of one listing: `page` asks for the page after the token
+    /// it is given and returns its items and next token; each request
+    /// waits for its turn, and the listing ends on a repeated token or
+    /// past `max_pages` as an invalid answer.
+    async fn all_pages<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        max_pages: usize,
+        mut page: F,
+    ) -> Result<Vec<T>, SourceError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<(Vec<T>, Option<String>), SourceError>>,
+    {
+        let mut pages = Pages::new(operation, max_pages);
         let mut next_token = None;
-        let mut roots = Vec::new();
+        let mut items = Vec::new();
         loop {
             self.pacer.wait().await;
+            let (page_items, token) = page(next_token.take()).await?;
+            items.extend(page_items);
+            match pages.next_token(token.as_deref())? {
+                Some(token) => next_token = Some(token),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+fn unit(id: Option<&str>, name: Option<&str>) -> OrgUnit {
+    OrgUnit {
+        id: id.unwrap_or_default().to_owned(),
+        name: name.map(str::to_owned),
+    }
+}
+
+impl OrganizationsApi for SdkOrganizations {
+    async fn roots(&self) -> Result<Vec<OrgUnit>, SourceError> {
+        self.all_pages("ListRoots", MAX_ROOT_PAGES, |token| async {
             let page = self
                 .client
                 .list_roots()
                 .max_results(PAGE_SIZE)
-                .set_next_token(next_token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|err| classify_sdk_error(&err))?;
-            roots.extend(page.roots().iter().map(|root| OrgUnit {
-                id: root.id().unwrap_or_default().to_owned(),
-                name: root.name().map(str::to_owned),
-            }));
-            match pages.next_token(page.next_token())? {
-                Some(token) => next_token = Some(token),
-                None => return Ok(roots),
-            }
-        }
+            let roots = page
+                .roots()
+                .iter()
+                .map(|root| unit(root.id(), root.name()))
+                .collect();
+            Ok((roots, page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn child_units(&self, parent_id: &str) -> Result<Vec<OrgUnit>, SourceError> {
-        let mut pages = Pages::new("ListOrganizationalUnitsForParent", MAX_CHILD_PAGES);
-        let mut next_token = None;
-        let mut units = Vec::new();
-        loop {
-            self.pacer.wait().await;
-            let page = self
-                .client
-                .list_organizational_units_for_parent()
-                .parent_id(parent_id)
-                .max_results(PAGE_SIZE)
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(|err| classify_sdk_error(&err))?;
-            units.extend(page.organizational_units().iter().map(|unit| OrgUnit {
-                id: unit.id().unwrap_or_default().to_owned(),
-                name: unit.name().map(str::to_owned),
-            }));
-            match pages.next_token(page.next_token())? {
-                Some(token) => next_token = Some(token),
-                None => return Ok(units),
-            }
-        }
+        self.all_pages(
+            "ListOrganizationalUnitsForParent",
+            MAX_CHILD_PAGES,
+            |token| async {
+                let page = self
+                    .client
+                    .list_organizational_units_for_parent()
+                    .parent_id(parent_id)
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|err| classify_sdk_error(&err))?;
+                let units = page
+                    .organizational_units()
+                    .iter()
+                    .map(|child| unit(child.id(), child.name()))
+                    .collect();
+                Ok((units, page.next_token().map(str::to_owned)))
+            },
+        )
+        .await
     }
 
     async fn child_accounts(&self, parent_id: &str) -> Result<Vec<OrgAccount>, SourceError> {
-        let mut pages = Pages::new("ListAccountsForParent", MAX_CHILD_PAGES);
-        let mut next_token = None;
-        let mut accounts = Vec::new();
-        loop {
-            self.pacer.wait().await;
+        self.all_pages("ListAccountsForParent", MAX_CHILD_PAGES, |token| async {
             let page = self
                 .client
                 .list_accounts_for_parent()
                 .parent_id(parent_id)
                 .max_results(PAGE_SIZE)
-                .set_next_token(next_token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|err| classify_sdk_error(&err))?;
-            accounts.extend(page.accounts().iter().map(|account| OrgAccount {
-                id: account.id().map(str::to_owned),
-                arn: account.arn().map(str::to_owned),
-                name: account.name().map(str::to_owned),
-                state: account.state().map(|state| state.as_str().to_owned()),
-                status: account.status().map(|status| status.as_str().to_owned()),
-            }));
-            match pages.next_token(page.next_token())? {
-                Some(token) => next_token = Some(token),
-                None => return Ok(accounts),
-            }
-        }
+            let accounts = page
+                .accounts()
+                .iter()
+                .map(|account| OrgAccount {
+                    id: account.id().map(str::to_owned),
+                    arn: account.arn().map(str::to_owned),
+                    name: account.name().map(str::to_owned),
+                    state: account.state().map(|state| state.as_str().to_owned()),
+                    status: account.status().map(|status| status.as_str().to_owned()),
+                })
+                .collect();
+            Ok((accounts, page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn account_tags(&self, account_id: &str) -> Result<Vec<(String, String)>, SourceError> {
-        let mut pages = Pages::new("ListTagsForResource", MAX_TAG_PAGES);
-        let mut next_token = None;
-        let mut tags = Vec::new();
-        loop {
-            self.pacer.wait().await;
+        self.all_pages("ListTagsForResource", MAX_TAG_PAGES, |token| async {
             let page = self
                 .client
                 .list_tags_for_resource()
                 .resource_id(account_id)
-                .set_next_token(next_token.take())
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|err| classify_sdk_error(&err))?;
-            tags.extend(
-                page.tags()
-                    .iter()
-                    .map(|tag| (tag.key().to_owned(), tag.value().to_owned())),
-            );
-            match pages.next_token(page.next_token())? {
-                Some(token) => next_token = Some(token),
-                None => return Ok(tags),
-            }
-        }
+            let tags = page
+                .tags()
+                .iter()
+                .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+                .collect();
+            Ok((tags, page.next_token().map(str::to_owned)))
+        })
+        .await
     }
 }
 

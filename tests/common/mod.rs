@@ -111,6 +111,47 @@ impl Exposition {
     pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> usize {
         self.samples(name, labels).len()
     }
+
+    /// The accounts with a secret in `/metrics`, sorted, each once.
+    pub fn secret_accounts(&self) -> Vec<String> {
+        let mut accounts: Vec<String> = self
+            .samples("aws_secretsmanager_secret_info", &[])
+            .into_iter()
+            .filter_map(|(series, _)| {
+                let start = series.find("account_id=\"")? + "account_id=\"".len();
+                Some(series.get(start..start + 12)?.to_owned())
+            })
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        accounts
+    }
+}
+
+/// Scrapes `metrics_url` until `done` holds, for at most 30 s; panics naming
+/// `what` with the last scrape.
+pub async fn scrape_until(
+    metrics_url: &str,
+    what: &str,
+    done: impl Fn(&Exposition) -> bool,
+) -> Exposition {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = reqwest::get(metrics_url).await
+            && let Ok(text) = response.text().await
+        {
+            let exposition = Exposition(text);
+            if done(&exposition) {
+                return exposition;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} within 30 s; last scrape:\n{}",
+                exposition.0
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// What a `check` run printed and how it exited.
