@@ -136,7 +136,8 @@ impl Reloader {
         };
 
         let new = Arc::new(new);
-        self.apply_targets(&new, base_account.as_deref(), base_is_target);
+        // The configuration first: the targets' change wakes the poller,
+        // which polls new targets with the settings in force.
         exporter.poller.set_config(new.clone());
         exporter
             .state
@@ -145,6 +146,7 @@ impl Reloader {
         for source in &exporter.sources {
             source.set_interval(new.poll_interval);
         }
+        self.apply_targets(&new, base_account.as_deref(), base_is_target);
         if let (Some(web_config), Some((app, front))) = (web_config, &self.front) {
             front.store(Arc::new(Front::new(app.clone(), Some(&web_config))));
         }
