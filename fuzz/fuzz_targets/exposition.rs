@@ -23,7 +23,8 @@ use secrets_rotation_exporter::rotation_events::{
     RotationEvent, RotationEventKind, SecretRotationEvents,
 };
 use secrets_rotation_exporter::snapshot::{
-    ErrorReason, SecretReport, Snapshot, Source, SourceHealth, TargetError, TargetSnapshot,
+    AccountInfo, ErrorReason, SecretReport, Snapshot, Source, SourceHealth, TargetError,
+    TargetSnapshot,
 };
 
 const POLICY: &str = "
@@ -260,9 +261,27 @@ fn snapshot(input: &Input, now: DateTime<Utc>) -> Snapshot {
         ));
     }
     targets.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    // Every account once, its name also standing for an OU path and a tag
+    // value, so their text goes through the label escaping too.
+    let mut accounts: Vec<AccountInfo> = Vec::new();
+    for target in &targets {
+        if accounts.iter().any(|a| a.account_id == target.account_id) {
+            continue;
+        }
+        let name = target.account_name.clone();
+        accounts.push(AccountInfo {
+            account_id: target.account_id.clone(),
+            account_name: name.clone(),
+            ou_path: name.clone(),
+            tags: name
+                .map(|name| vec![("cost-center".to_owned(), name)])
+                .unwrap_or_default(),
+        });
+    }
     Snapshot {
         completed_at: now,
         targets,
+        accounts: accounts.into(),
     }
 }
 
@@ -464,7 +483,8 @@ fn check_value(value: &str) -> Result<(), String> {
 fuzz_target!(|input: Input| {
     let now = input.now.get();
     let snapshot = snapshot(&input, now);
-    let options = RenderOptions::new(input.tag_keys.iter().cloned());
+    let options =
+        RenderOptions::new(input.tag_keys.iter().cloned()).with_account_tags(["cost-center"]);
     let mut text = String::new();
     render_snapshot(&snapshot, &options, &mut text);
     let samples = parse_exposition(&text);
