@@ -370,7 +370,10 @@ mod tests {
             r.rotation_lambda_arn = Some(LAMBDA.into());
             r.owning_service = Some("rds".into());
         });
-        assert_eq!(managed_with_old_lambda.rotation_type(), RotationType::Service);
+        assert_eq!(
+            managed_with_old_lambda.rotation_type(),
+            RotationType::Service
+        );
     }
 
     #[test]
@@ -396,7 +399,9 @@ mod tests {
         let labels: HashSet<&str> = RotationType::ALL.iter().map(|t| t.as_str()).collect();
         assert_eq!(labels.len(), RotationType::ALL.len());
         assert_eq!(
-            serde_json::to_string(&RotationType::External).ok().as_deref(),
+            serde_json::to_string(&RotationType::External)
+                .ok()
+                .as_deref(),
             Some("\"external\"")
         );
     }

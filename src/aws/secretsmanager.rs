@@ -268,7 +268,10 @@ mod tests {
             .build();
         let mut shared_text = Interner::new();
         let record = convert(&listed, &mut shared_text);
-        assert_eq!(record.secret_type.as_deref(), Some("SalesforceClientSecret"));
+        assert_eq!(
+            record.secret_type.as_deref(),
+            Some("SalesforceClientSecret")
+        );
         assert_eq!(record.external_rotation_role_arn.as_deref(), Some(role));
         assert!(record.external_rotation_metadata);
         assert_eq!(record.rotation_type(), RotationType::External);
@@ -280,7 +283,10 @@ mod tests {
                 .build(),
             &mut shared_text,
         );
-        match (&record.external_rotation_role_arn, &other.external_rotation_role_arn) {
+        match (
+            &record.external_rotation_role_arn,
+            &other.external_rotation_role_arn,
+        ) {
             (Some(first), Some(second)) => assert!(Arc::ptr_eq(first, second)),
             _ => panic!("role ARN not kept"),
         }
@@ -303,7 +309,11 @@ mod tests {
             .collect();
         assert_eq!(
             types,
-            [RotationType::Service, RotationType::Lambda, RotationType::None]
+            [
+                RotationType::Service,
+                RotationType::Lambda,
+                RotationType::None
+            ]
         );
         let record = convert(&entry("app/key").build(), &mut shared_text);
         assert_eq!(record.secret_type, None);
@@ -333,7 +343,10 @@ mod tests {
 
     #[test]
     fn bounded_keeps_short_text_whole() {
-        assert_eq!(bounded("SalesforceClientSecret", 256), "SalesforceClientSecret");
+        assert_eq!(
+            bounded("SalesforceClientSecret", 256),
+            "SalesforceClientSecret"
+        );
         assert_eq!(bounded("ab", 2), "ab");
         assert_eq!(bounded("aé", 2), "a");
         assert_eq!(bounded("", 0), "");
