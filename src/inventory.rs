@@ -57,6 +57,48 @@ pub struct RotationRules {
     pub schedule_expression: Option<Arc<str>>,
 }
 
+/// Who rotates a secret, as far as `ListSecrets` tells: the closed set of
+/// values of the `rotation_type` label. It says who would rotate the secret,
+/// whether or not rotation is on; [`SecretRecord::rotation_type`] derives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RotationType {
+    /// A Lambda function the account owns (`RotationLambdaARN`).
+    Lambda,
+    /// The AWS service that owns the secret (`OwningService`, for example
+    /// RDS for its `rds!` secrets), with no Lambda in the account.
+    Service,
+    /// Secrets Manager's managed rotation of a managed external secret, held
+    /// by a partner (Salesforce, Snowflake, ...) and rotated with a role of
+    /// the account.
+    External,
+    /// Nothing is set up to rotate it.
+    None,
+}
+
+impl RotationType {
+    pub const ALL: [RotationType; 4] = [
+        RotationType::Lambda,
+        RotationType::Service,
+        RotationType::External,
+        RotationType::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationType::Lambda => "lambda",
+            RotationType::Service => "service",
+            RotationType::External => "external",
+            RotationType::None => "none",
+        }
+    }
+}
+
+impl Serialize for RotationType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// Holds one copy of each text that many secrets of a target share: the
 /// account and region, key and Lambda ARNs, tag keys and values, schedules.
 /// Records keep them as `Arc<str>`; at fleet scale a copy per secret of
@@ -100,6 +142,16 @@ pub struct SecretRecord {
     /// Set when the secret is scheduled for deletion.
     pub deleted: Option<DateTime<Utc>>,
     pub owning_service: Option<Arc<str>>,
+    /// `Type`: the partner secret type of a managed external secret, for
+    /// example `SalesforceClientSecret`; absent on every other secret.
+    pub secret_type: Option<Arc<str>>,
+    /// `ExternalSecretRotationRoleArn`: the role Secrets Manager assumes to
+    /// rotate a managed external secret, where others have a Lambda.
+    pub external_rotation_role_arn: Option<Arc<str>>,
+    /// Whether `ExternalSecretRotationMetadata` listed any item. The items
+    /// themselves (partner-specific, up to 2 KiB each) are not kept: only
+    /// their presence says anything the exporter uses.
+    pub external_rotation_metadata: bool,
     pub primary_region: Option<Arc<str>>,
     pub tags: LiteMap<Arc<str>, Arc<str>>,
     /// The version that carries `AWSCURRENT`. Of all the staging labels
@@ -128,6 +180,29 @@ pub struct SecretRecord {
 }
 
 impl SecretRecord {
+    /// Who rotates the secret. When the fields of several kinds are set,
+    /// the most specific wins: `external`, then `service`, then `lambda`.
+    /// A managed external secret is rotated by Secrets Manager with its
+    /// role, and a secret an AWS service owns by that service (Secrets
+    /// Manager refuses to change its rotation); a `RotationLambdaARN` left
+    /// on either from an earlier set-up is never invoked. Empty values count
+    /// as absent.
+    pub fn rotation_type(&self) -> RotationType {
+        let set = |text: &Option<Arc<str>>| text.as_deref().is_some_and(|text| !text.is_empty());
+        if set(&self.secret_type)
+            || set(&self.external_rotation_role_arn)
+            || self.external_rotation_metadata
+        {
+            RotationType::External
+        } else if set(&self.owning_service) {
+            RotationType::Service
+        } else if set(&self.rotation_lambda_arn) {
+            RotationType::Lambda
+        } else {
+            RotationType::None
+        }
+    }
+
     /// The version id that carries `AWSCURRENT`, if any.
     pub fn current_version_id(&self) -> Option<&str> {
         self.current_version.as_deref()
@@ -256,6 +331,93 @@ mod tests {
         ]);
         assert_eq!(forward, (Some("c".into()), Some("a".into())));
         assert_eq!(backward, forward);
+    }
+
+    fn with(edit: impl FnOnce(&mut SecretRecord)) -> SecretRecord {
+        let mut record = SecretRecord::default();
+        edit(&mut record);
+        record
+    }
+
+    const LAMBDA: &str = "arn:aws:lambda:us-east-1:111111111111:function:rotate";
+    const ROLE: &str = "arn:aws:iam::111111111111:role/salesforce-rotation";
+
+    #[test]
+    fn rotation_type_of_each_kind_alone() {
+        assert_eq!(SecretRecord::default().rotation_type(), RotationType::None);
+        let lambda = with(|r| r.rotation_lambda_arn = Some(LAMBDA.into()));
+        assert_eq!(lambda.rotation_type(), RotationType::Lambda);
+        let service = with(|r| r.owning_service = Some("rds".into()));
+        assert_eq!(service.rotation_type(), RotationType::Service);
+        // Any one of the three external fields is enough.
+        let typed = with(|r| r.secret_type = Some("SalesforceClientSecret".into()));
+        let role = with(|r| r.external_rotation_role_arn = Some(ROLE.into()));
+        let metadata = with(|r| r.external_rotation_metadata = true);
+        for external in [typed, role, metadata] {
+            assert_eq!(external.rotation_type(), RotationType::External);
+        }
+    }
+
+    #[test]
+    fn rotation_type_precedence_is_external_then_service_then_lambda() {
+        let everything = with(|r| {
+            r.rotation_lambda_arn = Some(LAMBDA.into());
+            r.owning_service = Some("rds".into());
+            r.secret_type = Some("SnowflakeKeyPairAuthentication".into());
+        });
+        assert_eq!(everything.rotation_type(), RotationType::External);
+        let managed_with_old_lambda = with(|r| {
+            r.rotation_lambda_arn = Some(LAMBDA.into());
+            r.owning_service = Some("rds".into());
+        });
+        assert_eq!(
+            managed_with_old_lambda.rotation_type(),
+            RotationType::Service
+        );
+    }
+
+    #[test]
+    fn rotation_type_ignores_whether_rotation_is_on_and_empty_values() {
+        let off = with(|r| {
+            r.rotation_enabled = false;
+            r.rotation_lambda_arn = Some(LAMBDA.into());
+        });
+        assert_eq!(off.rotation_type(), RotationType::Lambda);
+        let on = with(|r| r.rotation_enabled = true);
+        assert_eq!(on.rotation_type(), RotationType::None);
+        let empty = with(|r| {
+            r.secret_type = Some("".into());
+            r.external_rotation_role_arn = Some("".into());
+            r.owning_service = Some("".into());
+            r.rotation_lambda_arn = Some(LAMBDA.into());
+        });
+        assert_eq!(empty.rotation_type(), RotationType::Lambda);
+    }
+
+    #[test]
+    fn rotation_type_labels_are_distinct_and_serialize_as_labels() {
+        let labels: HashSet<&str> = RotationType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(labels.len(), RotationType::ALL.len());
+        assert_eq!(
+            serde_json::to_string(&RotationType::External)
+                .ok()
+                .as_deref(),
+            Some("\"external\"")
+        );
+    }
+
+    #[test]
+    fn records_differing_only_in_external_fields_are_not_equal() {
+        // The poller keeps the record of the last poll when it equals the
+        // new one; a change of rotation type must not be lost that way.
+        let plain = SecretRecord::default();
+        for changed in [
+            with(|r| r.secret_type = Some("DatadogApiKey".into())),
+            with(|r| r.external_rotation_role_arn = Some(ROLE.into())),
+            with(|r| r.external_rotation_metadata = true),
+        ] {
+            assert_ne!(changed, plain);
+        }
     }
 
     #[test]

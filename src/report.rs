@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::inventory::Unknown;
+use crate::inventory::{RotationType, Unknown};
 use crate::policy::{UnknownVerdict, Verdict};
 use crate::snapshot::{AccountInfo, Snapshot, TargetError};
 
@@ -36,6 +36,8 @@ pub struct SecretRow<'a> {
     pub region: &'a str,
     pub name: &'a str,
     pub arn: &'a str,
+    /// Who rotates the secret, as `aws_secretsmanager_secret_info` says.
+    pub rotation_type: RotationType,
     pub exempt: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exempt_reason: Option<&'a str>,
@@ -90,6 +92,7 @@ impl<'a> Report<'a> {
                     region: &secret.record.region,
                     name: &secret.record.name,
                     arn: &secret.record.arn,
+                    rotation_type: secret.record.rotation_type(),
                     exempt: evaluation.exemption.is_some(),
                     exempt_reason: evaluation.exemption.as_ref().map(|e| e.reason.as_str()),
                     exemption_ignored: evaluation.exemption_ignored.as_deref(),
@@ -308,6 +311,39 @@ mod tests {
             .find(|line| line.contains("short"))
             .expect("the short name has its row");
         assert_eq!(short_row.find("OK"), Some(header_status), "{short_row}");
+    }
+
+    #[test]
+    fn json_rows_say_who_rotates_each_secret() {
+        let mut owned = secret("rds!db-1");
+        owned.record = Arc::new(SecretRecord {
+            owning_service: Some("rds".into()),
+            ..(*owned.record).clone()
+        });
+        let snapshot = Snapshot {
+            completed_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            targets: vec![TargetSnapshot::new(
+                "111111111111".into(),
+                None,
+                "us-east-1".into(),
+                Vec::new(),
+                vec![owned, secret("plain")],
+                None,
+            )],
+            accounts: Default::default(),
+        };
+        let mut out = Vec::new();
+        Report::new(&snapshot)
+            .write_json(&mut out)
+            .expect("writing to memory succeeds");
+        let json: serde_json::Value = serde_json::from_slice(&out).expect("the report is JSON");
+        let types: Vec<&str> = json["secrets"]
+            .as_array()
+            .expect("a list of secrets")
+            .iter()
+            .filter_map(|row| row["rotation_type"].as_str())
+            .collect();
+        assert_eq!(types, ["service", "none"]);
     }
 
     #[test]

@@ -86,8 +86,8 @@ fn rotating(mut record: SecretRecord) -> SecretRecord {
 const ACCOUNT_UP: &str = "111111111111";
 const ACCOUNT_DOWN: &str = "222222222222";
 
-/// Two targets: one healthy with five secrets covering the cases that shape
-/// the output, one whose last poll failed and that keeps its last good secret.
+/// Two targets: one healthy with six secrets covering the cases that shape
+/// the output (among them one of each rotation type), one whose last poll failed and that keeps its last good secret.
 fn fixture_snapshot() -> Snapshot {
     // Every check applies to a rotating secret with CloudTrail data.
     let all_checks_with = |failing: &[Check]| {
@@ -107,6 +107,23 @@ fn fixture_snapshot() -> Snapshot {
     compliant.current_version_created = Some(at(2024, 5, 20, 9, 0));
     compliant.next_rotation = Some(at(2024, 6, 19, 23, 59));
     compliant.primary_region = Some("us-east-1".into());
+
+    // A managed external secret: Secrets Manager rotates it at the partner
+    // with the account's role, no Lambda.
+    let mut external = record(ACCOUNT_UP, "us-east-1", "prod/crm/salesforce");
+    external.kms_key_id = Some("alias/payments".into());
+    external.rotation_enabled = true;
+    external.rotation_rules = Some(RotationRules {
+        automatically_after_days: None,
+        duration: Some("4h".into()),
+        schedule_expression: Some("rate(30 days)".into()),
+    });
+    external.last_rotated = Some(at(2024, 5, 25, 2, 0));
+    external.next_rotation = Some(at(2024, 6, 24, 6, 0));
+    external.secret_type = Some("SalesforceClientSecret".into());
+    external.external_rotation_role_arn =
+        Some("arn:aws:iam::111111111111:role/salesforce-rotation".into());
+    external.external_rotation_metadata = true;
 
     // Default key, no rotation, never accessed, tag value that needs escaping.
     let mut noncompliant = record(ACCOUNT_UP, "us-east-1", "prod/legacy-api-key");
@@ -218,6 +235,10 @@ fn fixture_snapshot() -> Snapshot {
                     poll_ok(Source::CloudTrail, 4.5),
                 ],
                 vec![
+                    SecretReport {
+                        record: Arc::new(external),
+                        evaluation: all_checks_with(&[]),
+                    },
                     SecretReport {
                         record: Arc::new(compliant),
                         evaluation: all_checks_with(&[]),
@@ -619,16 +640,38 @@ fn secret_attributes_land_on_info_with_escaped_values() {
     let text = rendered_snapshot();
     assert!(has_line(
         &text,
-        "aws_secretsmanager_secret_info{account_id=\"111111111111\",region=\"us-east-1\",secret_name=\"prod/legacy-api-key\",secret_arn=\"arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/legacy-api-key-AbCdEf\",account_name=\"payments-prod\",owning_service=\"\",primary_region=\"\",kms_key=\"aws/secretsmanager\",rotation_lambda_arn=\"\",tag_environment=\"prod\",tag_team=\"the \\\"legacy\\\" team\\\\ops\\nnight shift\",tag_cost_center=\"\"} 1"
+        "aws_secretsmanager_secret_info{account_id=\"111111111111\",region=\"us-east-1\",secret_name=\"prod/legacy-api-key\",secret_arn=\"arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/legacy-api-key-AbCdEf\",account_name=\"payments-prod\",owning_service=\"\",primary_region=\"\",kms_key=\"aws/secretsmanager\",rotation_lambda_arn=\"\",rotation_type=\"none\",tag_environment=\"prod\",tag_team=\"the \\\"legacy\\\" team\\\\ops\\nnight shift\",tag_cost_center=\"\"} 1"
     ));
     let info = series_of(&text, "aws_secretsmanager_secret_info", "prod/queue/token");
     assert_eq!(info.len(), 1);
     assert!(info[0].contains("kms_key=\"alias/payments\""));
     assert!(info[0].contains("owning_service=\"rds\""));
+    // Owned by RDS with a Lambda ARN left over: the service rotates it.
+    assert!(info[0].contains("rotation_lambda_arn=\"arn:aws:lambda:"));
+    assert!(info[0].contains("rotation_type=\"service\""));
     assert!(
         info[0].contains("tag_team=\"\""),
         "absent tag is written empty"
     );
+}
+
+#[test]
+fn every_rotation_type_is_on_info() {
+    let text = rendered_snapshot();
+    for (secret, rotation_type) in [
+        ("prod/crm/salesforce", "external"),
+        ("prod/queue/token", "service"),
+        ("prod/db/primary", "lambda"),
+        ("prod/legacy-api-key", "none"),
+    ] {
+        let info = series_of(&text, "aws_secretsmanager_secret_info", secret);
+        assert_eq!(info.len(), 1, "{secret}");
+        assert!(
+            info[0].contains(&format!(",rotation_type=\"{rotation_type}\",")),
+            "{secret}: {}",
+            info[0]
+        );
+    }
 }
 
 #[test]

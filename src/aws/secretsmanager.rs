@@ -22,6 +22,14 @@ pub const PAGE_SIZE: i32 = 100;
 /// region (its quota), 5,000 pages of 100.
 pub const MAX_LIST_SECRETS_PAGES: usize = 5_000;
 
+/// The longest `Type` kept. AWS documents no limit; partner types are
+/// names like `MongoDBAtlasServiceAccount`, so only a malformed answer
+/// is cut.
+pub const MAX_SECRET_TYPE_BYTES: usize = 256;
+
+/// The longest `ExternalSecretRotationRoleArn` kept: IAM's limit on an ARN.
+pub const MAX_ROLE_ARN_BYTES: usize = 2_048;
+
 /// Pages of one secret's `ListSecretVersionIds`: a secret holds about 100
 /// versions at most (Secrets Manager's quota), and without deprecated ones
 /// only those with a staging label are listed, so one page of 100 holds
@@ -113,6 +121,20 @@ impl SecretsSource for ClientFactory {
     }
 }
 
+/// `text` cut to at most `max` bytes on a character boundary: a value
+/// longer than any valid one is still kept (it still says the field is
+/// set), without letting one answer hold an unbounded string per secret.
+fn bounded(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 fn timestamp(value: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     let value = value?;
     DateTime::from_timestamp(value.secs(), value.subsec_nanos())
@@ -169,6 +191,14 @@ pub fn record_from_entry(
         owning_service: entry
             .owning_service()
             .map(|service| shared_text.intern(service)),
+        // Few distinct types and rotation roles serve many secrets: interned.
+        secret_type: entry
+            .r#type()
+            .map(|kind| shared_text.intern(bounded(kind, MAX_SECRET_TYPE_BYTES))),
+        external_rotation_role_arn: entry
+            .external_secret_rotation_role_arn()
+            .map(|role| shared_text.intern(bounded(role, MAX_ROLE_ARN_BYTES))),
+        external_rotation_metadata: !entry.external_secret_rotation_metadata().is_empty(),
         primary_region: entry
             .primary_region()
             .map(|region| shared_text.intern(region)),
@@ -189,4 +219,136 @@ pub fn record_from_entry(
         );
     }
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_secretsmanager::types::ExternalSecretRotationMetadataItem;
+
+    use super::*;
+    use crate::inventory::RotationType;
+
+    fn target() -> Target {
+        Target {
+            account_id: "111111111111".into(),
+            account_name: None,
+            role_arn: None,
+            external_id: None,
+            region: "us-east-1".into(),
+        }
+    }
+
+    fn entry(name: &str) -> aws_sdk_secretsmanager::types::builders::SecretListEntryBuilder {
+        SecretListEntry::builder()
+            .arn(format!(
+                "arn:aws:secretsmanager:us-east-1:111111111111:secret:{name}-AbCdEf"
+            ))
+            .name(name)
+    }
+
+    fn convert(entry: &SecretListEntry, shared_text: &mut Interner) -> SecretRecord {
+        match record_from_entry(&target(), entry, shared_text) {
+            Ok(record) => record,
+            Err(error) => panic!("entry refused: {error:?}"),
+        }
+    }
+
+    #[test]
+    fn external_secret_fields_are_kept_and_give_its_rotation_type() {
+        let role = "arn:aws:iam::111111111111:role/salesforce-rotation";
+        let listed = entry("crm/salesforce")
+            .r#type("SalesforceClientSecret")
+            .external_secret_rotation_role_arn(role)
+            .external_secret_rotation_metadata(
+                ExternalSecretRotationMetadataItem::builder()
+                    .key("apiVersion")
+                    .value("v65.0")
+                    .build(),
+            )
+            .build();
+        let mut shared_text = Interner::new();
+        let record = convert(&listed, &mut shared_text);
+        assert_eq!(
+            record.secret_type.as_deref(),
+            Some("SalesforceClientSecret")
+        );
+        assert_eq!(record.external_rotation_role_arn.as_deref(), Some(role));
+        assert!(record.external_rotation_metadata);
+        assert_eq!(record.rotation_type(), RotationType::External);
+
+        // The role is held once for every secret that names it.
+        let other = convert(
+            &entry("crm/other")
+                .external_secret_rotation_role_arn(role)
+                .build(),
+            &mut shared_text,
+        );
+        match (
+            &record.external_rotation_role_arn,
+            &other.external_rotation_role_arn,
+        ) {
+            (Some(first), Some(second)) => assert!(Arc::ptr_eq(first, second)),
+            _ => panic!("role ARN not kept"),
+        }
+    }
+
+    #[test]
+    fn service_lambda_and_plain_secrets_get_their_rotation_type() {
+        let mut shared_text = Interner::new();
+        let owned = entry("rds!db-1234")
+            .owning_service("rds")
+            .rotation_enabled(true)
+            .build();
+        let lambda = entry("app/db")
+            .rotation_lambda_arn("arn:aws:lambda:us-east-1:111111111111:function:rotate")
+            .build();
+        let plain = entry("app/key").build();
+        let types: Vec<RotationType> = [owned, lambda, plain]
+            .iter()
+            .map(|listed| convert(listed, &mut shared_text).rotation_type())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                RotationType::Service,
+                RotationType::Lambda,
+                RotationType::None
+            ]
+        );
+        let record = convert(&entry("app/key").build(), &mut shared_text);
+        assert_eq!(record.secret_type, None);
+        assert_eq!(record.external_rotation_role_arn, None);
+        assert!(!record.external_rotation_metadata);
+    }
+
+    #[test]
+    fn oversized_external_values_are_cut_on_a_character_boundary_and_still_count() {
+        let huge_type = "é".repeat(MAX_SECRET_TYPE_BYTES);
+        let huge_role = "r".repeat(MAX_ROLE_ARN_BYTES * 10);
+        let listed = entry("odd")
+            .r#type(huge_type.as_str())
+            .external_secret_rotation_role_arn(huge_role)
+            .build();
+        let record = convert(&listed, &mut Interner::new());
+        let kept_type = record.secret_type.as_deref().unwrap_or_default();
+        assert!(kept_type.len() <= MAX_SECRET_TYPE_BYTES);
+        assert!(kept_type.len() >= MAX_SECRET_TYPE_BYTES - 1);
+        assert!(huge_type.starts_with(kept_type));
+        assert_eq!(
+            record.external_rotation_role_arn.as_deref().map(str::len),
+            Some(MAX_ROLE_ARN_BYTES)
+        );
+        assert_eq!(record.rotation_type(), RotationType::External);
+    }
+
+    #[test]
+    fn bounded_keeps_short_text_whole() {
+        assert_eq!(
+            bounded("SalesforceClientSecret", 256),
+            "SalesforceClientSecret"
+        );
+        assert_eq!(bounded("ab", 2), "ab");
+        assert_eq!(bounded("aé", 2), "a");
+        assert_eq!(bounded("", 0), "");
+    }
 }

@@ -53,7 +53,7 @@ pub const ACCOUNT_INFO: MetricFamily = gauge(
 );
 pub const SECRET_INFO: MetricFamily = gauge(
     "aws_secretsmanager_secret_info",
-    "Attributes of a Secrets Manager secret; always 1.",
+    "Attributes of a Secrets Manager secret, with rotation_type saying who rotates it (lambda, service, external or none); always 1.",
 );
 pub const SECRET_CREATED: MetricFamily = gauge(
     "aws_secretsmanager_secret_created_timestamp_seconds",

@@ -386,6 +386,7 @@ fn write_secret_info(out: &mut Output<'_>, targets: &[TargetLabels<'_>], options
                 "rotation_lambda_arn",
                 record.rotation_lambda_arn.as_deref().unwrap_or(""),
             );
+            push_label(out, "rotation_type", record.rotation_type().as_str());
             // Every configured tag is written, empty when the secret lacks
             // it, so all `_info` series share one label set.
             for tag in &options.tag_labels {
