@@ -419,8 +419,8 @@ pub(crate) async fn serve(
         )
         | None => {}
     }
-    let answer = target.and_then(|target| answer(shared, &caller, operation, &target));
-    match answer {
+    let result = target.and_then(|target| answer(shared, &caller, operation, &target));
+    match result {
         Ok(value) => {
             let mut text = value.to_string();
             if fault == Some(Fault::MalformedBody) {
@@ -466,9 +466,7 @@ fn answer(
         .ok_or_else(|| LambdaError::not_found(format!("Function not found: {}", target.arn())))?;
     let revision = revision_id(&target.account, &target.region, function);
     match operation {
-        Operation::GetFunctionConfiguration => {
-            Ok(configuration(target, function, &revision))
-        }
+        Operation::GetFunctionConfiguration => Ok(configuration(target, function, &revision)),
         Operation::GetPolicy => {
             let arn = lambda_arn(&target.account, &target.region, &function.name);
             let policy = match &function.policy {
@@ -540,7 +538,7 @@ fn configuration(target: &Target, function: &LambdaSpec, revision: &str) -> Valu
     entry.insert("Handler".into(), json!(handler(&function.runtime)));
     entry.insert("CodeSize".into(), json!(2048));
     entry.insert("Description".into(), json!(""));
-    entry.insert("Timeout".into(), json!(30));
+    entry.insert("Timeout".into(), json!(3));
     entry.insert("MemorySize".into(), json!(128));
     entry.insert(
         "LastModified".into(),
@@ -627,14 +625,18 @@ mod tests {
             ),
         ];
         for (text, expected) in cases {
-            assert_eq!(parse_function(text, &caller()).ok(), Some(expected), "{text}");
+            assert_eq!(
+                parse_function(text, &caller()).ok(),
+                Some(expected),
+                "{text}"
+            );
         }
         for bad in [
             "",
             "a:b:c",
             "arn:aws:s3:::bucket",
             "has space",
-            "arn:aws:lambda:us-east-1:123456789012:layer:x",
+            "arn:aws:lambda:us-east-1:123456789012:function:a:b:c",
         ] {
             assert_eq!(
                 parse_function(bad, &caller()).err().map(|e| e.code),
@@ -673,8 +675,14 @@ mod tests {
         let read = |name: &str, query: Option<&str>| {
             read_target(name, query, &caller()).map(|t| t.qualifier)
         };
-        assert_eq!(read("f", Some("Qualifier=%24LATEST")).ok(), Some(Some(LATEST.into())));
-        assert_eq!(read("f%3A1", Some("Qualifier=1")).ok(), Some(Some("1".into())));
+        assert_eq!(
+            read("f", Some("Qualifier=%24LATEST")).ok(),
+            Some(Some(LATEST.into()))
+        );
+        assert_eq!(
+            read("f%3A1", Some("Qualifier=1")).ok(),
+            Some(Some("1".into()))
+        );
         assert_eq!(
             read("f%3A1", Some("Qualifier=2")).err().map(|e| e.code),
             Some("InvalidParameterValueException")

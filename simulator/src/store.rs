@@ -109,7 +109,11 @@ impl World {
             .get(name)
     }
 
-    pub fn lambdas_mut(&mut self, account: &str, region: &str) -> &mut BTreeMap<String, LambdaSpec> {
+    pub fn lambdas_mut(
+        &mut self,
+        account: &str,
+        region: &str,
+    ) -> &mut BTreeMap<String, LambdaSpec> {
         self.lambdas
             .entry((account.to_string(), region.to_string()))
             .or_default()

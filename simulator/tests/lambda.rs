@@ -96,7 +96,10 @@ async fn configuration_by_name_and_by_arn() -> TestResult {
         assert_eq!(config.function_name(), Some("rotate-db"), "{name}");
         assert_eq!(config.function_arn(), Some(arn.as_str()), "{name}");
         assert_eq!(config.state(), Some(&SdkState::Active));
-        assert_eq!(config.last_update_status(), Some(&SdkUpdateStatus::Successful));
+        assert_eq!(
+            config.last_update_status(),
+            Some(&SdkUpdateStatus::Successful)
+        );
         assert_eq!(config.runtime().map(|r| r.as_str()), Some("python3.12"));
         assert_eq!(config.version(), Some("$LATEST"));
         assert_eq!(
@@ -113,7 +116,10 @@ async fn configuration_by_name_and_by_arn() -> TestResult {
         .qualifier("$LATEST")
         .send()
         .await?;
-    assert_eq!(qualified.function_arn(), Some(format!("{arn}:$LATEST").as_str()));
+    assert_eq!(
+        qualified.function_arn(),
+        Some(format!("{arn}:$LATEST").as_str())
+    );
 
     let broken = client
         .get_function_configuration()
@@ -131,7 +137,10 @@ async fn configuration_by_name_and_by_arn() -> TestResult {
         Some("Code is too large")
     );
     assert_eq!(broken.runtime().map(|r| r.as_str()), Some("python3.7"));
-    assert_eq!(broken.role(), Some("arn:aws:iam::123456789012:role/rotation"));
+    assert_eq!(
+        broken.role(),
+        Some("arn:aws:iam::123456789012:role/rotation")
+    );
 
     assert_eq!(sim.requests("GetFunctionConfiguration"), 5);
     assert_eq!(
@@ -157,7 +166,10 @@ async fn policies_and_their_absence() -> TestResult {
     let answer = client.get_policy().function_name(&arn).send().await?;
     let policy: Value = serde_json::from_str(answer.policy().ok_or("no policy")?)?;
     let statement = &policy["Statement"][0];
-    assert_eq!(statement["Principal"]["Service"], "secretsmanager.amazonaws.com");
+    assert_eq!(
+        statement["Principal"]["Service"],
+        "secretsmanager.amazonaws.com"
+    );
     assert_eq!(statement["Action"], "lambda:InvokeFunction");
     assert_eq!(statement["Resource"], arn.as_str());
     let config = client
@@ -172,7 +184,11 @@ async fn policies_and_their_absence() -> TestResult {
         .function_name("rotate-other-principal")
         .send()
         .await?;
-    assert!(literal.policy().is_some_and(|p| p.contains("events.amazonaws.com")));
+    assert!(
+        literal
+            .policy()
+            .is_some_and(|p| p.contains("events.amazonaws.com"))
+    );
 
     let error = client
         .get_policy()
@@ -256,7 +272,11 @@ async fn unknown_and_deleted_functions_are_not_found() -> TestResult {
         assert_eq!(error, Some(Some("ResourceNotFoundException".to_string())));
     }
 
-    sim.put_lambda(BASE, REGION, LambdaSpec::new("rotate-db").runtime("nodejs18.x"))?;
+    sim.put_lambda(
+        BASE,
+        REGION,
+        LambdaSpec::new("rotate-db").runtime("nodejs18.x"),
+    )?;
     let config = client
         .get_function_configuration()
         .function_name("rotate-db")
@@ -264,7 +284,13 @@ async fn unknown_and_deleted_functions_are_not_found() -> TestResult {
         .await?;
     assert_eq!(config.runtime().map(|r| r.as_str()), Some("nodejs18.x"));
 
-    sim.set_lambda_state(BASE, REGION, "rotate-db", LambdaState::Inactive, Some("Idle"))?;
+    sim.set_lambda_state(
+        BASE,
+        REGION,
+        "rotate-db",
+        LambdaState::Inactive,
+        Some("Idle"),
+    )?;
     let config = client
         .get_function_configuration()
         .function_name("rotate-db")
@@ -288,21 +314,33 @@ async fn another_accounts_function_is_denied_and_another_regions_unreachable() -
             .send()
             .await
             .err()
-            .map(|e| (e.code().map(str::to_string), e.message().map(str::to_string))),
+            .map(|e| {
+                (
+                    e.code().map(str::to_string),
+                    e.message().map(str::to_string),
+                )
+            }),
         client
             .get_policy()
             .function_name(&arn)
             .send()
             .await
             .err()
-            .map(|e| (e.code().map(str::to_string), e.message().map(str::to_string))),
+            .map(|e| {
+                (
+                    e.code().map(str::to_string),
+                    e.message().map(str::to_string),
+                )
+            }),
     ] {
         let (code, message) = send.ok_or("another account's function was readable")?;
         assert_eq!(code.as_deref(), Some("AccessDeniedException"));
         let message = message.unwrap_or_default();
         assert!(
             message.starts_with("User: arn:aws:iam::123456789012:user/simulator is not authorized")
-                && message.contains(&format!("on resource: {arn} because no resource-based policy")),
+                && message.contains(&format!(
+                    "on resource: {arn} because no resource-based policy"
+                )),
             "{message}"
         );
     }
@@ -353,7 +391,11 @@ async fn throttling_is_429_and_retried_by_the_sdk() -> TestResult {
     assert_eq!(raw.status().as_u16(), 429);
     assert_eq!(raw.headers().get("Retry-After"), Some("1"));
     // The quota is per operation: GetPolicy is not throttled.
-    client.get_policy().function_name("rotate-db").send().await?;
+    client
+        .get_policy()
+        .function_name("rotate-db")
+        .send()
+        .await?;
     sim.set_quota("GetFunctionConfiguration", None);
 
     let retrying = lambda_client_with(
@@ -372,7 +414,11 @@ async fn throttling_is_429_and_retried_by_the_sdk() -> TestResult {
             .times(2),
     );
     sim.reset_counts();
-    retrying.get_policy().function_name("rotate-db").send().await?;
+    retrying
+        .get_policy()
+        .function_name("rotate-db")
+        .send()
+        .await?;
     assert_eq!(sim.requests("GetPolicy"), 3);
     sim.shutdown().await;
     Ok(())
@@ -400,9 +446,16 @@ async fn faults_have_lambdas_codes() -> TestResult {
             .err()
             .ok_or("fault not applied")?;
         assert_eq!(error.code(), Some(code));
-        assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(status));
+        assert_eq!(
+            error.raw_response().map(|r| r.status().as_u16()),
+            Some(status)
+        );
     }
-    sim.fail(FaultRule::new(Fault::MalformedBody).operation("GetPolicy").times(1));
+    sim.fail(
+        FaultRule::new(Fault::MalformedBody)
+            .operation("GetPolicy")
+            .times(1),
+    );
     let error = client.get_policy().function_name("rotate-db").send().await;
     assert!(error.is_err(), "a cut body was read");
 
@@ -416,7 +469,11 @@ async fn faults_have_lambdas_codes() -> TestResult {
 
     sim.fail(FaultRule::new(Fault::Delay(Duration::from_millis(200))).operation("GetPolicy"));
     let started = std::time::Instant::now();
-    client.get_policy().function_name("rotate-db").send().await?;
+    client
+        .get_policy()
+        .function_name("rotate-db")
+        .send()
+        .await?;
     assert!(started.elapsed() >= Duration::from_millis(200));
     sim.shutdown().await;
     Ok(())
@@ -436,7 +493,10 @@ async fn unknown_credentials_are_refused() -> TestResult {
         .ok_or("a stranger was served")?;
     assert_eq!(error.code(), Some("UnrecognizedClientException"));
     assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(403));
-    assert_eq!(sim.requests_by_account("GetFunctionConfiguration", "unknown"), 1);
+    assert_eq!(
+        sim.requests_by_account("GetFunctionConfiguration", "unknown"),
+        1
+    );
     sim.shutdown().await;
     Ok(())
 }
@@ -469,7 +529,13 @@ secrets:
     let placed: Vec<_> = fleet
         .lambdas()
         .iter()
-        .map(|p| (p.account.as_str(), p.region.as_str(), p.lambda.name.as_str()))
+        .map(|p| {
+            (
+                p.account.as_str(),
+                p.region.as_str(),
+                p.lambda.name.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         placed,
@@ -492,7 +558,10 @@ secrets:
     assert_eq!(old.runtime().map(|r| r.as_str()), Some("nodejs14.x"));
     let error = client.get_policy().function_name("rotate-old").send().await;
     assert_eq!(
-        error.err().and_then(|e| e.code().map(str::to_string)).as_deref(),
+        error
+            .err()
+            .and_then(|e| e.code().map(str::to_string))
+            .as_deref(),
         Some("ResourceNotFoundException")
     );
     let error = client
@@ -501,7 +570,10 @@ secrets:
         .send()
         .await;
     assert_eq!(
-        error.err().and_then(|e| e.code().map(str::to_string)).as_deref(),
+        error
+            .err()
+            .and_then(|e| e.code().map(str::to_string))
+            .as_deref(),
         Some("ResourceNotFoundException")
     );
     sim.shutdown().await;
@@ -511,20 +583,38 @@ secrets:
 #[test]
 fn fleet_files_refuse_bad_lambdas_with_their_path() {
     let cases = [
-        ("lambdas:\n  - name: a\n    colour: red\n", "lambdas[0]: unknown field `colour`"),
-        ("lambdas:\n  - name: a\n    state: Sleeping\n", "lambdas[0].state: unknown variant `Sleeping`"),
+        (
+            "lambdas:\n  - name: a\n    colour: red\n",
+            "lambdas[0]: unknown field `colour`",
+        ),
+        (
+            "lambdas:\n  - name: a\n    state: Sleeping\n",
+            "lambdas[0].state: unknown variant `Sleeping`",
+        ),
         (
             "lambdas:\n  - name: a\n    last_update_status: Done\n",
             "lambdas[0].last_update_status: unknown variant `Done`",
         ),
-        ("lambdas:\n  - name: has.dot\n", "lambdas[0].name: function name `has.dot`"),
-        ("lambdas:\n  - name: a\n    policy: 'not json'\n", "lambdas[0].policy: not a JSON document"),
+        (
+            "lambdas:\n  - name: has.dot\n",
+            "lambdas[0].name: function name `has.dot`",
+        ),
+        (
+            "lambdas:\n  - name: a\n    policy: 'not json'\n",
+            "lambdas[0].policy: not a JSON document",
+        ),
         (
             "lambdas:\n  - name: a\n    account: \"999999999999\"\n",
             "lambdas[0].account: account 999999999999 is not listed",
         ),
-        ("lambdas:\n  - name: a\n  - name: a\n", "function a in 123456789012/us-east-1: the name is used twice"),
-        ("lambdas:\n  - name: a\n    last_modified: soon\n", "lambdas[0].last_modified: `soon`"),
+        (
+            "lambdas:\n  - name: a\n  - name: a\n",
+            "function a in 123456789012/us-east-1: the name is used twice",
+        ),
+        (
+            "lambdas:\n  - name: a\n    last_modified: soon\n",
+            "lambdas[0].last_modified: `soon`",
+        ),
     ];
     for (yaml, expected) in cases {
         let error = Fleet::from_yaml_str(yaml, Utc::now())
@@ -548,7 +638,11 @@ async fn version_access_dates_are_days() -> TestResult {
     let fleet = Fleet::builder()
         .secret(
             SecretSpec::new("app/db")
-                .rotation(RotationSpec::every_days(30).lambda(lambda_arn(BASE, REGION, "rotate-db")))
+                .rotation(RotationSpec::every_days(30).lambda(lambda_arn(
+                    BASE,
+                    REGION,
+                    "rotate-db",
+                )))
                 .versions([
                     VersionSpec::current(Utc::now() - ChronoDuration::days(3)),
                     VersionSpec::previous(Utc::now() - ChronoDuration::days(33))
@@ -558,7 +652,11 @@ async fn version_access_dates_are_days() -> TestResult {
         .build()?;
     let sim = start(fleet, localhost()).await?;
     let client = secrets_client(&sim, REGION);
-    let answer = client.list_secret_version_ids().secret_id("app/db").send().await?;
+    let answer = client
+        .list_secret_version_ids()
+        .secret_id("app/db")
+        .send()
+        .await?;
     let versions = answer.versions();
     let current = versions
         .iter()
@@ -629,7 +727,11 @@ async fn external_secrets_carry_their_type_metadata_and_role() -> TestResult {
     assert!(plain.external_secret_rotation_metadata.is_none());
     assert_eq!(plain.external_secret_rotation_role_arn(), None);
 
-    let described = client.describe_secret().secret_id("partner/api").send().await?;
+    let described = client
+        .describe_secret()
+        .secret_id("partner/api")
+        .send()
+        .await?;
     assert_eq!(described.r#type(), Some("SalesforceClientSecret"));
     assert_eq!(described.external_secret_rotation_metadata().len(), 2);
     assert_eq!(described.external_secret_rotation_role_arn(), Some(role));
@@ -643,12 +745,18 @@ secrets:
 "#;
     let fleet = Fleet::from_yaml_str(yaml, Utc::now())?;
     let secret = &fleet.secrets()[0].secret;
-    assert_eq!(secret.secret_type.as_deref(), Some("SalesforceClientSecret"));
+    assert_eq!(
+        secret.secret_type.as_deref(),
+        Some("SalesforceClientSecret")
+    );
     assert_eq!(
         secret.external_secret_rotation_metadata,
         [("instance".to_string(), "acme.my.salesforce.com".to_string())]
     );
-    assert_eq!(secret.external_secret_rotation_role_arn.as_deref(), Some(role));
+    assert_eq!(
+        secret.external_secret_rotation_role_arn.as_deref(),
+        Some(role)
+    );
     sim.shutdown().await;
     Ok(())
 }

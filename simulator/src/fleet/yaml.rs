@@ -406,7 +406,14 @@ impl FleetFile {
                 lambda,
             });
         }
-        assemble(base_account, regions, drafts, secrets, lambdas, organization)
+        assemble(
+            base_account,
+            regions,
+            drafts,
+            secrets,
+            lambdas,
+            organization,
+        )
     }
 }
 
