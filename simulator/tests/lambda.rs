@@ -615,6 +615,10 @@ fn fleet_files_refuse_bad_lambdas_with_their_path() {
             "lambdas:\n  - name: a\n    last_modified: soon\n",
             "lambdas[0].last_modified: `soon`",
         ),
+        (
+            "lambdas:\n  - name: a\n    policy: { allow: true }\n",
+            "lambdas[0].policy: expected a policy document as a string, or { allow_secretsmanager",
+        ),
     ];
     for (yaml, expected) in cases {
         let error = Fleet::from_yaml_str(yaml, Utc::now())

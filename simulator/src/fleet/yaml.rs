@@ -81,27 +81,37 @@ struct LambdaFile {
     #[serde(default)]
     role: Option<String>,
     #[serde(default)]
-    policy: Option<PolicyFile>,
+    policy: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     last_modified: Option<String>,
 }
 
-/// `policy: { allow_secretsmanager: true|false }`, or a policy document as a string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PolicyFile {
-    Document(String),
-    Flags(PolicyFlags),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFlags {
-    allow_secretsmanager: bool,
+/// What `policy:` may be: a policy document as a string, or `{ allow_secretsmanager: bool }`.
+/// Read by hand rather than as an untagged enum, whose errors lose the field's path.
+fn lambda_policy(value: Option<serde_yaml_ng::Value>) -> Result<LambdaPolicy, String> {
+    use serde_yaml_ng::Value;
+    let expected = "policy: expected a policy document as a string, or \
+                    { allow_secretsmanager: true | false }";
+    match value {
+        None => Ok(LambdaPolicy::AllowSecretsManager),
+        Some(Value::String(text)) => {
+            if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+                return Err("policy: not a JSON document".to_string());
+            }
+            Ok(LambdaPolicy::Document(text))
+        }
+        Some(Value::Mapping(map)) if map.len() == 1 => match map.get("allow_secretsmanager") {
+            Some(Value::Bool(true)) => Ok(LambdaPolicy::AllowSecretsManager),
+            Some(Value::Bool(false)) => Ok(LambdaPolicy::None),
+            _ => Err(expected.to_string()),
+        },
+        Some(_) => Err(expected.to_string()),
+    }
 }
 
 impl LambdaFile {
     fn into_spec(self, now: DateTime<Utc>) -> Result<LambdaSpec, String> {
+        check_function_name(&self.name).map_err(|e| format!("name: {e}"))?;
         let mut spec = LambdaSpec::new(self.name);
         spec.last_modified = match &self.last_modified {
             Some(text) => parse_time(text, now).map_err(|e| format!("last_modified: {e}"))?,
@@ -117,22 +127,7 @@ impl LambdaFile {
         spec.last_update_status_reason = self.last_update_status_reason;
         spec.last_update_status_reason_code = self.last_update_status_reason_code;
         spec.role = self.role;
-        spec.policy = match self.policy {
-            None => LambdaPolicy::AllowSecretsManager,
-            Some(PolicyFile::Flags(PolicyFlags {
-                allow_secretsmanager: true,
-            })) => LambdaPolicy::AllowSecretsManager,
-            Some(PolicyFile::Flags(PolicyFlags {
-                allow_secretsmanager: false,
-            })) => LambdaPolicy::None,
-            Some(PolicyFile::Document(text)) => LambdaPolicy::Document(text),
-        };
-        check_function_name(&spec.name).map_err(|e| format!("name: {e}"))?;
-        if let LambdaPolicy::Document(text) = &spec.policy
-            && serde_json::from_str::<serde_json::Value>(text).is_err()
-        {
-            return Err("policy: not a JSON document".to_string());
-        }
+        spec.policy = lambda_policy(self.policy)?;
         Ok(spec)
     }
 }
