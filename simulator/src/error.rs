@@ -20,6 +20,15 @@ pub enum SimulatorError {
     },
     #[error("{0}")]
     InvalidSecret(String),
+    #[error("no Lambda function {name} in {account}/{region}")]
+    UnknownLambda {
+        account: String,
+        region: String,
+        name: String,
+    },
+    /// A function name Lambda refuses, or a policy that is not JSON.
+    #[error("{0}")]
+    InvalidLambda(String),
     /// The fleet has no `organization`.
     #[error("the fleet has no organization")]
     NoOrganization,

@@ -1,9 +1,11 @@
 //! A small AWS that speaks the wire protocols of the AWS SDK: STS (`AssumeRole`,
 //! `GetCallerIdentity`), Secrets Manager's metadata reads (`ListSecrets`, `DescribeSecret`,
 //! `ListSecretVersionIds`), CloudTrail's `LookupEvents`, AWS Organizations' reads of the
-//! organization tree and CloudWatch's metrics and alarms (RPC v2 CBOR) on one HTTP listener. Accounts are told apart by the access key of the
-//! SigV4 `Authorization` header and regions by its credential scope, so an SDK client pointed at
-//! [`SimulatorHandle::endpoint_url`] cannot tell it from AWS.
+//! organization tree, CloudWatch's metrics and alarms (RPC v2 CBOR) and Lambda's
+//! `GetFunctionConfiguration` and `GetPolicy` (REST-JSON) on one HTTP listener. Accounts are
+//! told apart by the access key of the SigV4 `Authorization` header and regions by its
+//! credential scope, so an SDK client pointed at [`SimulatorHandle::endpoint_url`] cannot tell
+//! it from AWS.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,6 +29,7 @@ mod cloudwatch;
 mod error;
 mod fleet;
 mod ids;
+mod lambda;
 mod load;
 mod organizations;
 mod rotation;
@@ -57,8 +60,9 @@ pub use cloudwatch::{
 pub use error::SimulatorError;
 pub use fleet::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, AccountState, DEFAULT_BASE_ACCOUNT,
-    DEFAULT_REGION, Fleet, FleetBuilder, FleetError, OrgAccount, OrgUnit, Organization,
-    PlacedSecret, RotationSpec, SecretSpec, VersionSpec,
+    DEFAULT_REGION, DEFAULT_RUNTIME, Fleet, FleetBuilder, FleetError, LambdaPolicy, LambdaSpec,
+    LambdaState, LastUpdateStatus, OrgAccount, OrgUnit, Organization, PlacedLambda, PlacedSecret,
+    RotationSpec, SECRETS_MANAGER_PRINCIPAL, SecretSpec, VersionSpec, lambda_arn,
 };
 pub use load::{AWS_QUOTAS, PeakRate};
 pub use organizations::ORGANIZATIONS_PAGE_LIMIT;
@@ -228,6 +232,89 @@ impl SimulatorHandle {
             .map_or(0, |store| store.by_name.len())
     }
 
+    /// Adds a Lambda function, or replaces the one with the same name, in `account`/`region`.
+    pub fn put_lambda(
+        &self,
+        account: &str,
+        region: &str,
+        lambda: LambdaSpec,
+    ) -> Result<(), SimulatorError> {
+        fleet::check_lambda(&lambda).map_err(SimulatorError::InvalidLambda)?;
+        let mut world = self.shared.world_mut();
+        let Some(known) = world.accounts.get_mut(account) else {
+            return Err(SimulatorError::UnknownAccount(account.to_string()));
+        };
+        if !known.regions.iter().any(|r| r == region) {
+            known.regions.push(region.to_string());
+        }
+        world
+            .lambdas_mut(account, region)
+            .insert(lambda.name.clone(), lambda);
+        Ok(())
+    }
+
+    /// Deletes a Lambda function, so that its ARN names nothing (a rotation function deleted
+    /// under its secret). Returns whether it existed.
+    pub fn delete_lambda(&self, account: &str, region: &str, name: &str) -> bool {
+        self.shared
+            .world_mut()
+            .lambdas_mut(account, region)
+            .remove(name)
+            .is_some()
+    }
+
+    /// Changes a Lambda function with the [`LambdaSpec`] builder methods:
+    /// `sim.update_lambda(a, r, "rotate", |f| f.without_policy())`. The name cannot change.
+    pub fn update_lambda(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        change: impl FnOnce(LambdaSpec) -> LambdaSpec,
+    ) -> Result<(), SimulatorError> {
+        let mut world = self.shared.world_mut();
+        let functions = world.lambdas_mut(account, region);
+        let Some(current) = functions.get(name) else {
+            return Err(SimulatorError::UnknownLambda {
+                account: account.to_string(),
+                region: region.to_string(),
+                name: name.to_string(),
+            });
+        };
+        let changed = change(current.clone());
+        if changed.name != name {
+            return Err(SimulatorError::InvalidLambda(format!(
+                "function {name} cannot be renamed to {}",
+                changed.name
+            )));
+        }
+        fleet::check_lambda(&changed).map_err(SimulatorError::InvalidLambda)?;
+        functions.insert(name.to_string(), changed);
+        Ok(())
+    }
+
+    /// Sets a function's `State` and `StateReason` (`None` removes the reason and its code).
+    pub fn set_lambda_state(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        state: LambdaState,
+        reason: Option<&str>,
+    ) -> Result<(), SimulatorError> {
+        self.update_lambda(account, region, name, |mut lambda| {
+            lambda.state = state;
+            lambda.state_reason = reason.map(str::to_string);
+            lambda.state_reason_code = None;
+            lambda
+        })
+    }
+
+    /// The function as the simulator holds it.
+    pub fn lambda(&self, account: &str, region: &str, name: &str) -> Option<LambdaSpec> {
+        self.shared.world().lambda(account, region, name).cloned()
+    }
+
     /// Adds an account (with the given regions) that AssumeRole can enter; a known account is
     /// left as it is.
     pub fn add_account(&self, account: Account) -> Result<(), SimulatorError> {
@@ -305,7 +392,8 @@ impl SimulatorHandle {
     }
 
     /// Every count, keyed by (service, operation, account); service is `sts`,
-    /// `secretsmanager`, `cloudtrail`, `organizations` or the signing service of anything else.
+    /// `secretsmanager`, `cloudtrail`, `organizations`, `lambda` or the signing service of
+    /// anything else.
     pub fn request_counts(&self) -> BTreeMap<(String, String, String), u64> {
         self.shared.counts()
     }

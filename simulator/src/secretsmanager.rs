@@ -385,6 +385,9 @@ fn secret_entry(secret: &StoredSecret, versions_key: &str) -> Map<String, Value>
     let date = |when: chrono::DateTime<chrono::Utc>| json!(epoch_seconds(when));
     entry.insert("ARN".into(), json!(secret.arn));
     entry.insert("Name".into(), json!(spec.name));
+    if let Some(secret_type) = &spec.secret_type {
+        entry.insert("Type".into(), json!(secret_type));
+    }
     if let Some(description) = &spec.description {
         entry.insert("Description".into(), json!(description));
     }
@@ -409,6 +412,17 @@ fn secret_entry(secret: &StoredSecret, versions_key: &str) -> Map<String, Value>
         if !rules.is_empty() {
             entry.insert("RotationRules".into(), Value::Object(rules));
         }
+    }
+    if !spec.external_secret_rotation_metadata.is_empty() {
+        let items: Vec<Value> = spec
+            .external_secret_rotation_metadata
+            .iter()
+            .map(|(key, value)| json!({ "Key": key, "Value": value }))
+            .collect();
+        entry.insert("ExternalSecretRotationMetadata".into(), Value::Array(items));
+    }
+    if let Some(role) = &spec.external_secret_rotation_role_arn {
+        entry.insert("ExternalSecretRotationRoleArn".into(), json!(role));
     }
     if let Some(when) = spec.last_rotated {
         entry.insert("LastRotatedDate".into(), date(when));

@@ -1,13 +1,14 @@
 //! One HTTP listener for every service: requests are told apart the way AWS front ends do,
-//! by `X-Amz-Target` (JSON protocols), the path of an RPC v2 CBOR request (CloudWatch) or the
-//! `Action` of a form body (query protocols).
+//! by `X-Amz-Target` (JSON protocols), the path of an RPC v2 CBOR request (CloudWatch), the
+//! method and path of a REST-JSON request (Lambda) or the `Action` of a form body (query
+//! protocols).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use chrono::Utc;
 use serde_json::Value;
@@ -15,7 +16,7 @@ use serde_json::Value;
 use crate::awsjson::{JsonError, json_response, json_text_response};
 use crate::caller::Caller;
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
-use crate::{cloudtrail, cloudwatch, organizations, secretsmanager, sts};
+use crate::{cloudtrail, cloudwatch, lambda, organizations, secretsmanager, sts};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -63,6 +64,7 @@ const FALLBACK_REGION: &str = "us-east-1";
 
 async fn dispatch(
     State(shared): State<Arc<Shared>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -93,6 +95,18 @@ async fn dispatch(
             operation,
             &headers,
             &body,
+            &request_id,
+        )
+        .await;
+    }
+
+    if lambda::is_lambda(uri.path(), scope.service.as_deref()) {
+        return lambda::serve(
+            &shared,
+            &method,
+            &uri,
+            caller,
+            authenticated.err(),
             &request_id,
         )
         .await;

@@ -177,6 +177,11 @@ impl Shared {
         for placed in parts.secrets {
             world.put(&placed.account, &placed.region, placed.secret);
         }
+        for placed in parts.lambdas {
+            world
+                .lambdas_mut(&placed.account, &placed.region)
+                .insert(placed.lambda.name.clone(), placed.lambda);
+        }
         let base = Credentials {
             access_key_id: format!(
                 "AKIA{}",

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::cloudtrail::events::Trail;
-use crate::fleet::{AWSCURRENT, Account, SecretSpec};
+use crate::fleet::{AWSCURRENT, Account, LambdaSpec, SecretSpec};
 use crate::ids::{derived_chars, derived_uuid};
 use crate::organizations::model::OrgState;
 
@@ -80,6 +80,8 @@ pub(crate) struct World {
     pub stores: HashMap<(String, String), RegionStore>,
     /// CloudTrail event history per (account, region).
     pub trails: HashMap<(String, String), Trail>,
+    /// Lambda functions per (account, region), by name.
+    pub lambdas: HashMap<(String, String), BTreeMap<String, LambdaSpec>>,
     /// `None` when the fleet has no organization: every account is in none.
     pub organization: Option<OrgState>,
     /// The fleet's default regions, for accounts added while the simulator runs.
@@ -97,6 +99,22 @@ impl World {
 
     pub fn trail_mut(&mut self, account: &str, region: &str) -> &mut Trail {
         self.trails
+            .entry((account.to_string(), region.to_string()))
+            .or_default()
+    }
+
+    pub fn lambda(&self, account: &str, region: &str, name: &str) -> Option<&LambdaSpec> {
+        self.lambdas
+            .get(&(account.to_string(), region.to_string()))?
+            .get(name)
+    }
+
+    pub fn lambdas_mut(
+        &mut self,
+        account: &str,
+        region: &str,
+    ) -> &mut BTreeMap<String, LambdaSpec> {
+        self.lambdas
             .entry((account.to_string(), region.to_string()))
             .or_default()
     }

@@ -1,6 +1,7 @@
 //! The checked fleet, assembled from drafts of its accounts and the secrets placed in them.
 
 use super::check::{check_account_id, check_region, check_secret_name};
+use super::lambda::{PlacedLambda, check_lambda};
 use super::organization::Organization;
 use super::spec::{Account, SecretSpec};
 use crate::organizations::model::{OrgState, settle};
@@ -33,6 +34,7 @@ pub struct Fleet {
     regions: Vec<String>,
     accounts: Vec<Account>,
     secrets: Vec<PlacedSecret>,
+    lambdas: Vec<PlacedLambda>,
     organization: Option<OrgState>,
 }
 
@@ -42,6 +44,7 @@ pub(crate) struct FleetParts {
     pub regions: Vec<String>,
     pub accounts: Vec<Account>,
     pub secrets: Vec<PlacedSecret>,
+    pub lambdas: Vec<PlacedLambda>,
     pub organization: Option<OrgState>,
 }
 
@@ -70,6 +73,11 @@ impl Fleet {
         &self.secrets
     }
 
+    /// The Lambda functions, each with its account and region.
+    pub fn lambdas(&self) -> &[PlacedLambda] {
+        &self.lambdas
+    }
+
     /// Whether the fleet has an organization (see [`Organization`]).
     pub fn has_organization(&self) -> bool {
         self.organization.is_some()
@@ -86,6 +94,7 @@ impl Fleet {
             regions: self.regions,
             accounts: self.accounts,
             secrets: self.secrets,
+            lambdas: self.lambdas,
             organization: self.organization,
         }
     }
@@ -143,6 +152,7 @@ pub(super) fn assemble(
     regions: Vec<String>,
     mut drafts: Vec<AccountDraft>,
     secrets: Vec<PlacedSecret>,
+    lambdas: Vec<PlacedLambda>,
     organization: Option<Organization>,
 ) -> Result<Fleet, String> {
     check_account_id(&base_account).map_err(|e| format!("base_account: {e}"))?;
@@ -200,11 +210,33 @@ pub(super) fn assemble(
             return Err(format!("{where_}: the name is used twice"));
         }
     }
+    let mut functions = std::collections::HashSet::with_capacity(lambdas.len());
+    for placed in &lambdas {
+        let where_ = format!(
+            "function {} in {}/{}",
+            placed.lambda.name, placed.account, placed.region
+        );
+        check_lambda(&placed.lambda).map_err(|e| format!("{where_}: {e}"))?;
+        check_region(&placed.region).map_err(|e| format!("{where_}: {e}"))?;
+        let Some(account) = accounts.iter_mut().find(|a| a.id == placed.account) else {
+            return Err(format!(
+                "{where_}: account {} is not in the fleet",
+                placed.account
+            ));
+        };
+        if !account.regions.contains(&placed.region) {
+            account.regions.push(placed.region.clone());
+        }
+        if !functions.insert((&placed.account, &placed.region, &placed.lambda.name)) {
+            return Err(format!("{where_}: the name is used twice"));
+        }
+    }
     Ok(Fleet {
         base_account,
         regions,
         accounts,
         secrets,
+        lambdas,
         organization: organization.map(|(_, state)| state),
     })
 }

@@ -3,6 +3,7 @@
 use super::assemble::{
     AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret, assemble,
 };
+use super::lambda::{LambdaSpec, PlacedLambda};
 use super::organization::Organization;
 use super::spec::SecretSpec;
 
@@ -37,6 +38,7 @@ pub struct FleetBuilder {
     accounts: Vec<AccountDraft>,
     current_account: Option<usize>,
     secrets: Vec<PlacedSecret>,
+    lambdas: Vec<PlacedLambda>,
     organization: Option<Organization>,
 }
 
@@ -140,6 +142,36 @@ impl FleetBuilder {
         self
     }
 
+    /// Adds a Lambda function to the selected account and region.
+    pub fn lambda(mut self, lambda: LambdaSpec) -> Self {
+        let (account, region) = self.placement();
+        self.lambdas.push(PlacedLambda {
+            account,
+            region,
+            lambda,
+        });
+        self
+    }
+
+    /// Adds a Lambda function to an explicit account and region, whatever is selected.
+    pub fn lambda_in(
+        mut self,
+        account: impl Into<String>,
+        region: impl Into<String>,
+        lambda: LambdaSpec,
+    ) -> Self {
+        let account = account.into();
+        let selected = self.current_account;
+        self = self.account(account.clone());
+        self.current_account = selected;
+        self.lambdas.push(PlacedLambda {
+            account,
+            region: region.into(),
+            lambda,
+        });
+        self
+    }
+
     /// The organization of the fleet's accounts; its accounts not added with
     /// [`FleetBuilder::account`] become accounts of the fleet with the default regions.
     pub fn organization(mut self, organization: Organization) -> Self {
@@ -171,6 +203,7 @@ impl FleetBuilder {
             regions,
             drafts,
             self.secrets,
+            self.lambdas,
             self.organization,
         )
         .map_err(FleetError::Invalid)

@@ -4,6 +4,7 @@
 mod assemble;
 mod builder;
 mod check;
+mod lambda;
 mod organization;
 mod spec;
 mod yaml;
@@ -11,6 +12,11 @@ mod yaml;
 pub use assemble::{DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret};
 pub use builder::FleetBuilder;
 pub(crate) use check::{check_account_id, check_secret_name};
+pub(crate) use lambda::check_lambda;
+pub use lambda::{
+    DEFAULT_RUNTIME, LambdaPolicy, LambdaSpec, LambdaState, LastUpdateStatus, PlacedLambda,
+    SECRETS_MANAGER_PRINCIPAL, lambda_arn,
+};
 pub use organization::{AccountState, OrgAccount, OrgUnit, Organization};
 pub use spec::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, RotationSpec, SecretSpec, VersionSpec,

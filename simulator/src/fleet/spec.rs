@@ -136,6 +136,13 @@ pub struct SecretSpec {
     pub tags: Vec<(String, String)>,
     pub owning_service: Option<String>,
     pub primary_region: Option<String>,
+    /// `Type`: set only on managed external secrets, naming the partner that holds the value.
+    pub secret_type: Option<String>,
+    /// `ExternalSecretRotationMetadata` of a managed external secret, in the order AWS returns it.
+    pub external_secret_rotation_metadata: Vec<(String, String)>,
+    /// `ExternalSecretRotationRoleArn`: the role Secrets Manager assumes to rotate an external
+    /// secret, which has no rotation Lambda.
+    pub external_secret_rotation_role_arn: Option<String>,
     /// `None`: rotation never configured, so AWS sends no `RotationEnabled`.
     pub rotation: Option<RotationSpec>,
     pub last_rotated: Option<DateTime<Utc>>,
@@ -160,6 +167,9 @@ impl SecretSpec {
             tags: Vec::new(),
             owning_service: None,
             primary_region: None,
+            secret_type: None,
+            external_secret_rotation_metadata: Vec::new(),
+            external_secret_rotation_role_arn: None,
             rotation: None,
             last_rotated: None,
             last_changed: None,
@@ -211,6 +221,32 @@ impl SecretSpec {
 
     pub fn primary_region(mut self, region: impl Into<String>) -> Self {
         self.primary_region = Some(region.into());
+        self
+    }
+
+    /// The `Type` of a managed external secret.
+    pub fn secret_type(mut self, secret_type: impl Into<String>) -> Self {
+        self.secret_type = Some(secret_type.into());
+        self
+    }
+
+    /// Adds an item of `ExternalSecretRotationMetadata`, replacing one with the same key.
+    pub fn external_secret_rotation_metadata(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        let (key, value) = (key.into(), value.into());
+        let items = &mut self.external_secret_rotation_metadata;
+        match items.iter_mut().find(|(existing, _)| *existing == key) {
+            Some(item) => item.1 = value,
+            None => items.push((key, value)),
+        }
+        self
+    }
+
+    pub fn external_secret_rotation_role_arn(mut self, arn: impl Into<String>) -> Self {
+        self.external_secret_rotation_role_arn = Some(arn.into());
         self
     }
 

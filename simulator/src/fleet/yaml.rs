@@ -11,6 +11,9 @@ use super::assemble::{
     add_organization_drafts, assemble,
 };
 use super::check::{check_account_id, check_secret_name};
+use super::lambda::{
+    LambdaPolicy, LambdaSpec, LambdaState, LastUpdateStatus, PlacedLambda, check_function_name,
+};
 use super::organization::{AccountState, OrgAccount, OrgUnit, Organization};
 use super::spec::{RotationSpec, SecretSpec, VersionSpec};
 use crate::time::parse_time;
@@ -48,7 +51,85 @@ struct FleetFile {
     #[serde(default)]
     secrets: Vec<SecretFile>,
     #[serde(default)]
+    lambdas: Vec<LambdaFile>,
+    #[serde(default)]
     organization: Option<OrganizationFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LambdaFile {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    name: String,
+    #[serde(default)]
+    runtime: Option<String>,
+    #[serde(default)]
+    state: LambdaState,
+    #[serde(default)]
+    state_reason: Option<String>,
+    #[serde(default)]
+    state_reason_code: Option<String>,
+    #[serde(default)]
+    last_update_status: LastUpdateStatus,
+    #[serde(default)]
+    last_update_status_reason: Option<String>,
+    #[serde(default)]
+    last_update_status_reason_code: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    policy: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    last_modified: Option<String>,
+}
+
+/// What `policy:` may be: a policy document as a string, or `{ allow_secretsmanager: bool }`.
+/// Read by hand rather than as an untagged enum, whose errors lose the field's path.
+fn lambda_policy(value: Option<serde_yaml_ng::Value>) -> Result<LambdaPolicy, String> {
+    use serde_yaml_ng::Value;
+    let expected = "policy: expected a policy document as a string, or \
+                    { allow_secretsmanager: true | false }";
+    match value {
+        None => Ok(LambdaPolicy::AllowSecretsManager),
+        Some(Value::String(text)) => {
+            if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+                return Err("policy: not a JSON document".to_string());
+            }
+            Ok(LambdaPolicy::Document(text))
+        }
+        Some(Value::Mapping(map)) if map.len() == 1 => match map.get("allow_secretsmanager") {
+            Some(Value::Bool(true)) => Ok(LambdaPolicy::AllowSecretsManager),
+            Some(Value::Bool(false)) => Ok(LambdaPolicy::None),
+            _ => Err(expected.to_string()),
+        },
+        Some(_) => Err(expected.to_string()),
+    }
+}
+
+impl LambdaFile {
+    fn into_spec(self, now: DateTime<Utc>) -> Result<LambdaSpec, String> {
+        check_function_name(&self.name).map_err(|e| format!("name: {e}"))?;
+        let mut spec = LambdaSpec::new(self.name);
+        spec.last_modified = match &self.last_modified {
+            Some(text) => parse_time(text, now).map_err(|e| format!("last_modified: {e}"))?,
+            None => now,
+        };
+        if let Some(runtime) = self.runtime {
+            spec.runtime = runtime;
+        }
+        spec.state = self.state;
+        spec.state_reason = self.state_reason;
+        spec.state_reason_code = self.state_reason_code;
+        spec.last_update_status = self.last_update_status;
+        spec.last_update_status_reason = self.last_update_status_reason;
+        spec.last_update_status_reason_code = self.last_update_status_reason_code;
+        spec.role = self.role;
+        spec.policy = lambda_policy(self.policy)?;
+        Ok(spec)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,6 +297,12 @@ struct SecretFile {
     owning_service: Option<String>,
     #[serde(default)]
     primary_region: Option<String>,
+    #[serde(default, rename = "type")]
+    secret_type: Option<String>,
+    #[serde(default)]
+    external_secret_rotation_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    external_secret_rotation_role_arn: Option<String>,
     #[serde(default)]
     rotation: Option<RotationFile>,
     #[serde(default)]
@@ -291,7 +378,37 @@ impl FleetFile {
                 secret,
             });
         }
-        assemble(base_account, regions, drafts, secrets, organization)
+        let mut lambdas = Vec::with_capacity(self.lambdas.len());
+        for (index, file) in self.lambdas.into_iter().enumerate() {
+            let account = file.account.clone().unwrap_or_else(|| base_account.clone());
+            let Some(draft) = drafts.iter().find(|draft| draft.id == account) else {
+                return Err(format!(
+                    "lambdas[{index}].account: account {account} is not listed in accounts"
+                ));
+            };
+            let region = file
+                .region
+                .clone()
+                .or_else(|| draft.regions.as_ref().and_then(|r| r.first().cloned()))
+                .or_else(|| regions.first().cloned())
+                .unwrap_or_else(|| DEFAULT_REGION.to_string());
+            let lambda = file
+                .into_spec(now)
+                .map_err(|e| format!("lambdas[{index}].{e}"))?;
+            lambdas.push(PlacedLambda {
+                account,
+                region,
+                lambda,
+            });
+        }
+        assemble(
+            base_account,
+            regions,
+            drafts,
+            secrets,
+            lambdas,
+            organization,
+        )
     }
 }
 
@@ -329,6 +446,12 @@ impl SecretFile {
             tags: self.tags.into_iter().collect(),
             owning_service: self.owning_service,
             primary_region: self.primary_region,
+            secret_type: self.secret_type,
+            external_secret_rotation_metadata: self
+                .external_secret_rotation_metadata
+                .into_iter()
+                .collect(),
+            external_secret_rotation_role_arn: self.external_secret_rotation_role_arn,
             rotation,
             last_rotated: time("last_rotated", &self.last_rotated)?,
             last_changed: time("last_changed", &self.last_changed)?,
