@@ -439,3 +439,50 @@ async fn a_hung_target_times_out_without_holding_the_others() {
         1050
     );
 }
+
+/// Who rotates each secret, as `ListSecrets` tells it through the SDK: a
+/// managed external secret, one its owning service rotates (with a Lambda
+/// ARN left over), one rotated by a Lambda, and one nobody rotates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_type_comes_from_what_list_secrets_returns() {
+    let lambda = "arn:aws:lambda:us-east-1:123456789012:function:rotate-db";
+    let fleet = Fleet::builder()
+        .regions(["us-east-1"])
+        .secret(
+            SecretSpec::new("crm/salesforce")
+                .secret_type("SalesforceClientSecret")
+                .external_secret_rotation_role_arn("arn:aws:iam::123456789012:role/rotate-crm")
+                .external_secret_rotation_metadata("apiVersion", "v60.0"),
+        )
+        .secret(
+            SecretSpec::new("rds!db-0123")
+                .owning_service("rds")
+                .rotation(RotationSpec::every_days(7).lambda(lambda)),
+        )
+        .secret(SecretSpec::new("app/db").rotation(RotationSpec::every_days(30).lambda(lambda)))
+        .secret(SecretSpec::new("app/api-key"))
+        .build()
+        .expect("fleet builds");
+    let harness = Harness::start(
+        fleet,
+        "regions: [us-east-1]\ncloudtrail: { enabled: false }\n",
+    )
+    .await;
+    harness.exporter.poller.poll_once(Utc::now()).await;
+    let exposition = harness.scrape().await;
+    for (secret, rotation_type) in [
+        ("crm/salesforce", "external"),
+        ("rds!db-0123", "service"),
+        ("app/db", "lambda"),
+        ("app/api-key", "none"),
+    ] {
+        assert_eq!(
+            exposition.value(
+                "aws_secretsmanager_secret_info",
+                &[("secret_name", secret), ("rotation_type", rotation_type)]
+            ),
+            1.0,
+            "{secret} is rotated by {rotation_type}"
+        );
+    }
+}
