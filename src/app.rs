@@ -108,13 +108,8 @@ impl Exporter {
             config.aws.clone(),
             RequestCounter::new(metrics.clone()),
         );
-        let organizations = config.discovery.organizations.as_ref();
-        // The base account is a target when nothing else is, and labels
-        // Organizations' health when discovery reads it with the base
-        // credentials.
-        let base_is_target = config.accounts.is_empty() && organizations.is_none();
-        let base_reads_organizations = organizations.is_some_and(|org| org.role_arn.is_none());
-        let base_account = if base_is_target || base_reads_organizations {
+        let base_is_target = config.polls_base_account();
+        let base_account = if config.needs_base_account() {
             Some(
                 factory
                     .caller_account()

@@ -119,13 +119,8 @@ impl Reloader {
                 .join("\n"));
         }
         // Everything that can fail is done before anything is applied.
-        let base_is_target = new.accounts.is_empty() && new.discovery.organizations.is_none();
-        let base_reads_organizations = new
-            .discovery
-            .organizations
-            .as_ref()
-            .is_some_and(|org| org.role_arn.is_none());
-        let base_account = if base_is_target || base_reads_organizations {
+        let base_is_target = new.polls_base_account();
+        let base_account = if new.needs_base_account() {
             Some(exporter.base_account().await.map_err(|err| {
                 format!(
                     "the account of the base credentials could not be found (sts:GetCallerIdentity): {err}"

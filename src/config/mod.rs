@@ -42,6 +42,24 @@ pub struct Config {
 }
 
 impl Config {
+    /// With neither `accounts` nor discovery, the account of the base
+    /// credentials is the one polled.
+    pub fn polls_base_account(&self) -> bool {
+        self.accounts.is_empty() && self.discovery.organizations.is_none()
+    }
+
+    /// The account of the base credentials must be known: it is polled, or
+    /// discovery reads Organizations with the base credentials and labels
+    /// its health with that account.
+    pub fn needs_base_account(&self) -> bool {
+        self.polls_base_account()
+            || self
+                .discovery
+                .organizations
+                .as_ref()
+                .is_some_and(|org| org.role_arn.is_none())
+    }
+
     /// The keys that differ in `new` and are applied only at start: they
     /// build the AWS clients, the CloudTrail loops and the CloudWatch
     /// publisher. Everything else a reload applies, `aws.target_timeout`
