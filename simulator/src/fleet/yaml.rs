@@ -260,6 +260,31 @@ struct RotationFile {
     duration: Option<String>,
 }
 
+/// Where an entry of `section` goes: its account (default: the base account), which must be
+/// listed, and its region (default: the account's first region, else the fleet's, else
+/// us-east-1).
+fn place(
+    section: &str,
+    index: usize,
+    account: Option<String>,
+    region: Option<String>,
+    drafts: &[AccountDraft],
+    base_account: &str,
+    regions: &[String],
+) -> Result<(String, String), String> {
+    let account = account.unwrap_or_else(|| base_account.to_string());
+    let Some(draft) = drafts.iter().find(|draft| draft.id == account) else {
+        return Err(format!(
+            "{section}[{index}].account: account {account} is not listed in accounts"
+        ));
+    };
+    let region = region
+        .or_else(|| draft.regions.as_ref().and_then(|r| r.first().cloned()))
+        .or_else(|| regions.first().cloned())
+        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    Ok((account, region))
+}
+
 fn yes() -> bool {
     true
 }
@@ -357,18 +382,15 @@ impl FleetFile {
         add_organization_drafts(organization.as_ref(), &base_account, &mut drafts);
         let mut secrets = Vec::with_capacity(self.secrets.len());
         for (index, file) in self.secrets.into_iter().enumerate() {
-            let account = file.account.clone().unwrap_or_else(|| base_account.clone());
-            let Some(draft) = drafts.iter().find(|draft| draft.id == account) else {
-                return Err(format!(
-                    "secrets[{index}].account: account {account} is not listed in accounts"
-                ));
-            };
-            let region = file
-                .region
-                .clone()
-                .or_else(|| draft.regions.as_ref().and_then(|r| r.first().cloned()))
-                .or_else(|| regions.first().cloned())
-                .unwrap_or_else(|| DEFAULT_REGION.to_string());
+            let (account, region) = place(
+                "secrets",
+                index,
+                file.account.clone(),
+                file.region.clone(),
+                &drafts,
+                &base_account,
+                &regions,
+            )?;
             let secret = file
                 .into_spec(now)
                 .map_err(|e| format!("secrets[{index}].{e}"))?;
@@ -380,18 +402,15 @@ impl FleetFile {
         }
         let mut lambdas = Vec::with_capacity(self.lambdas.len());
         for (index, file) in self.lambdas.into_iter().enumerate() {
-            let account = file.account.clone().unwrap_or_else(|| base_account.clone());
-            let Some(draft) = drafts.iter().find(|draft| draft.id == account) else {
-                return Err(format!(
-                    "lambdas[{index}].account: account {account} is not listed in accounts"
-                ));
-            };
-            let region = file
-                .region
-                .clone()
-                .or_else(|| draft.regions.as_ref().and_then(|r| r.first().cloned()))
-                .or_else(|| regions.first().cloned())
-                .unwrap_or_else(|| DEFAULT_REGION.to_string());
+            let (account, region) = place(
+                "lambdas",
+                index,
+                file.account.clone(),
+                file.region.clone(),
+                &drafts,
+                &base_account,
+                &regions,
+            )?;
             let lambda = file
                 .into_spec(now)
                 .map_err(|e| format!("lambdas[{index}].{e}"))?;
