@@ -31,6 +31,8 @@
       SecretRotationDisabled: 'warning',
       SecretRotationIntervalTooLong: 'warning',
       SecretRotationAgeExceeded: 'warning',
+      SecretRotationLambdaBroken: 'warning',
+      SecretPreviousVersionStillRead: 'warning',
       SecretUnused: 'info',
       SecretNotOnCustomerManagedKey: 'warning',
       SecretRequiredTagsMissing: 'warning',

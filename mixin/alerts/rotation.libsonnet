@@ -160,5 +160,54 @@ function(config) {
         description: 'The value of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} last changed longer ago than the max_age of {{ $value | humanizeDuration }} in force for it: the secret has not been rotated in time.',
       },
     },
+    {
+      alert: 'SecretRotationLambdaBroken',
+      // The exporter reads the rotation function (GetFunctionConfiguration, GetPolicy) and judges
+      // whether Secrets Manager can run it; this alert fires before the scheduled rotation fails.
+      // rotation_lambda_arn comes from aws_secretsmanager_secret_info, as kms_key does for the key
+      // alert, so the description can name the function. Secrets rotated by their owning service
+      // or by managed external rotation (an IAM role, no Lambda) have no verdict for this check.
+      expr: |||
+        (
+          min by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_lambda"}[15m])
+          ) == 0
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment, rotation_lambda_arn)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      'for': '15m',
+      annotations: {
+        summary: 'Rotation Lambda of secret {{ $labels.secret_name }} cannot rotate it',
+        description: 'Secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} rotates with Lambda {{ $labels.rotation_lambda_arn }}, which Secrets Manager cannot run: the function is missing, not Active, its last update failed, its runtime is deprecated, or its resource policy does not let secretsmanager.amazonaws.com invoke it. The next scheduled rotation will fail.',
+      },
+    },
+    {
+      alert: 'SecretPreviousVersionStillRead',
+      // The value is the day (00:00 UTC) the AWSPREVIOUS version was last read, as the exporter
+      // reports it; the verdict already applies previous_version_grace (and its overrides) and
+      // leaves out the read a multi-user rotation makes on the day of the next rotation.
+      // LastAccessedDate is a day, so the verdict changes at most once a day.
+      expr: |||
+        (
+          max by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds{SELECTOR}[15m])
+          )
+          and on (account_id, region, secret_name)
+          (
+            min by (account_id, region, secret_name) (
+              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="previous_version_read"}[15m])
+            ) == 0
+          )
+        )
+        * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
+          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+      |||,
+      'for': '15m',
+      annotations: {
+        summary: 'Previous value of secret {{ $labels.secret_name }} is still read after its rotation',
+        description: 'The AWSPREVIOUS version of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} was last read on {{ $value | humanizeTimestamp }}, later than the rotation day plus the previous version grace: something still reads the value the last rotation replaced, so an application has not picked up the rotated value and may be using a credential that no longer works, or stops working at the next rotation.',
+      },
+    },
   ],
 }

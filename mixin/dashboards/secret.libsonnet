@@ -454,6 +454,118 @@ local dashboard = import 'dashboard.libsonnet';
           },
         },
         {
+          type: 'stat',
+          title: 'Rotation type',
+          description: 'Who rotates the secret (the rotation_type label of aws_secretsmanager_secret_info): lambda (a rotation function, judged by the rotation_lambda check), service (its owning service, such as RDS), external (managed rotation with an IAM role) or none.',
+          targets: [
+            {
+              expr: 'aws_secretsmanager_secret_info{SELECTOR,account_id=~"$account",region=~"$region",secret_name="$secret"}',
+              refId: 'A',
+              instant: true,
+              range: false,
+              legendFormat: '{{rotation_type}}',
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'text',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+            },
+            overrides: [],
+          },
+          options: {
+            reduceOptions: {
+              calcs: [
+                'lastNotNull',
+              ],
+              fields: '',
+              values: false,
+            },
+            colorMode: 'value',
+            graphMode: 'none',
+            justifyMode: 'auto',
+            orientation: 'auto',
+            textMode: 'name',
+            wideLayout: true,
+            showPercentChange: false,
+          },
+          id: 15,
+          gridPos: {
+            h: 4,
+            w: 12,
+            x: 0,
+            y: 5,
+          },
+        },
+        {
+          type: 'stat',
+          title: 'Previous version last read',
+          description: "The day (00:00 UTC) the AWSPREVIOUS version was last read, from its LastAccessedDate, which AWS keeps to the day. The previous_version_read check fails when that day is later than the rotation day plus previous_version_grace: something still reads the value the last rotation replaced.",
+          targets: [
+            {
+              expr: 'aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds{SELECTOR,account_id=~"$account",region=~"$region",secret_name="$secret"} * 1000',
+              refId: 'A',
+              instant: true,
+              range: false,
+              legendFormat: '{{account_id}} {{region}}',
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'dateTimeAsIso',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'text',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+            },
+            overrides: [],
+          },
+          options: {
+            reduceOptions: {
+              calcs: [
+                'lastNotNull',
+              ],
+              fields: '',
+              values: false,
+            },
+            colorMode: 'value',
+            graphMode: 'none',
+            justifyMode: 'auto',
+            orientation: 'auto',
+            textMode: 'value',
+            wideLayout: true,
+            showPercentChange: false,
+          },
+          id: 16,
+          gridPos: {
+            h: 4,
+            w: 12,
+            x: 12,
+            y: 5,
+          },
+        },
+        {
           type: 'table',
           title: 'Verdicts',
           description: 'Every check that applies to this secret and its verdict now.',
@@ -552,7 +664,7 @@ local dashboard = import 'dashboard.libsonnet';
             h: 9,
             w: 8,
             x: 0,
-            y: 5,
+            y: 9,
           },
         },
         {
@@ -630,7 +742,7 @@ local dashboard = import 'dashboard.libsonnet';
             h: 9,
             w: 16,
             x: 8,
-            y: 5,
+            y: 9,
           },
         },
         {
@@ -705,7 +817,7 @@ local dashboard = import 'dashboard.libsonnet';
             h: 8,
             w: 12,
             x: 0,
-            y: 14,
+            y: 18,
           },
         },
         {
@@ -790,7 +902,7 @@ local dashboard = import 'dashboard.libsonnet';
             h: 8,
             w: 12,
             x: 12,
-            y: 14,
+            y: 18,
           },
         },
         {
@@ -799,7 +911,7 @@ local dashboard = import 'dashboard.libsonnet';
           description: 'Every date the exporter knows for this secret.',
           targets: [
             {
-              expr: 'label_replace({SELECTOR,__name__=~"aws_secretsmanager_secret_(created|last_changed|last_accessed|last_rotated|current_version_created|next_rotation|deletion|rotation_pending_since)_timestamp_seconds",account_id=~"$account",region=~"$region",secret_name="$secret"}, "date", "$1", "__name__", "aws_secretsmanager_secret_(.+)_timestamp_seconds") * 1000',
+              expr: 'label_replace({SELECTOR,__name__=~"aws_secretsmanager_secret_(created|last_changed|last_accessed|last_rotated|current_version_created|next_rotation|deletion|rotation_pending_since|previous_version_last_accessed)_timestamp_seconds",account_id=~"$account",region=~"$region",secret_name="$secret"}, "date", "$1", "__name__", "aws_secretsmanager_secret_(.+)_timestamp_seconds") * 1000',
               refId: 'A',
               instant: true,
               range: false,
@@ -869,13 +981,13 @@ local dashboard = import 'dashboard.libsonnet';
             h: 8,
             w: 12,
             x: 0,
-            y: 22,
+            y: 26,
           },
         },
         {
           type: 'table',
           title: 'Attributes',
-          description: 'The labels of aws_secretsmanager_secret_info: ARN, account name, KMS key, rotation Lambda, tags.',
+          description: 'The labels of aws_secretsmanager_secret_info: ARN, account name, KMS key, rotation type, rotation Lambda, tags.',
           targets: [
             {
               expr: 'aws_secretsmanager_secret_info{SELECTOR,account_id=~"$account",region=~"$region",secret_name="$secret"}',
@@ -943,7 +1055,7 @@ local dashboard = import 'dashboard.libsonnet';
             h: 8,
             w: 12,
             x: 12,
-            y: 22,
+            y: 26,
           },
         },
       ],
