@@ -13,10 +13,11 @@ use crate::config::{Account, Config};
 use crate::discovery::{AccountDiscovery, CurrentDiscovery, RunningDiscovery};
 use crate::metrics::{ExporterMetrics, RenderOptions, revision};
 use crate::poller::Poller;
-use crate::snapshot::SnapshotStore;
+use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::sources::cloudtrail::{
     LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET, RotationEvents, RotationTracker,
 };
+use crate::sources::lambda::{LAMBDA_REQUESTS_PER_SECOND, RotationLambdas};
 use crate::sources::{PerTargetSource, RunningSource, SnapshotView, TargetLoops};
 use crate::targets::{TargetList, TargetSet};
 use crate::web::AppState;
@@ -158,6 +159,22 @@ impl Exporter {
                 ),
             )
         });
+        // Rotation Lambdas are read whenever rotation is: a secret rotated
+        // by one has the check, and the reads are per distinct function.
+        sources.register(
+            &mut poller,
+            TargetLoops::new(
+                RotationLambdas::new(
+                    factory.clone(),
+                    store.clone(),
+                    config.sources.lambda.refresh_interval,
+                ),
+                target_set.clone(),
+                config.poll_interval,
+                LAMBDA_REQUESTS_PER_SECOND,
+                metrics.clone(),
+            ),
+        );
         let current_discovery = Arc::new(CurrentDiscovery::default());
         poller.add_decoration(current_discovery.clone());
         let discovery = build_discovery(
@@ -196,6 +213,26 @@ impl Exporter {
             base_account: tokio::sync::Mutex::new(base_account),
             current_discovery,
         })
+    }
+
+    /// Reads every source once and polls once, judging at `now`, as
+    /// `check` does: the sources that read what the inventory lists (the
+    /// rotation Lambdas) after the poll, and then the snapshot is judged
+    /// again with what they read, before CloudWatch is published to.
+    pub async fn read_everything_once(&self, now: chrono::DateTime<chrono::Utc>) -> Arc<Snapshot> {
+        let (after_poll, before_poll): (Vec<_>, Vec<_>) = self
+            .sources
+            .iter()
+            .partition(|source| source.reads_inventory());
+        futures::future::join_all(before_poll.iter().map(|source| source.read_all_once(now))).await;
+        self.poller
+            .poll_once_then(now, || async {
+                futures::future::join_all(
+                    after_poll.iter().map(|source| source.read_all_once(now)),
+                )
+                .await;
+            })
+            .await
     }
 
     /// The account of the base credentials, looked up once.

@@ -6,7 +6,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
 use chrono::{DateTime, Duration, Utc};
-use simulator::{Fleet, RotationSpec, SecretSpec, SimulatorHandle, VersionSpec};
+use simulator::{Fleet, LambdaSpec, RotationSpec, SecretSpec, SimulatorHandle, VersionSpec};
 use thiserror::Error;
 
 use crate::app::{Exporter, StartError};
@@ -72,8 +72,15 @@ fn cmk(account: &str, region: &str, n: u32) -> String {
     format!("arn:aws:kms:{region}:{account}:key/0d5e{n:04}-7a1c-4b8e-9f10-2c3d4e5f6a7b")
 }
 
+/// The rotation function every healthy secret of an account and region uses.
+const ROTATION_FUNCTION: &str = "SecretsManagerRotation";
+
 fn lambda(account: &str, region: &str) -> String {
-    format!("arn:aws:lambda:{region}:{account}:function:SecretsManagerRotation")
+    named_lambda(account, region, ROTATION_FUNCTION)
+}
+
+fn named_lambda(account: &str, region: &str, name: &str) -> String {
+    simulator::lambda_arn(account, region, name)
 }
 
 /// A healthy rotating secret: customer managed key, 30-day schedule, rotated recently.
@@ -101,6 +108,8 @@ fn healthy(
         .last_changed(rotated)
         .last_accessed(now - Duration::days(1))
         .next_rotation(rotated + Duration::days(30))
+        // The value it replaced was last read on the day of the rotation.
+        .version(VersionSpec::previous(rotated - Duration::days(30)).last_accessed(rotated))
         .version(VersionSpec::current(rotated))
 }
 
@@ -145,6 +154,23 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
     let dev = "333333333333";
     let east = "us-east-1";
     let west = "eu-west-1";
+    // The working rotation function of each account and region...
+    for (account, region) in [(a, east), (a, west), (b, east), (b, west), (dev, east)] {
+        builder = builder.lambda_in(account, region, LambdaSpec::new(ROTATION_FUNCTION));
+    }
+    // ...and three that will fail their next rotation. A fourth,
+    // `payments-sftp-rotation`, was deleted: its secret still names it.
+    builder = builder
+        .lambda_in(
+            b,
+            west,
+            LambdaSpec::new("identity-scim-rotation").without_policy(),
+        )
+        .lambda_in(
+            b,
+            east,
+            LambdaSpec::new("legacy-kerberos-rotation").runtime("python3.8"),
+        );
     let broken = [
         // rotation_enabled: never configured, on the default key, value a year old.
         (
@@ -292,6 +318,81 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
                     (now - Duration::days(10)).format("%Y-%m-%d").to_string(),
                 )
                 .last_accessed(now - Duration::days(2)),
+        ),
+        // rotation_lambda: its rotation function was deleted.
+        (
+            a,
+            east,
+            SecretSpec::new("payments/batch/sftp-key")
+                .created(now - Duration::days(300))
+                .kms_key_id(cmk(a, east, 6))
+                .tag("team", "payments")
+                .tag("environment", "prod")
+                .rotation(RotationSpec::every_days(30).lambda(named_lambda(
+                    a,
+                    east,
+                    "payments-sftp-rotation",
+                )))
+                .last_rotated(now - Duration::days(8))
+                .next_rotation(now + Duration::days(22))
+                .last_accessed(now - Duration::days(1)),
+        ),
+        // rotation_lambda: Secrets Manager may not invoke its function.
+        (
+            b,
+            west,
+            SecretSpec::new("identity/scim/token")
+                .created(now - Duration::days(150))
+                .kms_key_id(cmk(b, west, 3))
+                .tag("team", "identity")
+                .tag("environment", "prod")
+                .rotation(RotationSpec::every_days(30).lambda(named_lambda(
+                    b,
+                    west,
+                    "identity-scim-rotation",
+                )))
+                .last_rotated(now - Duration::days(6))
+                .next_rotation(now + Duration::days(24))
+                .last_accessed(now - Duration::days(1)),
+        ),
+        // rotation_lambda: its function runs on python3.8, deprecated by AWS.
+        (
+            b,
+            east,
+            SecretSpec::new("identity/kerberos/keytab")
+                .created(now - Duration::days(250))
+                .kms_key_id(cmk(b, east, 2))
+                .tag("team", "identity")
+                .tag("environment", "prod")
+                .rotation(RotationSpec::every_days(30).lambda(named_lambda(
+                    b,
+                    east,
+                    "legacy-kerberos-rotation",
+                )))
+                .last_rotated(now - Duration::days(4))
+                .next_rotation(now + Duration::days(26))
+                .last_accessed(now - Duration::days(1)),
+        ),
+        // previous_version_read: rotated 10 days ago, and some application
+        // still read the replaced value 2 days ago.
+        (
+            a,
+            west,
+            SecretSpec::new("payments/ledger/db")
+                .created(now - Duration::days(400))
+                .kms_key_id(cmk(a, west, 5))
+                .tag("team", "payments")
+                .tag("environment", "prod")
+                .rotation(RotationSpec::every_days(30).lambda(lambda(a, west)))
+                .last_rotated(now - Duration::days(10))
+                .last_changed(now - Duration::days(10))
+                .next_rotation(now + Duration::days(20))
+                .last_accessed(now)
+                .version(
+                    VersionSpec::previous(now - Duration::days(40))
+                        .last_accessed(now - Duration::days(2)),
+                )
+                .version(VersionSpec::current(now - Duration::days(10))),
         ),
         // Scheduled for deletion: inventoried, not judged.
         (

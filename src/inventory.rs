@@ -177,6 +177,85 @@ pub struct SecretRecord {
     /// or the current version's when the value may have changed outside
     /// rotation) could not be looked up this poll, and why.
     pub versions_unknown: Option<Unknown>,
+    /// The version that carries `AWSPREVIOUS` without `AWSCURRENT`: the value
+    /// the last rotation replaced.
+    pub previous_version: Option<Box<str>>,
+    /// When the previous version was last read, for a secret whose
+    /// rotation is on; `None` where `previous_version_read` does not apply.
+    pub previous_version_access: Option<PreviousVersionAccess>,
+    /// What is known of the rotation Lambda, for a secret rotated by one
+    /// with rotation on; `None` where `rotation_lambda` does not apply.
+    pub rotation_function: Option<RotationFunction>,
+}
+
+/// When the `AWSPREVIOUS` version was last read, from `ListSecretVersionIds`
+/// (looked up at most once a day: the date it gives has no time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviousVersionAccess {
+    Known {
+        /// The day (00:00 UTC) the version was last read; `None`: never.
+        last_accessed: Option<DateTime<Utc>>,
+        /// When the `AWSCURRENT` version that replaced it was created.
+        replaced_at: Option<DateTime<Utc>>,
+    },
+    /// The lookup was not made yet, or failed.
+    Unknown(Unknown),
+}
+
+/// What the exporter knows of a secret's rotation Lambda.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationFunction {
+    Known(Arc<LambdaFacts>),
+    /// Not read yet, the read failed, or the function lives in an account
+    /// the reader role cannot see (`access_denied`).
+    Unknown(Unknown),
+}
+
+/// A rotation Lambda as `GetFunctionConfiguration` and `GetPolicy` describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LambdaFacts {
+    /// `ResourceNotFoundException`: the function (or the version or alias
+    /// the ARN names) does not exist.
+    Missing,
+    Found(FunctionFacts),
+}
+
+/// The fields of a function the check reads; texts are cut to
+/// [`MAX_FUNCTION_TEXT_BYTES`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FunctionFacts {
+    /// `State`: `Active`, `Pending`, `Inactive` or `Failed`.
+    pub state: Option<String>,
+    pub state_reason: Option<String>,
+    /// `LastUpdateStatus`: `Successful`, `Failed` or `InProgress`.
+    pub last_update_status: Option<String>,
+    pub last_update_status_reason: Option<String>,
+    /// `Runtime`; absent for a container image function.
+    pub runtime: Option<String>,
+    /// Whether the resource policy lets `secretsmanager.amazonaws.com`
+    /// invoke the function; false without a policy.
+    pub secrets_manager_may_invoke: bool,
+}
+
+/// The longest text kept of a function's state, reasons and runtime: AWS
+/// sends short values; only a malformed answer is cut.
+pub const MAX_FUNCTION_TEXT_BYTES: usize = 1_024;
+
+/// `text` cut to at most `max` bytes on a character boundary: a value
+/// longer than any valid one is still kept, without letting one answer
+/// hold an unbounded string.
+pub fn bounded_text(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    text.get(..end).unwrap_or_default()
 }
 
 impl SecretRecord {
@@ -200,6 +279,34 @@ impl SecretRecord {
             RotationType::Lambda
         } else {
             RotationType::None
+        }
+    }
+
+    /// Whether `rotation_lambda` applies: rotation is on and a Lambda of the
+    /// account rotates the secret (not its owning service, nor Secrets
+    /// Manager's managed rotation of an external secret).
+    pub fn rotated_by_lambda(&self) -> bool {
+        self.rotation_enabled
+            && self.deleted.is_none()
+            && self.rotation_type() == RotationType::Lambda
+    }
+
+    /// Whether `previous_version_read` applies: rotation is on and a
+    /// version carries `AWSPREVIOUS`.
+    pub fn has_rotated_previous_version(&self) -> bool {
+        self.rotation_enabled && self.deleted.is_none() && self.previous_version.is_some()
+    }
+
+    /// The version id that carries `AWSPREVIOUS` without `AWSCURRENT`, if any.
+    pub fn previous_version_id(&self) -> Option<&str> {
+        self.previous_version.as_deref()
+    }
+
+    /// The day the previous version was last read, when known.
+    pub fn previous_version_last_accessed(&self) -> Option<DateTime<Utc>> {
+        match self.previous_version_access {
+            Some(PreviousVersionAccess::Known { last_accessed, .. }) => last_accessed,
+            _ => None,
         }
     }
 
@@ -260,22 +367,30 @@ impl SecretRecord {
     {
         let mut current: Option<&str> = None;
         let mut pending: Option<&str> = None;
+        let mut previous: Option<&str> = None;
         let lowest =
             |held: Option<&'a str>, id: &'a str| Some(held.map_or(id, |held| held.min(id)));
         for (id, stages) in versions {
-            let (mut is_current, mut is_pending) = (false, false);
+            let (mut is_current, mut is_pending, mut is_previous) = (false, false, false);
             for stage in stages {
                 is_current |= stage == "AWSCURRENT";
                 is_pending |= stage == "AWSPENDING";
+                is_previous |= stage == "AWSPREVIOUS";
             }
             if is_current {
                 current = lowest(current, id);
-            } else if is_pending {
-                pending = lowest(pending, id);
+            } else {
+                if is_pending {
+                    pending = lowest(pending, id);
+                }
+                if is_previous {
+                    previous = lowest(previous, id);
+                }
             }
         }
         self.current_version = current.map(Box::from);
         self.pending_version = pending.map(Box::from);
+        self.previous_version = previous.map(Box::from);
     }
 }
 

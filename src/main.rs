@@ -449,14 +449,7 @@ async fn run() -> ExitCode {
                 if let Some(discovery) = &exporter.discovery {
                     discovery.refresh_once(now).await;
                 }
-                futures::future::join_all(
-                    exporter
-                        .sources
-                        .iter()
-                        .map(|source| source.read_all_once(now)),
-                )
-                .await;
-                exporter.poller.poll_once(now).await
+                exporter.read_everything_once(now).await
             })
             .await;
             let Ok(snapshot) = checked else {

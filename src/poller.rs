@@ -8,7 +8,7 @@
 // overflow.
 #![deny(clippy::arithmetic_side_effects)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,10 +18,10 @@ use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
 use tokio::time::MissedTickBehavior;
 
-use crate::aws::secretsmanager::SecretsSource;
+use crate::aws::secretsmanager::{SecretsSource, VersionFacts};
 use crate::aws::{SourceError, Target};
-use crate::config::Config;
-use crate::inventory::{SecretRecord, Unknown};
+use crate::config::{Config, Policy};
+use crate::inventory::{PreviousVersionAccess, SecretRecord, Unknown};
 use crate::metrics::ExporterMetrics;
 use crate::policy;
 use crate::snapshot::{
@@ -63,6 +63,127 @@ fn far_future() -> tokio::time::Instant {
 /// Creation times of the versions the checks need, by (secret ARN, version
 /// id). Only versions still current or pending are kept.
 type VersionCache = HashMap<(String, String), DateTime<Utc>>;
+
+/// The last lookup of a secret's previous version.
+#[derive(Debug, Clone)]
+struct PreviousLookup {
+    version_id: Box<str>,
+    last_accessed: Option<DateTime<Utc>>,
+    /// Creation of the current version, which replaced it.
+    replaced_at: Option<DateTime<Utc>>,
+    looked_up_on: chrono::NaiveDate,
+}
+
+/// What the poller keeps of one target's versions between polls.
+#[derive(Debug, Default)]
+struct TargetVersions {
+    created: VersionCache,
+    /// By secret ARN.
+    previous: HashMap<String, PreviousLookup>,
+}
+
+impl TargetVersions {
+    fn knows_creation(&self, record: &SecretRecord, id: &str) -> bool {
+        self.created
+            .contains_key(&(record.arn.clone(), id.to_owned()))
+    }
+
+    /// The lookup of the record's previous version, when it is of the
+    /// version the record names now.
+    fn previous_lookup(&self, record: &SecretRecord) -> Option<&PreviousLookup> {
+        let id = record.previous_version_id()?;
+        self.previous
+            .get(&record.arn)
+            .filter(|lookup| &*lookup.version_id == id)
+    }
+
+    fn previous_access(&self, record: &SecretRecord) -> Option<PreviousVersionAccess> {
+        self.previous_lookup(record)
+            .map(|lookup| PreviousVersionAccess::Known {
+                last_accessed: lookup.last_accessed,
+                replaced_at: lookup.replaced_at,
+            })
+    }
+
+    /// Whether the record needs a `ListSecretVersionIds` now. The
+    /// previous version is looked up once a day, and not while its last
+    /// rotation is recent enough that no read of it can be late.
+    fn wants_lookup(&self, record: &SecretRecord, policy: &Policy, now: DateTime<Utc>) -> bool {
+        let previous_due = || {
+            record.has_rotated_previous_version()
+                && self
+                    .previous_lookup(record)
+                    .is_none_or(|lookup| lookup.looked_up_on < now.date_naive())
+                && !policy::previous_version_reads_still_allowed(
+                    record,
+                    policy::thresholds_for(record, policy).previous_version_grace,
+                    now,
+                )
+        };
+        record
+            .versions_needed()
+            .any(|id| !self.knows_creation(record, id))
+            || previous_due()
+    }
+
+    /// Keeps what one lookup of `record`'s versions says.
+    fn learn(
+        &mut self,
+        record: &SecretRecord,
+        versions: &BTreeMap<String, VersionFacts>,
+        today: chrono::NaiveDate,
+    ) {
+        for id in record.versions_needed() {
+            if let Some(created) = versions.get(id).and_then(|version| version.created) {
+                self.created
+                    .insert((record.arn.clone(), id.to_owned()), created);
+            }
+        }
+        // A previous version missing from the listing moved on between the
+        // two calls (a rotation ended): it is asked again at the next poll.
+        if record.has_rotated_previous_version()
+            && let Some(id) = record.previous_version_id()
+            && let Some(previous) = versions.get(id)
+        {
+            let replaced_at = record
+                .current_version_id()
+                .and_then(|current| versions.get(current))
+                .and_then(|current| current.created);
+            self.previous.insert(
+                record.arn.clone(),
+                PreviousLookup {
+                    version_id: id.into(),
+                    last_accessed: previous.last_accessed,
+                    replaced_at,
+                    looked_up_on: today,
+                },
+            );
+        }
+    }
+
+    /// Forgets what the records no longer need: memory stays proportional
+    /// to the fleet, not to its history.
+    fn keep_only(&mut self, records: &[SecretRecord]) {
+        let live: std::collections::HashSet<(String, String)> = records
+            .iter()
+            .flat_map(|r| {
+                [r.current_version_id(), r.pending_version_id()]
+                    .into_iter()
+                    .flatten()
+                    .map(|id| (r.arn.clone(), id.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        self.created.retain(|key, _| live.contains(key));
+        let rotating: std::collections::HashSet<&str> = records
+            .iter()
+            .filter(|r| r.has_rotated_previous_version())
+            .map(|r| r.arn.as_str())
+            .collect();
+        self.previous
+            .retain(|arn, _| rotating.contains(arn.as_str()));
+    }
+}
 
 /// Work that follows each poll outside the poller, such as publishing to
 /// CloudWatch, and the health it reports on every snapshot.
@@ -115,7 +236,7 @@ pub struct Poller<S> {
     store: Arc<SnapshotStore>,
     metrics: ExporterMetrics,
     memory: Mutex<HashMap<(String, String), TargetMemory>>,
-    versions: Mutex<HashMap<(String, String), VersionCache>>,
+    versions: Mutex<HashMap<(String, String), TargetVersions>>,
     /// What the sources read apart from the inventory add to each snapshot.
     views: Vec<Arc<dyn SnapshotView>>,
     /// Signalled by a source's loops when they learn something new.
@@ -249,6 +370,20 @@ impl<S: SecretsSource> Poller<S> {
         self.after_poll(snapshot, now).await
     }
 
+    /// [`Poller::poll_once`] with `between` run after the inventory and
+    /// before the work that follows the poll: what a source reads of the
+    /// new inventory (the rotation Lambdas) is judged, and published, with it.
+    pub async fn poll_once_then<F: std::future::Future<Output = ()>>(
+        &self,
+        now: DateTime<Utc>,
+        between: impl FnOnce() -> F,
+    ) -> Arc<Snapshot> {
+        let snapshot = self.poll_inventory(now).await;
+        between().await;
+        let snapshot = self.republish(now).unwrap_or(snapshot);
+        self.after_poll(snapshot, now).await
+    }
+
     /// Polls every target once, judges every secret at `now` and publishes
     /// the snapshot, without the work that follows a poll.
     async fn poll_inventory(&self, now: DateTime<Utc>) -> Arc<Snapshot> {
@@ -293,7 +428,7 @@ impl<S: SecretsSource> Poller<S> {
                 // poll: the other targets are served, and the next poll
                 // tries again. The work holds no lock across an await,
                 // and the locks it takes recover from poisoning.
-                let result = AssertUnwindSafe(self.poll_target(&target, target_timeout))
+                let result = AssertUnwindSafe(self.poll_target(&target, target_timeout, now))
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|panic| {
@@ -335,6 +470,7 @@ impl<S: SecretsSource> Poller<S> {
         &self,
         target: &Target,
         target_timeout: Duration,
+        now: DateTime<Utc>,
     ) -> Result<Vec<Arc<SecretRecord>>, SourceError> {
         let deadline = tokio::time::Instant::now()
             .checked_add(target_timeout)
@@ -352,7 +488,7 @@ impl<S: SecretsSource> Poller<S> {
         // target down: the listing is good.
         let lookup_deadline =
             (!self.complete_version_lookups.load(Ordering::Relaxed)).then_some(deadline);
-        self.resolve_versions(target, &mut records, lookup_deadline)
+        self.resolve_versions(target, &mut records, lookup_deadline, now)
             .await;
         Ok(self.share_unchanged(target, records))
     }
@@ -436,6 +572,8 @@ impl<S: SecretsSource> Poller<S> {
             // assembled.
             record.rotation_events = held.rotation_events.clone();
             record.rotation_events_unknown = held.rotation_events_unknown;
+            // Nor of the rotation Lambda, which its own source reads.
+            record.rotation_function = held.rotation_function.clone();
             if **held == record {
                 shared.push(Arc::clone(held));
             } else {
@@ -445,31 +583,31 @@ impl<S: SecretsSource> Poller<S> {
         shared
     }
 
-    /// Looks up version creations with `ListSecretVersionIds`, only for a
-    /// version id the exporter has not seen: a pending version (a rotation
-    /// in progress or stuck), or a new current version whose value may have
-    /// changed outside rotation. A steady fleet costs no request. Lookups go
-    /// at the quota's pace until `deadline`; a secret whose lookup was not
-    /// made or failed is marked, and its checks that need it are unknown.
+    /// Looks up versions with `ListSecretVersionIds`, only where a check
+    /// needs something not yet known: the creation of a pending version (a
+    /// rotation in progress or stuck) or of a new current version whose
+    /// value may have changed outside rotation, and once a UTC day for each
+    /// rotating secret with a previous version, when that version was last
+    /// read (`LastAccessedDate` is a day: asking more often learns nothing).
+    /// One lookup answers both. Lookups go at the quota's pace until
+    /// `deadline`; a secret whose lookup was not made or failed is marked,
+    /// and its checks that need it are unknown. A previous version looked
+    /// up on an earlier day stays known until its next lookup.
     async fn resolve_versions(
         &self,
         target: &Target,
         records: &mut [SecretRecord],
         deadline: Option<tokio::time::Instant>,
+        now: DateTime<Utc>,
     ) {
         let key = (target.account_id.clone(), target.region.clone());
         let mut cache = lock(&self.versions).remove(&key).unwrap_or_default();
-        let known = |cache: &VersionCache, record: &SecretRecord, id: &str| {
-            cache.contains_key(&(record.arn.clone(), id.to_owned()))
-        };
+        let today = now.date_naive();
+        let config = self.config();
         let wanted: Vec<usize> = records
             .iter()
             .enumerate()
-            .filter(|(_, record)| {
-                record
-                    .versions_needed()
-                    .any(|id| !known(&cache, record, id))
-            })
+            .filter(|(_, record)| cache.wants_lookup(record, &config.policy, now))
             .map(|(index, _)| index)
             .collect();
         let mut failed: HashMap<usize, Unknown> = HashMap::new();
@@ -492,7 +630,7 @@ impl<S: SecretsSource> Poller<S> {
                     async move {
                         pace.lock().await.tick().await;
                         let arn = &shared[index].arn;
-                        (index, self.source.version_creations(target, arn).await)
+                        (index, self.source.versions(target, arn).await)
                     }
                 })
                 .buffer_unordered(VERSION_LOOKUPS_IN_FLIGHT);
@@ -522,13 +660,7 @@ impl<S: SecretsSource> Poller<S> {
                 answered = answered.saturating_add(1);
                 let record = &shared[index];
                 match result {
-                    Ok(created) => {
-                        for id in record.versions_needed() {
-                            if let Some(when) = created.get(id) {
-                                cache.insert((record.arn.clone(), id.to_owned()), *when);
-                            }
-                        }
-                    }
+                    Ok(versions) => cache.learn(record, &versions, today),
                     Err(err) => {
                         tracing::warn!(
                             account_id = %target.account_id,
@@ -552,35 +684,34 @@ impl<S: SecretsSource> Poller<S> {
             }
         }
         for (index, record) in records.iter_mut().enumerate() {
-            let created = |id: Option<&str>| {
-                id.and_then(|id| cache.get(&(record.arn.clone(), id.to_owned())).copied())
-            };
-            record.current_version_created = created(record.current_version_id());
-            record.pending_since = created(record.pending_version_id());
-            let missing = record
-                .versions_needed()
-                .any(|id| !known(&cache, record, id));
-            record.versions_unknown = missing.then(|| {
+            let why_unknown = || {
                 failed
                     .get(&index)
                     .copied()
                     .or(stopped)
                     .unwrap_or(Unknown::NotYetRead)
+            };
+            let created = |id: Option<&str>| {
+                id.and_then(|id| {
+                    cache
+                        .created
+                        .get(&(record.arn.clone(), id.to_owned()))
+                        .copied()
+                })
+            };
+            record.current_version_created = created(record.current_version_id());
+            record.pending_since = created(record.pending_version_id());
+            let missing = record
+                .versions_needed()
+                .any(|id| !cache.knows_creation(record, id));
+            record.versions_unknown = missing.then(why_unknown);
+            record.previous_version_access = record.has_rotated_previous_version().then(|| {
+                cache
+                    .previous_access(record)
+                    .unwrap_or_else(|| PreviousVersionAccess::Unknown(why_unknown()))
             });
         }
-        // Keep only the versions still current or pending: memory stays
-        // proportional to the fleet, not to its history.
-        let live: std::collections::HashSet<(String, String)> = records
-            .iter()
-            .flat_map(|r| {
-                [r.current_version_id(), r.pending_version_id()]
-                    .into_iter()
-                    .flatten()
-                    .map(|id| (r.arn.clone(), id.to_owned()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        cache.retain(|key, _| live.contains(key));
+        cache.keep_only(records);
         lock(&self.versions).insert(key, cache);
     }
 

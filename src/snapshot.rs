@@ -19,6 +19,7 @@ pub enum Source {
     CloudTrail,
     CloudWatch,
     Organizations,
+    Lambda,
 }
 
 impl Source {
@@ -28,6 +29,7 @@ impl Source {
             Source::CloudTrail => "cloudtrail",
             Source::CloudWatch => "cloudwatch",
             Source::Organizations => "organizations",
+            Source::Lambda => "lambda",
         }
     }
 }

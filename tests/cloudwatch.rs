@@ -14,7 +14,8 @@ use secrets_rotation_exporter::cloudwatch::{self, MANAGED_TAG_KEY, MANAGED_TAG_V
 use secrets_rotation_exporter::config;
 use secrets_rotation_exporter::demo::simulator_sdk_config;
 use simulator::{
-    Fault, FaultRule, Fleet, MetricDatumRecord, RotationSpec, SecretSpec, SimulatorHandle,
+    Fault, FaultRule, Fleet, LambdaSpec, MetricDatumRecord, RotationSpec, SecretSpec,
+    SimulatorHandle,
 };
 
 const BASE: &str = "123456789012";
@@ -46,6 +47,7 @@ fn fleet() -> Fleet {
         .regions([REGION])
         .account(ACCOUNT)
         .region(REGION)
+        .lambda(LambdaSpec::new("rotate"))
         .secrets((0..4).map(|i| rotating(ACCOUNT, &format!("app/secret-{i}"))))
         .secret(
             SecretSpec::new("app/never-rotated")
@@ -56,6 +58,7 @@ fn fleet() -> Fleet {
         )
         .account(OTHER)
         .region(REGION)
+        .lambda(LambdaSpec::new("rotate"))
         .secrets((0..3).map(|i| rotating(OTHER, &format!("other/secret-{i}"))))
         .build()
         .expect("fleet")
@@ -79,13 +82,9 @@ cloudwatch:
 
 const PUBLISHING: &str = "  enabled: true\n  region: us-east-1\n";
 
-/// One CloudTrail refresh then one poll, which publishes through the hook.
+/// One read of every source around one poll, which publishes through the hook.
 async fn cycle(harness: &Harness) -> Exposition {
-    let now = Utc::now();
-    if let Some(tracker) = &harness.exporter.tracker {
-        tracker.refresh_all(now).await;
-    }
-    harness.exporter.poller.poll_once(now).await;
+    harness.exporter.read_everything_once(Utc::now()).await;
     harness.scrape().await
 }
 

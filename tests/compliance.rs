@@ -49,6 +49,7 @@ fn policy() -> Policy {
             pending_timeout: hours(6),
             unused_after: days(90),
             require_customer_managed_key: true,
+            previous_version_grace: days(1),
             required_tags: Vec::new(),
         },
         kms_key_arns: Vec::new(),
@@ -896,9 +897,10 @@ fn an_exempt_secret_is_judged_on_its_key_use_and_tags_only() {
 fn every_check_knows_whether_it_is_about_rotation_and_its_position() {
     for (position, check) in Check::ALL.into_iter().enumerate() {
         assert_eq!(check.index(), position, "{check:?}");
+        // SPEC.md: the rotation checks are `rotation_*` and `previous_version_read`.
         assert_eq!(
             check.is_about_rotation(),
-            check.as_str().starts_with("rotation_"),
+            check.as_str().starts_with("rotation_") || check == Check::PreviousVersionRead,
             "{check:?}"
         );
     }

@@ -89,16 +89,7 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let body = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("body");
-    promtool_check(&body);
-    let scraped = Exposition(body);
-
-    for check in [
+    let checks = [
         "rotation_enabled",
         "rotation_interval",
         "rotation_age",
@@ -106,17 +97,61 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
         "kms_customer_managed",
         "unused",
         "required_tags",
-    ] {
+        "rotation_lambda",
+        "previous_version_read",
+    ];
+    let both_ways = |scraped: &Exposition, check: &str| {
         let verdicts = scraped.samples("aws_secretsmanager_secret_compliant", &[("check", check)]);
-        assert!(
+        (
             verdicts.iter().any(|(_, v)| *v == 1.0),
-            "{check}: no compliant secret in the demo"
-        );
-        assert!(
             verdicts.iter().any(|(_, v)| *v == 0.0),
-            "{check}: no non-compliant secret in the demo"
-        );
+        )
+    };
+    // One secret's Lambda was deleted, one may not be invoked, one runs on a
+    // deprecated runtime.
+    let broken_lambdas = |scraped: &Exposition| {
+        scraped
+            .samples(
+                "aws_secretsmanager_secret_compliant",
+                &[("check", "rotation_lambda")],
+            )
+            .iter()
+            .filter(|(_, v)| *v == 0.0)
+            .count()
+    };
+    // The rotation Lambdas are read once the first poll has named them,
+    // moments after the exporter is ready.
+    let scraped = loop {
+        let body = reqwest::get(format!("{base}/metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("body");
+        let scraped = Exposition(body);
+        if (checks
+            .iter()
+            .all(|check| both_ways(&scraped, check) == (true, true))
+            && broken_lambdas(&scraped) == 3)
+            || Instant::now() >= deadline
+        {
+            break scraped;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    promtool_check(&scraped.0);
+    for check in checks {
+        let (compliant, noncompliant) = both_ways(&scraped, check);
+        assert!(compliant, "{check}: no compliant secret in the demo");
+        assert!(noncompliant, "{check}: no non-compliant secret in the demo");
     }
+    assert_eq!(broken_lambdas(&scraped), 3);
+    assert!(
+        scraped.count(
+            "aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds",
+            &[("secret_name", "payments/ledger/db")]
+        ) == 1
+    );
     assert!(
         scraped
             .samples("aws_secretsmanager_secret_exempt", &[])
@@ -137,7 +172,11 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
     assert_eq!(
         scraped.value(
             "secrets_rotation_exporter_target_up",
-            &[("account_id", "111111111111"), ("region", "eu-west-1")]
+            &[
+                ("account_id", "111111111111"),
+                ("region", "eu-west-1"),
+                ("source", "lambda")
+            ]
         ),
         1.0
     );

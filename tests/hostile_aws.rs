@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::{Exposition, Harness};
 use secrets_rotation_exporter::aws::cloudtrail::{CloudTrailSource, EventPage};
-use secrets_rotation_exporter::aws::secretsmanager::SecretsSource;
+use secrets_rotation_exporter::aws::secretsmanager::{SecretsSource, VersionFacts};
 use secrets_rotation_exporter::aws::{SourceError, Target};
 use secrets_rotation_exporter::inventory::SecretRecord;
 use secrets_rotation_exporter::metrics::{ExporterMetrics, RenderOptions, render_all};
@@ -375,11 +375,11 @@ impl SecretsSource for PanickingSecrets {
         }])
     }
 
-    async fn version_creations(
+    async fn versions(
         &self,
         _target: &Target,
         _secret_arn: &str,
-    ) -> Result<BTreeMap<String, DateTime<Utc>>, SourceError> {
+    ) -> Result<BTreeMap<String, VersionFacts>, SourceError> {
         Ok(BTreeMap::new())
     }
 }

@@ -12,7 +12,8 @@ use common::{CheckRun, Exposition, Harness, run_check, run_check_with};
 use secrets_rotation_exporter::cloudwatch;
 use serde_json::Value;
 use simulator::{
-    Fault, FaultRule, Fleet, RotationSpec, SecretSpec, SimulatorHandle, VersionSpec, days_ago,
+    Fault, FaultRule, Fleet, LambdaSpec, RotationSpec, SecretSpec, SimulatorHandle, VersionSpec,
+    days_ago,
 };
 
 const ACCOUNT: &str = "111111111111";
@@ -69,6 +70,7 @@ fn hundred_changed_and_one_stuck() -> Fleet {
         .regions([REGION])
         .account(ACCOUNT)
         .region(REGION)
+        .lambda(LambdaSpec::new("rotate"))
         .secrets((0..100).map(|i| changed_by_hand(&format!("app/by-hand-{i:03}"))))
         .secret(stuck())
         .build()
@@ -178,6 +180,7 @@ fn one_stuck_rotation() -> Fleet {
         .regions([REGION])
         .account(ACCOUNT)
         .region(REGION)
+        .lambda(LambdaSpec::new("rotate"))
         .secret(healthy("app/fine"))
         .secret(stuck())
         .build()
@@ -194,7 +197,16 @@ async fn a_denied_version_lookup_leaves_the_pending_check_unknown_everywhere() {
     let run = run_check(&harness.simulator, &config_yaml(false), "json").await;
     assert_eq!(run.code, Some(2), "stderr:\n{}", run.stderr);
     let report = json(&run);
-    assert_eq!(report["summary"]["unevaluated_secrets"], 1);
+    // The healthy secret's previous version needs the same call: unknown too.
+    assert_eq!(report["summary"]["unevaluated_secrets"], 2);
+    assert_eq!(
+        not_evaluated(secret(&report, "app/fine")),
+        vec![(
+            "previous_version_read".to_owned(),
+            "secretsmanager:ListSecretVersionIds".to_owned(),
+            "access_denied".to_owned()
+        )]
+    );
     let stuck = secret(&report, STUCK);
     assert_eq!(verdict(stuck, "rotation_pending"), None);
     assert_eq!(
@@ -227,7 +239,7 @@ async fn a_denied_version_lookup_leaves_the_pending_check_unknown_everywhere() {
     assert!(
         table
             .stdout
-            .contains("2 secrets, 0 non-compliant, 1 not fully evaluated"),
+            .contains("2 secrets, 0 non-compliant, 2 not fully evaluated"),
         "{}",
         table.stdout
     );
@@ -284,7 +296,7 @@ async fn a_denied_version_lookup_leaves_the_pending_check_unknown_everywhere() {
 
     // Once the permission is granted, the next poll judges it.
     harness.simulator.clear_faults();
-    harness.exporter.poller.poll_once(Utc::now()).await;
+    harness.exporter.read_everything_once(Utc::now()).await;
     let metrics = harness.scrape().await;
     assert_eq!(
         metrics.value(
@@ -410,6 +422,7 @@ async fn serve_spreads_version_lookups_over_polls_and_check_waits_for_all() {
         .regions([REGION])
         .account(ACCOUNT)
         .region(REGION)
+        .lambda(LambdaSpec::new("rotate"))
         .secrets((0..200).map(|i| changed_by_hand(&format!("app/by-hand-{i:03}"))))
         .build()
         .expect("fleet");
@@ -421,23 +434,28 @@ async fn serve_spreads_version_lookups_over_polls_and_check_waits_for_all() {
     for _ in 0..6 {
         harness.exporter.poller.poll_once(Utc::now()).await;
         let metrics = harness.scrape().await;
-        let unevaluated = metrics
-            .samples("aws_secretsmanager_unevaluated_secrets", &[])
-            .iter()
-            .map(|(_, value)| *value)
-            .sum::<f64>();
-        assert_eq!(
-            unevaluated,
+        let unevaluated = |labels: &[(&str, &str)]| {
             metrics
-                .samples(
-                    "aws_secretsmanager_unevaluated_secrets",
-                    &[("check", "rotation_age"), ("reason", "timeout")]
-                )
+                .samples("aws_secretsmanager_unevaluated_secrets", labels)
                 .iter()
                 .map(|(_, value)| *value)
-                .sum::<f64>(),
-            "only the deadline leaves ages unknown: {metrics:?}"
+                .sum::<f64>()
+        };
+        // The rotation Lambda is read by its own loops, not by a poll.
+        let unevaluated_by_versions = unevaluated(&[])
+            - unevaluated(&[("check", "rotation_lambda"), ("reason", "not_yet_read")]);
+        // Each secret's one lookup answers both checks that need it.
+        let age = unevaluated(&[("check", "rotation_age"), ("reason", "timeout")]);
+        assert_eq!(
+            unevaluated(&[("check", "previous_version_read"), ("reason", "timeout")]),
+            age
         );
+        assert_eq!(
+            unevaluated_by_versions,
+            2.0 * age,
+            "only the deadline leaves the version checks unknown"
+        );
+        let unevaluated = age;
         // No value set by hand is ever judged from its old rotation date.
         assert_eq!(
             metrics

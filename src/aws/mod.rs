@@ -12,6 +12,7 @@ mod assume_role;
 pub mod cloudtrail;
 pub mod cloudwatch;
 mod errors;
+pub mod lambda;
 pub mod organizations;
 pub mod pages;
 mod request_counter;
@@ -344,6 +345,12 @@ impl ClientFactory {
         organizations,
         aws_sdk_organizations,
         "organizations"
+    );
+    sdk_client!(
+        /// Lambda in the target's account and region (a rotation function's).
+        lambda,
+        aws_sdk_lambda,
+        "lambda"
     );
     sdk_client!(
         /// CloudWatch in the target's account and region (where metrics are published).

@@ -12,7 +12,7 @@ use litemap::LiteMap;
 
 use super::pages::Pages;
 use super::{ClientFactory, SourceError, Target, classify_sdk_error};
-use crate::inventory::{Interner, RotationRules, SecretRecord};
+use crate::inventory::{Interner, RotationRules, SecretRecord, bounded_text as bounded};
 
 /// The largest page `ListSecrets` serves.
 pub const PAGE_SIZE: i32 = 100;
@@ -44,12 +44,12 @@ pub trait SecretsSource: Send + Sync + 'static {
         target: &Target,
     ) -> impl Future<Output = Result<Vec<SecretRecord>, SourceError>> + Send;
 
-    /// The creation time of every version of one secret, by version id.
-    fn version_creations(
+    /// The versions of one secret that carry a staging label, by version id.
+    fn versions(
         &self,
         target: &Target,
         secret_arn: &str,
-    ) -> impl Future<Output = Result<BTreeMap<String, DateTime<Utc>>, SourceError>> + Send;
+    ) -> impl Future<Output = Result<BTreeMap<String, VersionFacts>, SourceError>> + Send;
 }
 
 impl SecretsSource for ClientFactory {
@@ -85,18 +85,19 @@ impl SecretsSource for ClientFactory {
         Ok(records)
     }
 
-    async fn version_creations(
+    async fn versions(
         &self,
         target: &Target,
         secret_arn: &str,
-    ) -> Result<BTreeMap<String, DateTime<Utc>>, SourceError> {
+    ) -> Result<BTreeMap<String, VersionFacts>, SourceError> {
         let client = self.secrets_manager(target);
         let mut pages = Pages::new("ListSecretVersionIds", MAX_VERSION_PAGES);
         let mut next_token = None;
-        let mut created = BTreeMap::new();
+        let mut versions = BTreeMap::new();
         loop {
             // Deprecated versions carry no staging label, so the ones asked
-            // about (AWSCURRENT, AWSPENDING) are always in the default listing.
+            // about (AWSCURRENT, AWSPENDING, AWSPREVIOUS) are always in the
+            // default listing.
             let page = client
                 .list_secret_version_ids()
                 .secret_id(secret_arn)
@@ -106,10 +107,14 @@ impl SecretsSource for ClientFactory {
                 .await
                 .map_err(|err| classify_sdk_error(&err))?;
             for version in page.versions() {
-                if let (Some(id), Some(when)) =
-                    (version.version_id(), timestamp(version.created_date()))
-                {
-                    created.insert(id.to_owned(), when);
+                if let Some(id) = version.version_id() {
+                    versions.insert(
+                        id.to_owned(),
+                        VersionFacts {
+                            created: timestamp(version.created_date()),
+                            last_accessed: timestamp(version.last_accessed_date()),
+                        },
+                    );
                 }
             }
             match pages.next_token(page.next_token())? {
@@ -117,22 +122,16 @@ impl SecretsSource for ClientFactory {
                 None => break,
             }
         }
-        Ok(created)
+        Ok(versions)
     }
 }
 
-/// `text` cut to at most `max` bytes on a character boundary: a value
-/// longer than any valid one is still kept (it still says the field is
-/// set), without letting one answer hold an unbounded string per secret.
-fn bounded(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    text.get(..end).unwrap_or_default()
+/// What `ListSecretVersionIds` says of one version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionFacts {
+    pub created: Option<DateTime<Utc>>,
+    /// The day it was last read (`LastAccessedDate` has no time).
+    pub last_accessed: Option<DateTime<Utc>>,
 }
 
 fn timestamp(value: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
@@ -210,6 +209,9 @@ pub fn record_from_entry(
         rotation_events: None,
         rotation_events_unknown: None,
         versions_unknown: None,
+        previous_version: None,
+        previous_version_access: None,
+        rotation_function: None,
     };
     if let Some(versions) = entry.secret_versions_to_stages() {
         record.set_version_stages(

@@ -39,6 +39,21 @@ pub struct Config {
     pub shard: Shard,
     /// Accounts found besides `accounts`.
     pub discovery: Discovery,
+    /// What is read besides the secrets.
+    pub sources: Sources,
+}
+
+/// The inventories and readers besides Secrets Manager's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sources {
+    pub lambda: LambdaSource,
+}
+
+/// The rotation Lambdas, read whenever rotation is: once per distinct
+/// function per `refresh_interval`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaSource {
+    pub refresh_interval: Duration,
 }
 
 impl Config {
@@ -84,6 +99,9 @@ impl Config {
         }
         if self.cloudwatch != new.cloudwatch {
             changed.push("cloudwatch");
+        }
+        if self.sources != new.sources {
+            changed.push("sources");
         }
         changed
     }

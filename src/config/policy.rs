@@ -18,6 +18,7 @@ pub(super) fn validate_policy(problems: &mut Problems, raw: RawPolicy) -> Policy
         require_customer_managed_key,
         kms_key_arns,
         required_tags,
+        previous_version_grace,
         exempt_tag,
         overrides,
     } = raw;
@@ -29,6 +30,7 @@ pub(super) fn validate_policy(problems: &mut Problems, raw: RawPolicy) -> Policy
         unused_after,
         require_customer_managed_key,
         required_tags,
+        previous_version_grace,
     }
     .validate(problems, "policy")
     .or_defaults();
@@ -70,6 +72,7 @@ fn validate_override(problems: &mut Problems, path: &str, raw: RawOverride) -> O
         unused_after,
         require_customer_managed_key,
         required_tags,
+        previous_version_grace,
     } = raw;
     let matcher = validate_match(problems, &format!("{path}.match"), matcher);
     let thresholds = RawThresholds {
@@ -80,6 +83,7 @@ fn validate_override(problems: &mut Problems, path: &str, raw: RawOverride) -> O
         unused_after,
         require_customer_managed_key,
         required_tags,
+        previous_version_grace,
     }
     .validate(problems, path);
     Override {

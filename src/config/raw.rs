@@ -69,6 +69,22 @@ pub(super) struct RawConfig {
     pub(super) aws: Option<RawAws>,
     #[serde(default)]
     pub(super) shard: Option<RawShard>,
+    #[serde(default)]
+    pub(super) sources: Option<RawSources>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with lambda")]
+pub(super) struct RawSources {
+    #[serde(default)]
+    pub(super) lambda: Option<RawLambdaSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with refresh_interval")]
+pub(super) struct RawLambdaSource {
+    #[serde(default)]
+    pub(super) refresh_interval: Option<RawDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +136,8 @@ pub(super) struct RawPolicy {
     #[serde(default)]
     pub(super) required_tags: Option<Vec<String>>,
     #[serde(default)]
+    pub(super) previous_version_grace: Option<RawDuration>,
+    #[serde(default)]
     pub(super) exempt_tag: Option<String>,
     #[serde(default)]
     pub(super) overrides: Option<Vec<RawOverride>>,
@@ -147,6 +165,8 @@ pub(super) struct RawOverride {
     pub(super) require_customer_managed_key: Option<bool>,
     #[serde(default)]
     pub(super) required_tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) previous_version_grace: Option<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::aws_names::{is_iam_name_char, role_arn_account};
 use super::duration::format_config_duration;
-use super::raw::{RawAws, RawCloudTrail, RawCloudWatch, RawCount};
+use super::raw::{RawAws, RawCloudTrail, RawCloudWatch, RawCount, RawSources};
 use super::validate::{Problems, check_region};
-use super::{Alarms, AwsClientSettings, CloudTrail, CloudWatch};
+use super::{Alarms, AwsClientSettings, CloudTrail, CloudWatch, LambdaSource, Sources};
 
 const DEFAULT_CLOUDTRAIL_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 /// CloudTrail event history keeps 90 days.
@@ -29,6 +29,35 @@ const MAX_CONCURRENT_TARGETS: i64 = 1024;
 const DEFAULT_MAX_ATTEMPTS: i64 = 3;
 const MAX_ATTEMPTS: i64 = 10;
 const DEFAULT_ROLE_SESSION_NAME: &str = "secrets-rotation-exporter";
+
+/// A rotation Lambda's configuration and policy change seldom; an hour
+/// keeps the reads to two requests per function per hour.
+const DEFAULT_LAMBDA_REFRESH: Duration = Duration::from_secs(3600);
+/// More often than this only spends requests: a broken function is found
+/// weeks before the rotation it will break.
+const MIN_LAMBDA_REFRESH: Duration = Duration::from_secs(60);
+
+pub(super) fn validate_sources(problems: &mut Problems, raw: RawSources) -> Sources {
+    let raw_lambda = raw.lambda.unwrap_or_default();
+    let refresh_interval = problems
+        .positive_duration(
+            "sources.lambda.refresh_interval",
+            raw_lambda.refresh_interval.as_ref(),
+        )
+        .unwrap_or(DEFAULT_LAMBDA_REFRESH);
+    if refresh_interval < MIN_LAMBDA_REFRESH {
+        problems.add(
+            "sources.lambda.refresh_interval",
+            format!(
+                "must be at least 1m (got {})",
+                format_config_duration(refresh_interval)
+            ),
+        );
+    }
+    Sources {
+        lambda: LambdaSource { refresh_interval },
+    }
+}
 
 pub(super) fn validate_cloudtrail(problems: &mut Problems, raw: RawCloudTrail) -> CloudTrail {
     let lookback = problems

@@ -86,6 +86,8 @@ thresholds! {
     require_customer_managed_key: bool = true, bool => as_written;
     /// Empty: at least one tag whose key does not start with `aws:`.
     required_tags: Vec<String> = Vec::new(), Vec<String> => tag_keys;
+    /// How long after the rotation day the version it replaced may still be read.
+    previous_version_grace: Duration = days(1), RawDuration => positive_duration;
 }
 
 const fn hours(count: u64) -> Duration {

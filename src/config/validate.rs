@@ -9,7 +9,7 @@ use super::discovery::validate_discovery;
 use super::duration::{format_config_duration, parse_duration};
 use super::policy::validate_policy;
 use super::raw::{RawAccount, RawConfig, RawDuration, RawLabels, RawShard};
-use super::services::{validate_aws, validate_cloudtrail, validate_cloudwatch};
+use super::services::{validate_aws, validate_cloudtrail, validate_cloudwatch, validate_sources};
 use super::{Account, Config, ConfigError, Labels, Problem, Shard};
 use crate::metrics::tag_label_name;
 
@@ -104,6 +104,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let shard = raw
         .shard
         .map_or_else(Shard::default, |raw| validate_shard(&mut problems, &raw));
+    let sources = validate_sources(&mut problems, raw.sources.unwrap_or_default());
 
     if !problems.0.is_empty() {
         return Err(ConfigError {
@@ -121,6 +122,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         aws,
         shard,
         discovery,
+        sources,
     })
 }
 

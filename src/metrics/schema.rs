@@ -99,6 +99,10 @@ pub const SECRET_ROTATION_PENDING_SINCE: MetricFamily = gauge(
     "aws_secretsmanager_secret_rotation_pending_since_timestamp_seconds",
     "When the version staged AWSPENDING without AWSCURRENT was created, as a Unix timestamp.",
 );
+pub const SECRET_PREVIOUS_VERSION_LAST_ACCESSED: MetricFamily = gauge(
+    "aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds",
+    "When the AWSPREVIOUS version, the value the last rotation replaced, was last read (LastAccessedDate, day precision), as a Unix timestamp.",
+);
 pub const SECRET_ROTATION_LAST_EVENT: MetricFamily = gauge(
     "aws_secretsmanager_secret_rotation_last_event_timestamp_seconds",
     "When the newest CloudTrail rotation event of each kind happened, as a Unix timestamp.",
@@ -175,7 +179,7 @@ pub const POLL_DURATION: MetricFamily = MetricFamily {
 
 /// Every family the exporter can serve, in exposition order: the ones built
 /// from a snapshot, then the exporter's own.
-pub const ALL_FAMILIES: [MetricFamily; 31] = [
+pub const ALL_FAMILIES: [MetricFamily; 32] = [
     ACCOUNT_INFO,
     SECRET_INFO,
     SECRET_CREATED,
@@ -189,6 +193,7 @@ pub const ALL_FAMILIES: [MetricFamily; 31] = [
     SECRET_ROTATION_INTERVAL,
     SECRET_ROTATION_MAX_AGE,
     SECRET_ROTATION_PENDING_SINCE,
+    SECRET_PREVIOUS_VERSION_LAST_ACCESSED,
     SECRET_ROTATION_LAST_EVENT,
     SECRET_EXEMPT,
     SECRET_COMPLIANT,

@@ -13,9 +13,10 @@ use super::schema::{
     ACCOUNT_INFO, AWS_MANAGED_KEY, LAST_POLL, MetricFamily, NONCOMPLIANT_SECRETS,
     ROTATION_EVENTS_TOTAL, SECRET_COMPLIANT, SECRET_CREATED, SECRET_CURRENT_VERSION_CREATED,
     SECRET_DELETION, SECRET_EXEMPT, SECRET_INFO, SECRET_LAST_ACCESSED, SECRET_LAST_CHANGED,
-    SECRET_LAST_ROTATED, SECRET_NEXT_ROTATION, SECRET_ROTATION_ENABLED, SECRET_ROTATION_INTERVAL,
-    SECRET_ROTATION_LAST_EVENT, SECRET_ROTATION_MAX_AGE, SECRET_ROTATION_PENDING_SINCE, SECRETS,
-    TARGET_LAST_SUCCESS, TARGET_POLL_DURATION, TARGET_UP, UNEVALUATED_SECRETS, tag_label_name,
+    SECRET_LAST_ROTATED, SECRET_NEXT_ROTATION, SECRET_PREVIOUS_VERSION_LAST_ACCESSED,
+    SECRET_ROTATION_ENABLED, SECRET_ROTATION_INTERVAL, SECRET_ROTATION_LAST_EVENT,
+    SECRET_ROTATION_MAX_AGE, SECRET_ROTATION_PENDING_SINCE, SECRETS, TARGET_LAST_SUCCESS,
+    TARGET_POLL_DURATION, TARGET_UP, UNEVALUATED_SECRETS, tag_label_name,
 };
 use crate::config::Labels;
 use crate::inventory::SecretRecord;
@@ -148,6 +149,12 @@ fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
         targets,
         RecordTime::PendingSince,
     );
+    write_record_time_family(
+        out,
+        &SECRET_PREVIOUS_VERSION_LAST_ACCESSED,
+        targets,
+        RecordTime::PreviousVersionLastAccessed,
+    );
     write_last_rotation_events(out, targets);
     write_secret_family(out, &SECRET_EXEMPT, targets, |s| {
         Some(V::flag(s.evaluation.exemption.is_some()))
@@ -180,10 +187,11 @@ enum RecordTime {
     NextRotation,
     Deleted,
     PendingSince,
+    PreviousVersionLastAccessed,
 }
 
 impl RecordTime {
-    const ALL: [RecordTime; 8] = [
+    const ALL: [RecordTime; 9] = [
         RecordTime::Created,
         RecordTime::LastChanged,
         RecordTime::LastAccessed,
@@ -192,6 +200,7 @@ impl RecordTime {
         RecordTime::NextRotation,
         RecordTime::Deleted,
         RecordTime::PendingSince,
+        RecordTime::PreviousVersionLastAccessed,
     ];
 
     fn of(self, record: &SecretRecord) -> Option<DateTime<Utc>> {
@@ -204,6 +213,7 @@ impl RecordTime {
             RecordTime::NextRotation => record.next_rotation,
             RecordTime::Deleted => record.deleted,
             RecordTime::PendingSince => record.pending_since,
+            RecordTime::PreviousVersionLastAccessed => record.previous_version_last_accessed(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod format;
 mod hygiene;
 mod overrides;
 mod rotation;
+mod rotation_lambda;
 pub mod schedule;
 mod verdict;
 
@@ -35,9 +36,13 @@ pub use verdict::{Check, Evaluation, UnknownVerdict, Verdict, VerdictDetail};
 use exemption::exemption_at;
 use hygiene::{kms_customer_managed, required_tags, unused};
 use rotation::{
-    rotation_age, rotation_enabled, rotation_failed, rotation_interval, rotation_interval_verdict,
-    rotation_overdue, rotation_pending,
+    previous_version_read, rotation_age, rotation_enabled, rotation_failed, rotation_interval,
+    rotation_interval_verdict, rotation_overdue, rotation_pending,
 };
+use rotation_lambda::rotation_lambda;
+
+pub use rotation::previous_version_reads_still_allowed;
+pub use rotation_lambda::{DEPRECATED_RUNTIMES, DEPRECATED_RUNTIMES_AS_OF, deprecated_since};
 use verdict::Judge;
 
 /// Judges one secret. Each call computes cron gaps afresh; evaluate many
@@ -89,7 +94,7 @@ fn judge(
         },
         max_age: thresholds.max_age,
         // Room for every check at once: growth by doubling would leave
-        // 16 slots for 9 verdicts on each of 100,000 secrets.
+        // 16 slots for 11 verdicts on each of 100,000 secrets.
         verdicts: Vec::with_capacity(Check::ALL.len()),
         unknown: Vec::new(),
         value_age_seconds: None,
@@ -114,6 +119,11 @@ fn judge(
     evaluation.extend(kms_customer_managed(judge, record, policy, &thresholds).map(Ok));
     evaluation.push(Ok(unused(judge, record, &thresholds, now)));
     evaluation.push(Ok(required_tags(judge, record, &thresholds)));
+    // Verdicts stay in `Check::ALL` order.
+    if evaluation.exemption.is_none() {
+        evaluation.extend(rotation_lambda(judge, record, now));
+        evaluation.extend(previous_version_read(judge, record, &thresholds, now));
+    }
     evaluation
 }
 

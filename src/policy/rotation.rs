@@ -4,17 +4,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::elapsed;
 use super::format::{format_duration, format_time};
 use super::schedule::{ScheduleCache, ScheduleGap};
 use super::verdict::{Check, Judge, Judged, UnknownVerdict, Verdict};
+use super::{elapsed, start_of_day};
 use crate::config::Thresholds;
-use crate::inventory::SecretRecord;
+use crate::inventory::{PreviousVersionAccess, SecretRecord, Unknown};
+use crate::snapshot::ErrorReason;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// What `rotation_age` and `rotation_pending` need when they need a
-/// version's creation.
+/// What `rotation_age`, `rotation_pending` and `previous_version_read`
+/// need when they need a version looked up.
 const NEEDS_VERSIONS: &str = "secretsmanager:ListSecretVersionIds";
 /// What `rotation_failed` needs.
 const NEEDS_CLOUDTRAIL: &str = "cloudtrail:LookupEvents";
@@ -285,4 +286,127 @@ pub(super) fn rotation_pending(
             limit,
         )
         .with_event(started)))
+}
+
+/// Whether every read of the previous version up to `now` is within
+/// `grace` of its replacement, whatever the reads: the version was replaced
+/// no earlier than `LastRotatedDate` (a later manual change only moves the
+/// replacement later), and today is within the grace of that day. Then no
+/// lookup of the version is needed.
+pub fn previous_version_reads_still_allowed(
+    record: &SecretRecord,
+    grace: Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    record.last_rotated.is_some_and(|rotated| {
+        elapsed(
+            start_of_day(rotated.date_naive()),
+            start_of_day(now.date_naive()),
+        ) <= grace
+    })
+}
+
+/// Judged on the day the `AWSPREVIOUS` version was last read (a day, no
+/// time) against the day it was replaced: the newest of `LastRotatedDate`
+/// and the current version's creation. A read on a later day than the
+/// grace allows means some application still holds the replaced value,
+/// except a read on the day the next rotation started: multi-user
+/// rotation's Lambda reads `AWSPREVIOUS` then, to clone its user.
+pub(super) fn previous_version_read(
+    judge: Judge,
+    record: &SecretRecord,
+    thresholds: &Thresholds,
+    now: DateTime<Utc>,
+) -> Option<Judged> {
+    if !record.has_rotated_previous_version() {
+        return None;
+    }
+    let check = Check::PreviousVersionRead;
+    let grace = thresholds.previous_version_grace;
+    // Within the grace of the last rotation, no read can be late yet:
+    // compliant whatever a lookup would say, so none is needed.
+    if let Some(rotated) = record.last_rotated
+        && previous_version_reads_still_allowed(record, grace, now)
+    {
+        let until = start_of_day(rotated.date_naive())
+            .checked_add_signed(chrono::Duration::from_std(grace).unwrap_or_default())
+            .unwrap_or(rotated);
+        return Some(Ok(judge.verdict(check, true, || {
+            format!(
+                "the previous version was replaced on or after {}; it may be read until {}",
+                rotated.format("%Y-%m-%d"),
+                until.format("%Y-%m-%d")
+            )
+        })));
+    }
+    let (last_accessed, replaced_at) = match record.previous_version_access? {
+        PreviousVersionAccess::Unknown(reason) => {
+            return Some(Err(UnknownVerdict {
+                check,
+                needs: NEEDS_VERSIONS,
+                reason,
+            }));
+        }
+        PreviousVersionAccess::Known {
+            last_accessed,
+            replaced_at,
+        } => (last_accessed, replaced_at),
+    };
+    let version = record.previous_version_id().unwrap_or_default();
+    let Some(read) = last_accessed else {
+        return Some(Ok(judge.verdict(check, true, || {
+            format!("version {version} (AWSPREVIOUS) has not been read since it was replaced")
+        })));
+    };
+    let read_day = start_of_day(read.date_naive());
+    let Some(replaced) = [record.last_rotated, replaced_at]
+        .into_iter()
+        .flatten()
+        .max()
+    else {
+        // The day it was replaced cannot be told: no verdict is guessed.
+        return Some(Err(UnknownVerdict {
+            check,
+            needs: NEEDS_VERSIONS,
+            reason: Unknown::Failed(ErrorReason::InvalidResponse),
+        }));
+    };
+    let replaced_day = start_of_day(replaced.date_naive());
+    let after = elapsed(replaced_day, read_day);
+    let within_grace = after <= grace;
+    // The next rotation's own read: a pending version created on the day
+    // of the read, or a rotation CloudTrail saw start that day.
+    let next_rotation_started = [
+        record.pending_since,
+        record
+            .rotation_events
+            .as_ref()
+            .and_then(|events| events.started.as_ref().map(|event| event.time)),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|started| started > replaced && start_of_day(started.date_naive()) == read_day);
+    let compliant = within_grace || next_rotation_started;
+    let reason = || {
+        let read_on = read.format("%Y-%m-%d");
+        let replaced_on = replaced.format("%Y-%m-%d");
+        if within_grace {
+            format!(
+                "version {version} (AWSPREVIOUS) was last read on {read_on}, {} after it was replaced on {replaced_on}; policy allows {}",
+                format_duration(after),
+                format_duration(grace)
+            )
+        } else if next_rotation_started {
+            format!(
+                "version {version} (AWSPREVIOUS) was last read on {read_on}, the day the next rotation started (its Lambda reads AWSPREVIOUS)"
+            )
+        } else {
+            format!(
+                "version {version} (AWSPREVIOUS) was still read on {read_on}, {} after it was replaced on {replaced_on}; policy allows {}: an application did not pick up the new value",
+                format_duration(after),
+                format_duration(grace)
+            )
+        }
+    };
+    Some(Ok(judge.measured(check, compliant, reason, after, grace)))
 }

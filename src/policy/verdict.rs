@@ -22,10 +22,12 @@ pub enum Check {
     KmsCustomerManaged,
     Unused,
     RequiredTags,
+    RotationLambda,
+    PreviousVersionRead,
 }
 
 impl Check {
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 11] = [
         Check::RotationEnabled,
         Check::RotationInterval,
         Check::RotationAge,
@@ -35,6 +37,8 @@ impl Check {
         Check::KmsCustomerManaged,
         Check::Unused,
         Check::RequiredTags,
+        Check::RotationLambda,
+        Check::PreviousVersionRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +52,8 @@ impl Check {
             Check::KmsCustomerManaged => "kms_customer_managed",
             Check::Unused => "unused",
             Check::RequiredTags => "required_tags",
+            Check::RotationLambda => "rotation_lambda",
+            Check::PreviousVersionRead => "previous_version_read",
         }
     }
 
@@ -57,7 +63,9 @@ impl Check {
     }
 
     /// The checks about rotation, which an exemption skips. The others (the
-    /// key, use and tags) hold for a secret whatever rotates it.
+    /// key, use and tags) hold for a secret whatever rotates it. Whether the
+    /// rotation Lambda works and whether applications let go of the
+    /// replaced value are part of rotation.
     pub fn is_about_rotation(self) -> bool {
         match self {
             Check::RotationEnabled
@@ -65,7 +73,9 @@ impl Check {
             | Check::RotationAge
             | Check::RotationOverdue
             | Check::RotationFailed
-            | Check::RotationPending => true,
+            | Check::RotationPending
+            | Check::RotationLambda
+            | Check::PreviousVersionRead => true,
             Check::KmsCustomerManaged | Check::Unused | Check::RequiredTags => false,
         }
     }

@@ -18,6 +18,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod cloudtrail;
+pub mod lambda;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -50,6 +51,23 @@ pub trait PerTargetSource: Send + Sync + 'static {
     /// The AWS operations it calls, as (service, operation): their request
     /// counters exist from start-up.
     fn operations(&self) -> &'static [(&'static str, &'static str)];
+
+    /// How often each target's loop ticks, given the poll interval.
+    fn loop_interval(&self, poll_interval: Duration) -> Duration {
+        poll_interval
+    }
+
+    /// Whether the source reads what the inventory listed, and so must be
+    /// read after a poll (as `check` does) rather than before.
+    fn reads_inventory(&self) -> bool {
+        false
+    }
+
+    /// Changes whenever the source should look again at once, besides its
+    /// ticks (a new snapshot that may name new things to read).
+    fn wake_on(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 
     /// How long the next read of a target may take before it fails with
     /// `timeout`: one interval, unless the source knows its next read is
@@ -130,6 +148,17 @@ impl ReadContext<'_> {
         permit
     }
 
+    /// Counts an error that does not fail the read (a function the target's
+    /// role cannot see), in `errors_total` with its reason.
+    pub fn count_error(&self, reason: ErrorReason) {
+        self.metrics.record_error(
+            &self.target.account_id,
+            &self.target.region,
+            self.source,
+            reason,
+        );
+    }
+
     /// Counts an item of an answer that could not be used and was skipped
     /// (`reason="invalid_response"`), without failing the read.
     pub fn skipped_invalid_item(&self) {
@@ -161,6 +190,8 @@ pub struct TargetLoops<S: PerTargetSource> {
     /// Told when a read learned something or a target's health changed, so
     /// the snapshot is rebuilt without waiting for a poll.
     changed: Option<Arc<tokio::sync::Notify>>,
+    /// Wakes every target's loop for a read now (see `wake_on`).
+    wake: tokio::sync::Notify,
 }
 
 impl<S: PerTargetSource> TargetLoops<S> {
@@ -179,6 +210,7 @@ impl<S: PerTargetSource> TargetLoops<S> {
         // Validation keeps each source's rate positive; the floor only
         // guards a hand-built loop from dividing by zero.
         let min_request_interval = Duration::from_secs_f64(1.0 / requests_per_second.max(0.001));
+        let interval = source.loop_interval(interval);
         let loops = Self {
             source,
             targets,
@@ -188,6 +220,7 @@ impl<S: PerTargetSource> TargetLoops<S> {
             slots: Mutex::default(),
             in_flight: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
             changed: None,
+            wake: tokio::sync::Notify::new(),
         };
         loops.follow(&loops.targets.current());
         loops
@@ -198,8 +231,10 @@ impl<S: PerTargetSource> TargetLoops<S> {
         Duration::from_millis(self.interval_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Reads each target every `interval` from its next read on (a reload).
-    pub fn set_interval(&self, interval: Duration) {
+    /// Reads each target at the pace a new poll interval gives, from its
+    /// next read on (a reload).
+    pub fn set_interval(&self, poll_interval: Duration) {
+        let interval = self.source.loop_interval(poll_interval);
         self.interval_ms
             .store(millis(interval), std::sync::atomic::Ordering::Relaxed);
     }
@@ -353,6 +388,23 @@ impl<S: PerTargetSource> TargetLoops<S> {
     /// change, a new target's loop starts at once and a removed target's
     /// loop is stopped, mid-read if need be.
     pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        if let Some(mut woken) = self.source.wake_on() {
+            let loops = self.clone();
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stopped(&mut stop) => break,
+                        changed = woken.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                            loops.wake.notify_waiters();
+                        }
+                    }
+                }
+            });
+        }
         let mut targets_changed = self.targets.watch();
         let mut loops: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
         loop {
@@ -400,7 +452,10 @@ impl<S: PerTargetSource> TargetLoops<S> {
             tokio::select! {
                 _ = stopped(&mut shutdown) => break,
                 _ = async {
-                    ticker.tick().await;
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = self.wake.notified() => {}
+                    }
                     self.refresh(&target, Utc::now()).await;
                 } => {}
             }
@@ -472,6 +527,10 @@ pub trait RunningSource: Send + Sync {
     /// Reads each target every `interval` from now on (a reload changed
     /// `poll_interval`).
     fn set_interval(&self, interval: Duration);
+
+    /// Whether it reads what the inventory listed: `check` reads it after
+    /// its poll.
+    fn reads_inventory(&self) -> bool;
 }
 
 impl<S: PerTargetSource> RunningSource for TargetLoops<S> {
@@ -488,6 +547,10 @@ impl<S: PerTargetSource> RunningSource for TargetLoops<S> {
 
     fn set_interval(&self, interval: Duration) {
         TargetLoops::set_interval(self, interval);
+    }
+
+    fn reads_inventory(&self) -> bool {
+        self.source.reads_inventory()
     }
 }
 
