@@ -601,7 +601,9 @@ async fn a_fleet_rotating_every_30_days_costs_28_lookups_in_30_secrets_a_day() {
         let again = harness.simulator.requests("ListSecretVersionIds") - first;
         per_day.push((first, again));
     }
-    println!("300 secrets rotating every 30 days: ListSecretVersionIds per day (first poll, later polls) {per_day:?}");
+    println!(
+        "300 secrets rotating every 30 days: ListSecretVersionIds per day (first poll, later polls) {per_day:?}"
+    );
     // The simulator's secrets do not rotate by themselves, so on later days
     // fewer are within the grace: 280, then 290, then 300.
     assert_eq!(per_day, [(280, 0), (290, 0), (300, 0)]);

@@ -16,7 +16,10 @@ use arbitrary::Arbitrary;
 use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
 use secrets_rotation_exporter::config::Policy;
-use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord, Unknown};
+use secrets_rotation_exporter::inventory::{
+    FunctionFacts, LambdaFacts, PreviousVersionAccess, RotationFunction, RotationRules,
+    SecretRecord, Unknown,
+};
 use secrets_rotation_exporter::metrics::{RenderOptions, render_snapshot, tag_label_name};
 use secrets_rotation_exporter::policy::{ScheduleCache, evaluate_bare};
 use secrets_rotation_exporter::rotation_events::{
@@ -120,6 +123,19 @@ struct SecretInput {
     events: Option<[Option<(String, Time, Option<String>)>; 4]>,
     events_unknown: Option<u8>,
     versions_unknown: Option<u8>,
+    /// The previous version's last read and replacement, or why unknown.
+    previous_access: Option<(Option<Time>, Option<Time>, Option<u8>)>,
+    /// The rotation function: missing, or found with its state, last
+    /// update status, runtime and whether Secrets Manager may invoke it;
+    /// or why unknown.
+    function: Option<FunctionInput>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum FunctionInput {
+    Missing,
+    Found(Option<String>, Option<String>, Option<String>, bool),
+    Unknown(u8),
 }
 
 fn reason(n: u8) -> ErrorReason {
@@ -170,6 +186,28 @@ fn record(target: &TargetInput, input: &SecretInput) -> SecretRecord {
         pending_since: time(&input.pending_since),
         rotation_events_unknown: input.events_unknown.map(unknown),
         versions_unknown: input.versions_unknown.map(unknown),
+        previous_version_access: input.previous_access.as_ref().map(
+            |(last_accessed, replaced_at, why)| match why {
+                Some(why) => PreviousVersionAccess::Unknown(unknown(*why)),
+                None => PreviousVersionAccess::Known {
+                    last_accessed: time(last_accessed),
+                    replaced_at: time(replaced_at),
+                },
+            },
+        ),
+        rotation_function: input.function.as_ref().map(|function| match function {
+            FunctionInput::Missing => RotationFunction::Known(Arc::new(LambdaFacts::Missing)),
+            FunctionInput::Found(state, last_update_status, runtime, may_invoke) => {
+                RotationFunction::Known(Arc::new(LambdaFacts::Found(FunctionFacts {
+                    state: state.clone(),
+                    last_update_status: last_update_status.clone(),
+                    runtime: runtime.clone(),
+                    secrets_manager_may_invoke: *may_invoke,
+                    ..FunctionFacts::default()
+                })))
+            }
+            FunctionInput::Unknown(why) => RotationFunction::Unknown(unknown(*why)),
+        }),
         ..SecretRecord::default()
     };
     record.set_version_stages(

@@ -246,7 +246,12 @@ pub fn function_location(arn: &str) -> Option<(&str, &str)> {
         && region
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    (parts.next() == Some("function") && valid_account && valid_region).then_some((account, region))
+    let names_function = parts.next() == Some("function")
+        && parts
+            .next()
+            .and_then(|name| name.split(':').next())
+            .is_some_and(|name| !name.is_empty());
+    (names_function && valid_account && valid_region).then_some((account, region))
 }
 
 #[cfg(test)]
@@ -340,6 +345,9 @@ mod tests {
             "arn:aws:s3:eu-west-1:111111111111:function:rotate",
             "arn:aws:lambda:eu-west-1:111111111111:layer:x",
             "arn:aws:lambda:EU:111111111111:function:x",
+            "arn:aws:lambda:eu-west-1:111111111111:function",
+            "arn:aws:lambda:eu-west-1:111111111111:function:",
+            "arn:aws:lambda:eu-west-1:111111111111:function::1",
         ] {
             assert_eq!(function_location(bad), None, "{bad}");
         }
