@@ -191,12 +191,8 @@ impl Exporter {
         }
         let poller = Arc::new(poller);
         let state = Arc::new(
-            AppState::new(
-                store,
-                metrics.clone(),
-                RenderOptions::from_labels(&config.labels),
-            )
-            .watch_polls(config.poll_interval),
+            AppState::new(store, metrics.clone(), RenderOptions::from_config(&config))
+                .watch_polls(config.poll_interval),
         );
         metrics.record_config_load(true, chrono::Utc::now());
         Ok(Self {

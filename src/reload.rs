@@ -136,7 +136,7 @@ impl Reloader {
         exporter.poller.set_config(new.clone());
         exporter
             .state
-            .set_render_options(RenderOptions::from_labels(&new.labels));
+            .set_render_options(RenderOptions::from_config(&new));
         exporter.state.set_poll_interval(new.poll_interval);
         for source in &exporter.sources {
             source.set_interval(new.poll_interval);

@@ -320,7 +320,7 @@ fn rendered_snapshot() -> String {
 }
 
 fn golden_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/snapshot.prom")
+    golden_dir().join("snapshot.prom")
 }
 
 /// Runs `promtool check metrics` on the text; returns promtool's complaints.
@@ -389,12 +389,12 @@ fn describe_difference(expected: &str, actual: &str) -> String {
     message
 }
 
-#[test]
-fn snapshot_renders_as_the_golden_file() {
-    let actual = rendered_snapshot();
-    let path = golden_path();
+/// Compares `actual` with the golden file `name`, or writes it with
+/// `UPDATE_GOLDEN=1`.
+fn assert_matches_golden(name: &str, actual: &str) {
+    let path = golden_dir().join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        if let Err(error) = std::fs::write(&path, &actual) {
+        if let Err(error) = std::fs::write(&path, actual) {
             panic!("could not write {}: {error}", path.display());
         }
         return;
@@ -408,9 +408,147 @@ fn snapshot_renders_as_the_golden_file() {
     };
     assert!(
         expected == actual,
-        "{}",
-        describe_difference(&expected, &actual)
+        "{}: {}",
+        path.display(),
+        describe_difference(&expected, actual)
     );
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+#[test]
+fn snapshot_renders_as_the_golden_file() {
+    assert_matches_golden("snapshot.prom", &rendered_snapshot());
+}
+
+/// The `metrics:` section of a configuration, as render options.
+fn options_with(metrics_yaml: &str) -> RenderOptions {
+    let yaml = format!("regions: [us-east-1]\n{metrics_yaml}");
+    let config = match secrets_rotation_exporter::config::parse(&yaml) {
+        Ok(config) => config,
+        Err(error) => panic!("{yaml}\nis refused: {error}"),
+    };
+    render_options().with_budget(&config.metrics)
+}
+
+fn rendered_with(options: &RenderOptions) -> String {
+    let mut out = String::new();
+    if let Err(error) = render_all(
+        Some(&fixture_snapshot()),
+        &exporter_metrics(),
+        options,
+        &mut out,
+    ) {
+        panic!("rendering failed: {error}");
+    }
+    out
+}
+
+#[test]
+fn an_allow_and_deny_list_renders_as_its_golden_file() {
+    let options = options_with(
+        "metrics:\n  include: [\"aws_secretsmanager_*\", secrets_rotation_exporter_target_up]\n  exclude: [\"aws_secretsmanager_secret_*_timestamp_seconds\", aws_secretsmanager_secret_exempt]\n",
+    );
+    let rendered = rendered_with(&options);
+    let families = family_names(&rendered);
+    assert!(families.contains("aws_secretsmanager_secret_info"));
+    assert!(families.contains("secrets_rotation_exporter_target_up"));
+    for left_out in [
+        "aws_account_info",
+        "aws_secretsmanager_secret_created_timestamp_seconds",
+        "aws_secretsmanager_secret_next_rotation_timestamp_seconds",
+        "aws_secretsmanager_secret_exempt",
+        "secrets_rotation_exporter_errors_total",
+        "secrets_rotation_exporter_build_info",
+    ] {
+        assert!(!families.contains(left_out), "{left_out} is served");
+    }
+    if let Err(problems) = promtool_check(&rendered) {
+        panic!("{problems}");
+    }
+    assert_matches_golden("budget-allow-deny.prom", &rendered);
+}
+
+#[test]
+fn failing_verdicts_render_as_their_golden_file() {
+    let all = rendered_with(&render_options());
+    let failing = rendered_with(&options_with("metrics:\n  verdicts: failing\n"));
+    let verdicts = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| line.starts_with("aws_secretsmanager_secret_compliant{"))
+            .map(str::to_owned)
+            .collect()
+    };
+    // Exactly the failing verdicts of `all` are left, and nothing else moves.
+    let failing_of_all: Vec<String> = verdicts(&all)
+        .into_iter()
+        .filter(|line| line.ends_with(" 0"))
+        .collect();
+    assert!(!failing_of_all.is_empty());
+    assert_eq!(verdicts(&failing), failing_of_all);
+    let others = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| !line.starts_with("aws_secretsmanager_secret_compliant{"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(others(&failing), others(&all));
+    assert_matches_golden("budget-failing.prom", &failing);
+}
+
+/// The large-fleet profile exactly as docs/metrics.md gives it.
+fn large_fleet_profile() -> String {
+    let doc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
+    let text = std::fs::read_to_string(&doc).unwrap_or_else(|error| panic!("{error}"));
+    let after = text
+        .split_once("### The large-fleet profile")
+        .map(|(_, after)| after)
+        .unwrap_or_else(|| panic!("docs/metrics.md has no large-fleet profile"));
+    let block = after
+        .split_once("```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block.to_owned())
+        .unwrap_or_else(|| panic!("the large-fleet profile has no yaml block"));
+    block
+}
+
+#[test]
+fn the_large_fleet_profile_serves_at_most_three_series_per_compliant_secret() {
+    let options = options_with(&large_fleet_profile());
+    let rendered = rendered_with(&options);
+    let snapshot = fixture_snapshot();
+    for target in &snapshot.targets {
+        for secret in &target.secrets {
+            if !secret.evaluation.compliant() {
+                continue;
+            }
+            let name = format!("secret_name=\"{}\"", secret.record.name);
+            let series = rendered
+                .lines()
+                .filter(|line| !line.starts_with('#') && line.contains(&name))
+                .count();
+            assert!(
+                series <= 3,
+                "{} has {series} series in the large-fleet profile",
+                secret.record.name
+            );
+        }
+    }
+    if let Err(problems) = promtool_check(&rendered) {
+        panic!("{problems}");
+    }
+    assert_matches_golden("budget-large-fleet.prom", &rendered);
+}
+
+/// The families of an exposition, from its `# TYPE` lines.
+fn family_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod aws_names;
 mod discovery;
 mod duration;
 mod limits;
+mod metrics;
 mod policy;
 mod raw;
 mod services;
@@ -41,6 +42,45 @@ pub struct Config {
     pub discovery: Discovery,
     /// What is read besides the secrets.
     pub sources: Sources,
+    /// The series `/metrics` serves.
+    pub metrics: SeriesBudget,
+}
+
+/// Which families and verdict series `/metrics` serves: the `metrics:`
+/// section, for a Prometheus that cannot afford every series.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeriesBudget {
+    /// Family names or globs; empty: every family.
+    pub include: Vec<String>,
+    /// Family names or globs left out, even when included.
+    pub exclude: Vec<String>,
+    pub verdicts: VerdictSeries,
+}
+
+/// Which `aws_secretsmanager_secret_compliant` series are served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VerdictSeries {
+    /// One per applicable check that could be judged, 1 or 0.
+    #[default]
+    All,
+    /// Only the checks a secret fails (0): a recovery drops the series.
+    Failing,
+}
+
+impl SeriesBudget {
+    /// Whether the family named `family` is served: included (or no
+    /// `include` given) and not excluded. Patterns were checked when the
+    /// configuration loaded; one that cannot compile matches nothing.
+    pub fn serves(&self, family: &str) -> bool {
+        let matches = |patterns: &[String]| {
+            patterns.iter().any(|pattern| {
+                globset::Glob::new(pattern)
+                    .map(|glob| glob.compile_matcher().is_match(family))
+                    .unwrap_or(false)
+            })
+        };
+        (self.include.is_empty() || matches(&self.include)) && !matches(&self.exclude)
+    }
 }
 
 /// The inventories and readers besides Secrets Manager's.

@@ -71,6 +71,22 @@ pub(super) struct RawConfig {
     pub(super) shard: Option<RawShard>,
     #[serde(default)]
     pub(super) sources: Option<RawSources>,
+    #[serde(default)]
+    pub(super) metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with include, exclude, verdicts"
+)]
+pub(super) struct RawMetrics {
+    #[serde(default)]
+    pub(super) include: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) exclude: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) verdicts: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::aws_names::{is_account_id, is_external_id, is_region, role_arn_account};
 use super::discovery::validate_discovery;
 use super::duration::{format_config_duration, parse_duration};
+use super::metrics::validate_metrics;
 use super::policy::validate_policy;
 use super::raw::{RawAccount, RawConfig, RawDuration, RawLabels, RawShard};
 use super::services::{validate_aws, validate_cloudtrail, validate_cloudwatch, validate_sources};
@@ -105,6 +106,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .shard
         .map_or_else(Shard::default, |raw| validate_shard(&mut problems, &raw));
     let sources = validate_sources(&mut problems, raw.sources.unwrap_or_default());
+    let metrics = validate_metrics(&mut problems, raw.metrics.unwrap_or_default());
 
     if !problems.0.is_empty() {
         return Err(ConfigError {
@@ -123,6 +125,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         shard,
         discovery,
         sources,
+        metrics,
     })
 }
 

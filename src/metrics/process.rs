@@ -266,7 +266,18 @@ impl ExporterMetrics {
 
     /// The series of the registry: a few dozen, whatever the fleet.
     pub fn render_registry(&self, out: &mut String) -> Result<(), prometheus::Error> {
-        TextEncoder::new().encode_utf8(&self.registry.gather(), out)
+        self.render_registry_serving(out, &RenderOptions::default())
+    }
+
+    /// The registry's families that `options` serves.
+    pub fn render_registry_serving(
+        &self,
+        out: &mut String,
+        options: &RenderOptions,
+    ) -> Result<(), prometheus::Error> {
+        let mut families = self.registry.gather();
+        families.retain(|family| options.serves(family.name()));
+        TextEncoder::new().encode_utf8(&families, out)
     }
 
     /// `secrets_rotation_exporter_errors_total`, one series per target,
@@ -295,7 +306,11 @@ pub fn render_all(
     if let Some(snapshot) = snapshot {
         render_snapshot(snapshot, options, out);
     }
-    exporter.render(out)
+    exporter.render_registry_serving(out, options)?;
+    if options.serves(ERRORS_TOTAL.name) {
+        exporter.render_errors(out);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

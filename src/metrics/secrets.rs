@@ -10,7 +10,7 @@ use super::exposition::{
     push_label,
 };
 use super::schema::{
-    ACCOUNT_INFO, AWS_MANAGED_KEY, LAST_POLL, MetricFamily, NONCOMPLIANT_SECRETS,
+    ACCOUNT_INFO, ALL_FAMILIES, AWS_MANAGED_KEY, LAST_POLL, MetricFamily, NONCOMPLIANT_SECRETS,
     ROTATION_EVENTS_TOTAL, SECRET_COMPLIANT, SECRET_CREATED, SECRET_CURRENT_VERSION_CREATED,
     SECRET_DELETION, SECRET_EXEMPT, SECRET_INFO, SECRET_LAST_ACCESSED, SECRET_LAST_CHANGED,
     SECRET_LAST_ROTATED, SECRET_NEXT_ROTATION, SECRET_PREVIOUS_VERSION_LAST_ACCESSED,
@@ -18,7 +18,7 @@ use super::schema::{
     SECRET_ROTATION_MAX_AGE, SECRET_ROTATION_PENDING_SINCE, SECRETS, TARGET_LAST_SUCCESS,
     TARGET_POLL_DURATION, TARGET_UP, UNEVALUATED_SECRETS, tag_label_name,
 };
-use crate::config::Labels;
+use crate::config::{Config, Labels, SeriesBudget, VerdictSeries};
 use crate::inventory::SecretRecord;
 use crate::policy::Check;
 use crate::rotation_events::RotationEventKind;
@@ -31,12 +31,16 @@ struct TagLabel {
 }
 
 /// How a snapshot is rendered: which tag keys become `tag_<key>` labels on
-/// `aws_secretsmanager_secret_info`, and which account tag keys on
-/// `aws_account_info`.
+/// `aws_secretsmanager_secret_info`, which account tag keys on
+/// `aws_account_info`, and which families and verdicts are served.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RenderOptions {
     tag_labels: Vec<TagLabel>,
     account_tag_labels: Vec<TagLabel>,
+    /// The families `metrics.include` and `metrics.exclude` leave out,
+    /// worked out once rather than matched at every rendering.
+    left_out: Vec<&'static str>,
+    verdicts: VerdictSeries,
 }
 
 /// The `tag_<key>` labels of `keys`. Two keys that sanitise to the same
@@ -67,13 +71,34 @@ impl RenderOptions {
     {
         Self {
             tag_labels: tag_labels(tag_keys),
-            account_tag_labels: Vec::new(),
+            ..Self::default()
         }
     }
 
     pub fn from_labels(labels: &Labels) -> Self {
         Self::new(labels.tags.iter().cloned())
             .with_account_tags(labels.account_tags.iter().cloned())
+    }
+
+    /// As the configuration says: its `labels` and its `metrics` budget.
+    pub fn from_config(config: &Config) -> Self {
+        Self::from_labels(&config.labels).with_budget(&config.metrics)
+    }
+
+    /// Serving only what `budget` lets through.
+    pub fn with_budget(mut self, budget: &SeriesBudget) -> Self {
+        self.left_out = ALL_FAMILIES
+            .iter()
+            .filter(|family| !budget.serves(family.name))
+            .map(|family| family.name)
+            .collect();
+        self.verdicts = budget.verdicts;
+        self
+    }
+
+    /// Whether the family named `family` is served.
+    pub fn serves(&self, family: &str) -> bool {
+        !self.left_out.contains(&family)
     }
 
     /// With the account tag keys `account_tag_keys` on `aws_account_info`.
@@ -119,8 +144,13 @@ fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
     let targets: Vec<TargetLabels<'_>> = snapshot.targets.iter().map(TargetLabels::new).collect();
     let targets = targets.as_slice();
 
-    write_account_info(out, &snapshot.accounts, options);
-    write_secret_info(out, targets, options);
+    let on = |family: &MetricFamily| options.serves(family.name);
+    if on(&ACCOUNT_INFO) {
+        write_account_info(out, &snapshot.accounts, options);
+    }
+    if on(&SECRET_INFO) {
+        write_secret_info(out, targets, options);
+    }
     for (family, time) in [
         (&SECRET_CREATED, RecordTime::Created),
         (&SECRET_LAST_CHANGED, RecordTime::LastChanged),
@@ -133,47 +163,76 @@ fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
         (&SECRET_NEXT_ROTATION, RecordTime::NextRotation),
         (&SECRET_DELETION, RecordTime::Deleted),
     ] {
-        write_record_time_family(out, family, targets, time);
+        if on(family) {
+            write_record_time_family(out, family, targets, time);
+        }
     }
-    write_rotation_enabled(out, targets);
-    write_secret_family(out, &SECRET_ROTATION_INTERVAL, targets, |s| {
-        s.evaluation.rotation_interval.map(V::duration)
-    });
-    // No policy applies to a secret on its way out, so no limit is in force.
-    write_secret_family(out, &SECRET_ROTATION_MAX_AGE, targets, |s| {
-        (!s.evaluation.scheduled_for_deletion).then(|| V::duration(s.evaluation.max_age))
-    });
-    write_record_time_family(
-        out,
-        &SECRET_ROTATION_PENDING_SINCE,
-        targets,
-        RecordTime::PendingSince,
-    );
-    write_record_time_family(
-        out,
-        &SECRET_PREVIOUS_VERSION_LAST_ACCESSED,
-        targets,
-        RecordTime::PreviousVersionLastAccessed,
-    );
-    write_last_rotation_events(out, targets);
-    write_secret_family(out, &SECRET_EXEMPT, targets, |s| {
-        Some(V::flag(s.evaluation.exemption.is_some()))
-    });
-    write_secret_compliant(out, targets);
+    if on(&SECRET_ROTATION_ENABLED) {
+        write_rotation_enabled(out, targets);
+    }
+    if on(&SECRET_ROTATION_INTERVAL) {
+        write_secret_family(out, &SECRET_ROTATION_INTERVAL, targets, |s| {
+            s.evaluation.rotation_interval.map(V::duration)
+        });
+    }
+    if on(&SECRET_ROTATION_MAX_AGE) {
+        // No policy applies to a secret on its way out, so no limit is in force.
+        write_secret_family(out, &SECRET_ROTATION_MAX_AGE, targets, |s| {
+            (!s.evaluation.scheduled_for_deletion).then(|| V::duration(s.evaluation.max_age))
+        });
+    }
+    for (family, time) in [
+        (&SECRET_ROTATION_PENDING_SINCE, RecordTime::PendingSince),
+        (
+            &SECRET_PREVIOUS_VERSION_LAST_ACCESSED,
+            RecordTime::PreviousVersionLastAccessed,
+        ),
+    ] {
+        if on(family) {
+            write_record_time_family(out, family, targets, time);
+        }
+    }
+    if on(&SECRET_ROTATION_LAST_EVENT) {
+        write_last_rotation_events(out, targets);
+    }
+    if on(&SECRET_EXEMPT) {
+        write_secret_family(out, &SECRET_EXEMPT, targets, |s| {
+            Some(V::flag(s.evaluation.exemption.is_some()))
+        });
+    }
+    if on(&SECRET_COMPLIANT) {
+        write_secret_compliant(out, targets, options.verdicts);
+    }
 
-    write_secrets_per_target(out, targets);
-    write_noncompliant_per_target(out, targets);
-    write_unevaluated_per_target(out, targets);
-    write_rotation_events_total(out, targets);
+    if on(&SECRETS) {
+        write_secrets_per_target(out, targets);
+    }
+    if on(&NONCOMPLIANT_SECRETS) {
+        write_noncompliant_per_target(out, targets);
+    }
+    if on(&UNEVALUATED_SECRETS) {
+        write_unevaluated_per_target(out, targets);
+    }
+    if on(&ROTATION_EVENTS_TOTAL) {
+        write_rotation_events_total(out, targets);
+    }
 
-    write_health_family(out, &TARGET_UP, targets, |h| Some(V::flag(h.up)));
-    write_health_family(out, &TARGET_LAST_SUCCESS, targets, |h| {
-        h.last_success.map(V::timestamp)
-    });
-    write_health_family(out, &TARGET_POLL_DURATION, targets, |h| {
-        Some(V::duration(h.poll_duration))
-    });
-    FamilyWriter::new(out, &LAST_POLL).unlabelled_series(V::timestamp(snapshot.completed_at));
+    if on(&TARGET_UP) {
+        write_health_family(out, &TARGET_UP, targets, |h| Some(V::flag(h.up)));
+    }
+    if on(&TARGET_LAST_SUCCESS) {
+        write_health_family(out, &TARGET_LAST_SUCCESS, targets, |h| {
+            h.last_success.map(V::timestamp)
+        });
+    }
+    if on(&TARGET_POLL_DURATION) {
+        write_health_family(out, &TARGET_POLL_DURATION, targets, |h| {
+            Some(V::duration(h.poll_duration))
+        });
+    }
+    if on(&LAST_POLL) {
+        FamilyWriter::new(out, &LAST_POLL).unlabelled_series(V::timestamp(snapshot.completed_at));
+    }
 }
 
 /// The record times that each have a per-secret family.
@@ -411,12 +470,26 @@ fn write_secret_info(out: &mut Output<'_>, targets: &[TargetLabels<'_>], options
     }
 }
 
-fn write_secret_compliant(out: &mut Output<'_>, targets: &[TargetLabels<'_>]) {
+/// Every verdict, or with `metrics.verdicts: failing` only the failing ones.
+fn write_secret_compliant(
+    out: &mut Output<'_>,
+    targets: &[TargetLabels<'_>],
+    verdicts: VerdictSeries,
+) {
     let mut writer = FamilyWriter::new(out, &SECRET_COMPLIANT);
+    let served = |compliant: bool| match verdicts {
+        VerdictSeries::All => true,
+        VerdictSeries::Failing => !compliant,
+    };
     for target in targets {
         writer.start_target(&target.identity);
         for (secret, name) in target.secrets() {
-            for verdict in &secret.evaluation.verdicts {
+            for verdict in secret
+                .evaluation
+                .verdicts
+                .iter()
+                .filter(|verdict| served(verdict.compliant))
+            {
                 let out = writer.start_secret_series(name);
                 push_escaped_label(out, "check", verdict.check.as_str());
                 writer.end_series(SampleValue::flag(verdict.compliant));

@@ -20,7 +20,7 @@ use futures::StreamExt as _;
 use tokio::sync::OnceCell;
 
 use super::AppState;
-use crate::metrics::{CONTENT_TYPE, RenderOptions, write_snapshot};
+use crate::metrics::{CONTENT_TYPE, ERRORS_TOTAL, RenderOptions, write_snapshot};
 use crate::snapshot::Snapshot;
 
 /// The renderings of `/metrics` kept between scrapes, and the bound on
@@ -329,13 +329,18 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderM
     // The exporter's own metrics move between polls, so the registry's few
     // are encoded on every scrape, after the cached part; the error
     // counters, one series per target, are kept until they change.
+    let options = state.render_options();
     let mut own = String::new();
-    if let Err(err) = state.metrics.render_registry(&mut own) {
+    if let Err(err) = state.metrics.render_registry_serving(&mut own, &options) {
         return internal_error("encoding the exporter's own metrics", err);
     }
-    let errors = match state.errors_part(gzip_wanted) {
-        Ok(errors) => errors,
-        Err(err) => return internal_error("compressing the exporter's error counters", err),
+    let errors = if options.serves(ERRORS_TOTAL.name) {
+        match state.errors_part(gzip_wanted) {
+            Ok(errors) => errors,
+            Err(err) => return internal_error("compressing the exporter's error counters", err),
+        }
+    } else {
+        Bytes::new()
     };
     let own = if gzip_wanted {
         match gzip(own.as_bytes()) {
