@@ -506,12 +506,11 @@ fn large_fleet_profile() -> String {
         .split_once("### The large-fleet profile")
         .map(|(_, after)| after)
         .unwrap_or_else(|| panic!("docs/metrics.md has no large-fleet profile"));
-    let block = after
+    after
         .split_once("```yaml\n")
         .and_then(|(_, rest)| rest.split_once("```"))
         .map(|(block, _)| block.to_owned())
-        .unwrap_or_else(|| panic!("the large-fleet profile has no yaml block"));
-    block
+        .unwrap_or_else(|| panic!("the large-fleet profile has no yaml block"))
 }
 
 #[test]
