@@ -523,8 +523,27 @@ fn every_dashboard_is_current_schema_on_the_datasource_variable() {
     assert_eq!(label, "secret_name");
 }
 
+/// Which `aws_secretsmanager_secret_compliant` series the exporter serves
+/// (`metrics.verdicts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdicts {
+    All,
+    Failing,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_rotation_pages_the_owning_team_and_its_success_resolves_the_page() {
+    pages_and_resolves(Verdicts::All).await;
+}
+
+/// With only failing verdicts served, the recovery drops the series; the
+/// page must still resolve promptly, not when the series ages out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_only_failing_verdicts_served_a_failed_rotation_pages_and_resolves() {
+    pages_and_resolves(Verdicts::Failing).await;
+}
+
+async fn pages_and_resolves(verdicts: Verdicts) {
     let prometheus_bin = require_binary(&["prometheus"], "prometheus");
     let alertmanager_bin = require_binary(
         &["prometheus-alertmanager", "alertmanager"],
@@ -540,7 +559,11 @@ async fn a_failed_rotation_pages_the_owning_team_and_its_success_resolves_the_pa
     let dir = tempfile::tempdir().expect("temporary directory");
 
     // The demo's fleet and configuration, its accounts reached by AssumeRole.
-    let config = format!("{DEMO_CONFIG}{CLOUDTRAIL}");
+    let budget = match verdicts {
+        Verdicts::All => "",
+        Verdicts::Failing => "metrics: { verdicts: failing }\n",
+    };
+    let config = format!("{DEMO_CONFIG}{CLOUDTRAIL}{budget}");
     let harness = Harness::start(demo_fleet(Utc::now()).expect("the demo fleet"), &config).await;
     let cycles = Arc::new(Mutex::new(Vec::new()));
     let _driver = drive(&harness, cycles.clone());
@@ -633,9 +656,16 @@ scrape_configs:
     // Both servers up, the rules loaded, the exporter scraped with the
     // secret's verdict known (CloudTrail history read).
     let started = Instant::now();
-    let healthy = format!(
-        r#"aws_secretsmanager_secret_compliant{{check="rotation_failed",account_id="{ACCOUNT}",region="{REGION}",secret_name="{SECRET}"}} == 1"#
-    );
+    // With failing verdicts only, a known count of the target's failed
+    // rotations and the secret listed say its verdict is known and passing.
+    let healthy = match verdicts {
+        Verdicts::All => format!(
+            r#"aws_secretsmanager_secret_compliant{{check="rotation_failed",account_id="{ACCOUNT}",region="{REGION}",secret_name="{SECRET}"}} == 1"#
+        ),
+        Verdicts::Failing => format!(
+            r#"(aws_secretsmanager_secret_info{{account_id="{ACCOUNT}",region="{REGION}",secret_name="{SECRET}"}} and on(account_id, region) aws_secretsmanager_noncompliant_secrets{{check="rotation_failed"}}) unless on(account_id, region, secret_name) aws_secretsmanager_secret_compliant{{check="rotation_failed"}}"#
+        ),
+    };
     loop {
         prometheus.assert_running();
         alertmanager.assert_running();
@@ -741,7 +771,11 @@ scrape_configs:
     let (resolved_at, resolved) = loop {
         prometheus.assert_running();
         alertmanager.assert_running();
-        if recovered_on_metrics.is_none() && verdict(&harness).await == Some(1.0) {
+        let recovered = match verdicts {
+            Verdicts::All => verdict(&harness).await == Some(1.0),
+            Verdicts::Failing => verdict(&harness).await.is_none(),
+        };
+        if recovered_on_metrics.is_none() && recovered {
             recovered_on_metrics = Some(succeeded_at.elapsed());
         }
         if gone_from_prometheus.is_none()
@@ -758,7 +792,7 @@ scrape_configs:
         assert!(
             succeeded_at.elapsed() < RESOLVE_WITHIN,
             "no resolved {ALERT} for {SECRET} reached the webhook within {RESOLVE_WITHIN:?} \
-             (rotation_failed 1 on /metrics after {}, inactive in Prometheus after {}); \
+             (rotation_failed passing on /metrics after {}, inactive in Prometheus after {}); \
              received:\n{}",
             after(recovered_on_metrics),
             after(gone_from_prometheus),
@@ -771,6 +805,7 @@ scrape_configs:
 
     let cycles = cycles.lock().expect("cycles lock").clone();
     let mean_cycle = cycles.iter().sum::<Duration>() / cycles.len().max(1) as u32;
+    println!("verdicts served: {verdicts:?}");
     println!(
         "intervals: scrape {SCRAPE_INTERVAL}, evaluation {EVALUATION_INTERVAL}; exporter \
          cycles (CloudTrail refresh, then inventory poll) started at most every {POLL_EVERY:?}, \
@@ -786,8 +821,8 @@ scrape_configs:
         after(in_prometheus)
     );
     println!(
-        "rotation succeeded -> resolved at the webhook: {resolve_delay:.2?} (rotation_failed 1 \
-         on /metrics after {}, inactive in Prometheus after {})",
+        "rotation succeeded -> resolved at the webhook: {resolve_delay:.2?} (rotation_failed \
+         passing on /metrics after {}, inactive in Prometheus after {})",
         after(recovered_on_metrics),
         after(gone_from_prometheus)
     );
