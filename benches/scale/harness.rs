@@ -536,6 +536,8 @@ pub fn percentile(samples: &[Duration], fraction: f64) -> Duration {
 /// The options of one run.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// A `metrics:` section added to the exporter's configuration.
+    pub metrics_yaml: Option<String>,
     pub latency: Duration,
     /// Sequential scrapes of each kind (plain, gzip) for the percentiles.
     pub scrapes: usize,
@@ -546,9 +548,35 @@ pub struct Options {
     pub run_inventory_baseline: bool,
 }
 
+/// The `metrics:` section `--metrics-profile` names: `large-fleet`, read
+/// from docs/metrics.md as users copy it, or a file.
+pub fn metrics_profile(name: &str) -> Result<String, String> {
+    if name == "large-fleet" {
+        let doc = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
+        let text = std::fs::read_to_string(doc).map_err(|err| format!("{doc}: {err}"))?;
+        return text
+            .split_once("### The large-fleet profile")
+            .and_then(|(_, after)| after.split_once("```yaml\n"))
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .map(|(block, _)| block.to_owned())
+            .ok_or_else(|| format!("{doc} has no large-fleet profile block"));
+    }
+    std::fs::read_to_string(name).map_err(|err| format!("{name}: {err}"))
+}
+
 impl Options {
+    /// The exporter's configuration for `shape`, with the series budget.
+    pub fn config_yaml(&self, shape: &FleetShape) -> String {
+        let mut yaml = shape.config_yaml(self.max_concurrent_targets);
+        if let Some(metrics) = &self.metrics_yaml {
+            yaml.push_str(metrics);
+        }
+        yaml
+    }
+
     pub fn quick() -> Self {
         Self {
+            metrics_yaml: None,
             latency: Duration::ZERO,
             scrapes: 5,
             concurrent_scrapes: 10,
@@ -680,7 +708,7 @@ pub async fn run(shape: &FleetShape, options: &Options) -> Result<Report, BenchE
     let rss_simulator = memory().map_or(0, |(rss, _)| rss);
     let peak_reset = reset_peak_memory();
 
-    let config = config::parse(&shape.config_yaml(options.max_concurrent_targets))?;
+    let config = config::parse(&options.config_yaml(shape))?;
     let max_concurrent_targets = config.aws.max_concurrent_targets;
     let exporter = Exporter::build(config, simulator_sdk_config(&sim).await).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -940,7 +968,7 @@ pub async fn describe_baseline(
     sim: &SimulatorHandle,
     options: &Options,
 ) -> Result<DescribeFigures, BenchError> {
-    let config = config::parse(&shape.config_yaml(options.max_concurrent_targets))?;
+    let config = config::parse(&options.config_yaml(shape))?;
     let metrics = ExporterMetrics::new("baseline", "baseline")?;
     let factory = ClientFactory::new(
         simulator_sdk_config(sim).await,

@@ -45,6 +45,11 @@ struct Args {
     /// With --fleet discovery: discovery.organizations.requests_per_second for both readings.
     #[arg(long, default_value_t = 4.0)]
     organizations_rps: f64,
+    /// The `metrics:` series budget for the exporter: `large-fleet` (the profile of
+    /// docs/metrics.md, read from there) or the path of a YAML file holding a
+    /// `metrics:` section; unset: every family and verdict.
+    #[arg(long)]
+    metrics_profile: Option<String>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -111,7 +116,20 @@ async fn run() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let metrics_yaml = match args
+        .metrics_profile
+        .as_deref()
+        .map(harness::metrics_profile)
+    {
+        None => None,
+        Some(Ok(yaml)) => Some(yaml),
+        Some(Err(err)) => {
+            eprintln!("--metrics-profile: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let options = Options {
+        metrics_yaml,
         latency: Duration::from_millis(args.latency_ms),
         scrapes: args.scrapes,
         concurrent_scrapes: args.concurrent_scrapes,
