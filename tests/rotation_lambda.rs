@@ -366,15 +366,7 @@ async fn a_thousand_secrets_sharing_three_functions_cost_six_requests_a_refresh(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_read_keeps_what_was_known_and_a_function_never_read_is_unknown() {
     let now = Utc::now();
-    let fleet = Fleet::builder()
-        .base_account(ACCOUNT)
-        .regions([REGION])
-        .account(ACCOUNT)
-        .region(REGION)
-        .lambda(LambdaSpec::new("rotate"))
-        .secret(rotating_with("app/db", &function("rotate"), now))
-        .build()
-        .expect("fleet");
+    let fleet = rotating_fleet([rotating_with("app/db", &function("rotate"), now)]);
     let harness = Harness::start(fleet, &config_yaml()).await;
     harness
         .simulator
@@ -416,6 +408,28 @@ async fn a_failed_read_keeps_what_was_known_and_a_function_never_read_is_unknown
     );
 }
 
+/// Noon today, so that "N days ago" is N calendar days whatever the hour.
+fn noon_today() -> DateTime<Utc> {
+    Utc::now()
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .expect("noon")
+        .and_utc()
+}
+
+/// One target whose secrets rotate with the function `rotate`, which works.
+fn rotating_fleet(secrets: impl IntoIterator<Item = SecretSpec>) -> Fleet {
+    Fleet::builder()
+        .base_account(ACCOUNT)
+        .regions([REGION])
+        .account(ACCOUNT)
+        .region(REGION)
+        .lambda(LambdaSpec::new("rotate"))
+        .secrets(secrets)
+        .build()
+        .expect("fleet")
+}
+
 /// Rotated `rotated_days_ago` (a previous version created 30 days before),
 /// whose previous version was last read `read_days_ago`.
 fn with_previous_read(
@@ -443,35 +457,22 @@ fn with_previous_read(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_previous_version_read_after_the_grace_fails_and_lookups_are_daily() {
-    // Noon, so that "N days ago" is N calendar days whatever the hour.
-    let now = Utc::now()
-        .date_naive()
-        .and_hms_opt(12, 0, 0)
-        .expect("noon")
-        .and_utc();
+    let now = noon_today();
     let next_rotation_day = now - Duration::hours(1);
-    let fleet = Fleet::builder()
-        .base_account(ACCOUNT)
-        .regions([REGION])
-        .account(ACCOUNT)
-        .region(REGION)
-        .lambda(LambdaSpec::new("rotate"))
+    let fleet = rotating_fleet([
         // Rotated 5 days ago: read the day after, within the 1d grace.
-        .secret(with_previous_read("app/next-day", 5, Some(4), now))
+        with_previous_read("app/next-day", 5, Some(4), now),
         // Read three days after the rotation: an application kept the old value.
-        .secret(with_previous_read("app/three-days", 5, Some(2), now))
+        with_previous_read("app/three-days", 5, Some(2), now),
         // Never read since it was replaced.
-        .secret(with_previous_read("app/never", 5, None, now))
+        with_previous_read("app/never", 5, None, now),
         // Rotated 30 days ago, and read today by the next rotation, which
         // started today (its pending version) and has not finished.
-        .secret(
-            with_previous_read("app/multi-user", 30, Some(0), now)
-                .version(VersionSpec::pending(next_rotation_day)),
-        )
+        with_previous_read("app/multi-user", 30, Some(0), now)
+            .version(VersionSpec::pending(next_rotation_day)),
         // Rotated this morning: no read can be late yet, no lookup needed.
-        .secret(with_previous_read("app/just-rotated", 0, Some(0), now))
-        .build()
-        .expect("fleet");
+        with_previous_read("app/just-rotated", 0, Some(0), now),
+    ]);
     let harness = Harness::start(fleet, &config_yaml()).await;
     harness.exporter.poller.explain_verdicts(true);
     let snapshot = harness.exporter.read_everything_once(now).await;
@@ -536,21 +537,11 @@ async fn the_previous_version_read_after_the_grace_fails_and_lookups_are_daily()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_longer_grace_from_an_override_allows_the_slow_reader() {
-    let now = Utc::now()
-        .date_naive()
-        .and_hms_opt(12, 0, 0)
-        .expect("noon")
-        .and_utc();
-    let fleet = Fleet::builder()
-        .base_account(ACCOUNT)
-        .regions([REGION])
-        .account(ACCOUNT)
-        .region(REGION)
-        .lambda(LambdaSpec::new("rotate"))
-        .secret(with_previous_read("batch/reports", 5, Some(2), now))
-        .secret(with_previous_read("app/three-days", 5, Some(2), now))
-        .build()
-        .expect("fleet");
+    let now = noon_today();
+    let fleet = rotating_fleet([
+        with_previous_read("batch/reports", 5, Some(2), now),
+        with_previous_read("app/three-days", 5, Some(2), now),
+    ]);
     let config = config_yaml().replace(
         "  require_customer_managed_key: false\n",
         "  require_customer_managed_key: false\n  overrides:\n    - match: { name: \"batch/*\" }\n      previous_version_grace: 7d\n",
@@ -568,25 +559,13 @@ async fn a_longer_grace_from_an_override_allows_the_slow_reader() {
 /// further polls that day none. docs/performance.md scales the figure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_rotating_every_30_days_costs_28_lookups_in_30_secrets_a_day() {
-    let now = Utc::now()
-        .date_naive()
-        .and_hms_opt(12, 0, 0)
-        .expect("noon")
-        .and_utc();
+    let now = noon_today();
     // Ten secrets for each day of the 30-day cycle.
     let secrets = (0..300).map(|i| {
         let age = i64::from(i % 30);
         with_previous_read(&format!("app/secret-{i:03}"), age, Some(age), now)
     });
-    let fleet = Fleet::builder()
-        .base_account(ACCOUNT)
-        .regions([REGION])
-        .account(ACCOUNT)
-        .region(REGION)
-        .lambda(LambdaSpec::new("rotate"))
-        .secrets(secrets)
-        .build()
-        .expect("fleet");
+    let fleet = rotating_fleet(secrets);
     let harness = Harness::start(fleet, &config_yaml()).await;
     let mut per_day = Vec::new();
     for day in 0..3 {

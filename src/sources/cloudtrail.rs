@@ -7,12 +7,14 @@
 //! watermark minus an overlap wide enough for CloudTrail's late delivery;
 //! the ledger de-duplicates by `EventId`.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{PerTargetSource, ReadContext, SnapshotView, TargetLoops, TargetPart};
+use super::{
+    PerTargetSource, ReadContext, SnapshotView, TargetLoops, TargetPart, after, before, lock,
+};
 use crate::aws::cloudtrail::CloudTrailSource;
 use crate::aws::pages::Pages;
 use crate::aws::{SourceError, Target};
@@ -74,29 +76,6 @@ impl<C> RotationEvents<C> {
     pub fn new(client: Arc<C>, lookback: Duration) -> Self {
         Self { client, lookback }
     }
-}
-
-fn lock(state: &Mutex<TrailState>) -> MutexGuard<'_, TrailState> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// `time` moved back by `by`, or the earliest time there is: a lookback
-/// past the start of time reads everything rather than failing.
-fn before(time: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(by)
-        .ok()
-        .and_then(|by| time.checked_sub_signed(by))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// `time` moved on by `by`, or the latest time there is.
-fn after(time: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(by)
-        .ok()
-        .and_then(|by| time.checked_add_signed(by))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The event, unless it is dated after `latest`: an event from the future

@@ -10,12 +10,12 @@
 //! target's role: it is unknown (`access_denied`), never judged.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{PerTargetSource, ReadContext, SnapshotView, TargetLoops, TargetPart};
+use super::{PerTargetSource, ReadContext, SnapshotView, TargetLoops, TargetPart, after, lock};
 use crate::aws::lambda::{LambdaApi, function_location, read_function};
 use crate::aws::{SourceError, Target};
 use crate::inventory::{RotationFunction, SecretRecord, Unknown};
@@ -90,19 +90,6 @@ impl<A> RotationLambdas<A> {
     }
 }
 
-fn lock(state: &Mutex<LambdaState>) -> MutexGuard<'_, LambdaState> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(by)
-        .ok()
-        .and_then(|by| now.checked_add_signed(by))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
 impl<A: LambdaApi> PerTargetSource for RotationLambdas<A> {
     type State = LambdaState;
 
@@ -172,7 +159,7 @@ impl<A: LambdaApi> PerTargetSource for RotationLambdas<A> {
                     );
                     (
                         RotationFunction::Unknown(Unknown::Failed(ErrorReason::InvalidResponse)),
-                        later(now, self.refresh_interval),
+                        after(now, self.refresh_interval),
                     )
                 }
                 Some((account, _)) if account != target.account_id => {
@@ -181,7 +168,7 @@ impl<A: LambdaApi> PerTargetSource for RotationLambdas<A> {
                     read.count_error(ErrorReason::AccessDenied);
                     (
                         RotationFunction::Unknown(Unknown::Failed(ErrorReason::AccessDenied)),
-                        later(now, self.refresh_interval),
+                        after(now, self.refresh_interval),
                     )
                 }
                 Some((_, region)) => {
@@ -196,10 +183,10 @@ impl<A: LambdaApi> PerTargetSource for RotationLambdas<A> {
                     match facts {
                         Ok(facts) => (
                             RotationFunction::Known(Arc::new(facts)),
-                            later(now, self.refresh_interval),
+                            after(now, self.refresh_interval),
                         ),
                         Err(err) => {
-                            let retry = later(now, self.refresh_interval.min(RETRY_AFTER_FAILURE));
+                            let retry = after(now, self.refresh_interval.min(RETRY_AFTER_FAILURE));
                             let stop = matches!(
                                 err.reason,
                                 ErrorReason::AccessDenied | ErrorReason::Throttled

@@ -104,10 +104,29 @@ struct Slot<St> {
     book: Mutex<Book>,
 }
 
+/// A poisoned lock only means a read panicked mid-update (and was counted
+/// as `internal`); what it holds is still usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `time` moved back by `by`, or the earliest time there is: a lookback
+/// past the start of time reads everything rather than failing.
+fn before(time: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| time.checked_sub_signed(by))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `time` moved on by `by`, or the latest time there is.
+fn after(time: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| time.checked_add_signed(by))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// What a read of one target may use besides its state: its turns to send
