@@ -172,8 +172,15 @@ def running_simulator(fleet_file: Path) -> Iterator[AwsEndpoint]:
         stderr_log.close()
 
 
-def run_check(endpoint: AwsEndpoint, config_file: Path) -> dict[str, Any]:
-    """`secrets-rotation-exporter check --output=json` against one endpoint; the parsed report."""
+def run_check(
+    endpoint: AwsEndpoint, config_file: Path, *, unevaluated_expected: bool = False
+) -> dict[str, Any]:
+    """`secrets-rotation-exporter check --output=json` against one endpoint; the parsed report.
+
+    `unevaluated_expected`: a check left unknown on purpose makes `check` exit 2;
+    that is then accepted, but only when every target is up and the report
+    names secrets it could not evaluate.
+    """
     # Only what the test sets: no profile, region or endpoint from the machine.
     environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     with tempfile.TemporaryDirectory() as empty_home:
@@ -206,12 +213,20 @@ def run_check(endpoint: AwsEndpoint, config_file: Path) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             pytest.fail(f"`check` against {endpoint.url} did not finish within {CHECK_TIMEOUT_SECONDS:.0f}s")
     # 0: all compliant, 1: some non-compliant; 2 means it could not evaluate.
-    if finished.returncode not in (0, 1):
+    if finished.returncode not in (0, 1, 2) or (finished.returncode == 2 and not unevaluated_expected):
         pytest.fail(f"`check` against {endpoint.url} exited {finished.returncode}:\n{finished.stderr}")
     try:
-        return json.loads(finished.stdout)
+        report = json.loads(finished.stdout)
     except json.JSONDecodeError as error:
         pytest.fail(
             f"`check` against {endpoint.url} printed no JSON ({error}):\n"
             f"{finished.stdout[:2000]}\n{finished.stderr}"
         )
+    if finished.returncode == 2:
+        summary = report.get("summary", {})
+        if summary.get("targets_down") != 0 or not summary.get("unevaluated_secrets"):
+            pytest.fail(
+                f"`check` against {endpoint.url} exited 2 with {summary}, "
+                f"not for unevaluated secrets alone:\n{finished.stderr}"
+            )
+    return report

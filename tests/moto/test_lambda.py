@@ -171,46 +171,49 @@ def fleet_from_answers(client: Any) -> dict[str, Any]:
 
     The plan gives only the names to ask for; everything else is the server's answer.
     """
-    lambdas: list[dict[str, Any]] = []
-    for name in NAMES:
-        try:
-            configuration = client.get_function_configuration(FunctionName=name)
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ResourceNotFoundException":
-                continue
-            raise
-        entry: dict[str, Any] = {
-            "name": configuration["FunctionName"],
-            "runtime": configuration["Runtime"],
-            "state": configuration["State"],
-            "last_update_status": configuration["LastUpdateStatus"],
-            "role": configuration["Role"],
-            "last_modified": configuration["LastModified"],
-        }
-        for field, key in (
-            ("StateReason", "state_reason"),
-            ("StateReasonCode", "state_reason_code"),
-            ("LastUpdateStatusReason", "last_update_status_reason"),
-            ("LastUpdateStatusReasonCode", "last_update_status_reason_code"),
-        ):
-            if field in configuration:
-                entry[key] = configuration[field]
-        try:
-            text = client.get_policy(FunctionName=name)["Policy"]
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-            entry["policy"] = {"allow_secretsmanager": False}
-        else:
-            # The policy AddPermission leaves for Secrets Manager is the
-            # simulator's own `allow_secretsmanager`, so the simulator's
-            # spelling of it is what gets compared; any other is kept verbatim.
-            if is_allow_secrets_manager(json.loads(text), configuration["FunctionArn"]):
-                entry["policy"] = {"allow_secretsmanager": True}
-            else:
-                entry["policy"] = text
-        lambdas.append(entry)
+    lambdas = [entry for entry in (lambda_entry(client, name) for name in NAMES) if entry is not None]
     return {"base_account": ACCOUNT, "regions": [REGION], "lambdas": lambdas}
+
+
+def lambda_entry(client: Any, name: str) -> dict[str, Any] | None:
+    """A fleet file's `lambdas:` entry for one function, from a server's answers; None if it is gone."""
+    try:
+        configuration = client.get_function_configuration(FunctionName=name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            return None
+        raise
+    entry: dict[str, Any] = {
+        "name": configuration["FunctionName"],
+        "runtime": configuration["Runtime"],
+        "state": configuration["State"],
+        "last_update_status": configuration["LastUpdateStatus"],
+        "role": configuration["Role"],
+        "last_modified": configuration["LastModified"],
+    }
+    for field, key in (
+        ("StateReason", "state_reason"),
+        ("StateReasonCode", "state_reason_code"),
+        ("LastUpdateStatusReason", "last_update_status_reason"),
+        ("LastUpdateStatusReasonCode", "last_update_status_reason_code"),
+    ):
+        if field in configuration:
+            entry[key] = configuration[field]
+    try:
+        text = client.get_policy(FunctionName=name)["Policy"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        entry["policy"] = {"allow_secretsmanager": False}
+    else:
+        # The policy AddPermission leaves for Secrets Manager is the
+        # simulator's own `allow_secretsmanager`, so the simulator's
+        # spelling of it is what gets compared; any other is kept verbatim.
+        if is_allow_secrets_manager(json.loads(text), configuration["FunctionArn"]):
+            entry["policy"] = {"allow_secretsmanager": True}
+        else:
+            entry["policy"] = text
+    return entry
 
 
 LAST_MODIFIED = re.compile(
