@@ -180,6 +180,26 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
         ),
         1.0
     );
+    // Requests are counted under the names their counters start with
+    // (`lambda`, not the SDK's `Lambda`): one series per operation and outcome.
+    let requests = scraped.samples("secrets_rotation_exporter_aws_requests_total", &[]);
+    assert!(
+        requests
+            .iter()
+            .all(|(series, _)| !series.contains("service=\"Lambda\"")
+                && !series.contains("service=\"Organizations\"")),
+        "{requests:?}"
+    );
+    assert!(
+        scraped.value(
+            "secrets_rotation_exporter_aws_requests_total",
+            &[
+                ("service", "lambda"),
+                ("operation", "GetPolicy"),
+                ("outcome", "ok")
+            ]
+        ) > 0.0
+    );
     // Team routing needs the tag on the _info series.
     assert!(
         scraped.count(

@@ -84,14 +84,37 @@ impl Intercept for RequestCounter {
 }
 
 /// The SDK names services by their model name; the label uses the short,
-/// lower-case names operators type (`secretsmanager`, `sts`, `cloudtrail`).
+/// lower-case names operators type (`secretsmanager`, `sts`, `cloudtrail`),
+/// the names the counters are created with at start-up.
 fn service_label(service: &str) -> &str {
     match service {
         "secretsmanager" | "Secrets Manager" | "SecretsManager" => "secretsmanager",
         "sts" | "STS" => "sts",
         "cloudtrail" | "CloudTrail" => "cloudtrail",
         "monitoring" | "cloudwatch" | "CloudWatch" => "cloudwatch",
+        "organizations" | "Organizations" => "organizations",
+        "lambda" | "Lambda" => "lambda",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::service_label;
+
+    #[test]
+    fn every_sdk_service_name_becomes_the_label_its_counters_start_with() {
+        // The model names the SDK crates carry in their operation metadata.
+        for (sdk, label) in [
+            ("Secrets Manager", "secretsmanager"),
+            ("STS", "sts"),
+            ("CloudTrail", "cloudtrail"),
+            ("CloudWatch", "cloudwatch"),
+            ("Organizations", "organizations"),
+            ("Lambda", "lambda"),
+        ] {
+            assert_eq!(service_label(sdk), label, "{sdk}");
+        }
     }
 }
 
