@@ -249,7 +249,10 @@ fn every_per_secret_alert_has_failing_mode_unit_tests() {
                 let Some(name) = case["alertname"].as_str() else {
                     continue;
                 };
-                if case["exp_alerts"].as_sequence().is_some_and(|a| !a.is_empty()) {
+                if case["exp_alerts"]
+                    .as_sequence()
+                    .is_some_and(|a| !a.is_empty())
+                {
                     fires.insert(name.to_owned());
                 } else {
                     quiet.insert(name.to_owned());

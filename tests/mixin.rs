@@ -340,7 +340,10 @@ fn a_configured_mixin_renders_what_its_config_says() {
     // Recording rules: the same, with the selector on every series of the exporter they read.
     let configured_records = records(&rules);
     let default_records = records(&yaml(&defaults[RULES], "the default rules"));
-    assert!(!configured_records.is_empty(), "the recording rules are rendered");
+    assert!(
+        !configured_records.is_empty(),
+        "the recording rules are rendered"
+    );
     assert_eq!(
         configured_records.keys().collect::<BTreeSet<_>>(),
         default_records.keys().collect::<BTreeSet<_>>(),
@@ -353,7 +356,9 @@ fn a_configured_mixin_renders_what_its_config_says() {
             missing.is_empty(),
             "{name}: {missing:?} without the selector in:\n{expr}"
         );
-        let without = expr.replace(r#"{job="x"}"#, "").replace(r#"{job="x","#, "{");
+        let without = expr
+            .replace(r#"{job="x"}"#, "")
+            .replace(r#"{job="x","#, "{");
         assert_eq!(
             without,
             default_records[name]["expr"].as_str().expect("expr"),
