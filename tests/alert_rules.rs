@@ -126,7 +126,7 @@ fn alerts() -> Vec<Alert> {
 
 /// The recording rules the per-secret alerts read (mixin/rules/rules.libsonnet).
 const FAILING_VERDICTS: &str = "secret_check:aws_secretsmanager_secret_compliant:failing";
-const OWNER_LABELS: &str = "secret:aws_secretsmanager_secret_info:last15m";
+const OWNER_LABELS: &str = "secret:aws_secretsmanager_secret_info:failing_last15m";
 const RECORDING_GROUP: &str = "secrets-rotation.rules";
 
 /// Per-secret alerts are the ones built on the exporter's per-secret verdicts.

@@ -8,7 +8,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="unused"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '1h',
       annotations: {
@@ -24,7 +24,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="kms_customer_managed"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment, kms_key)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -39,7 +39,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="required_tags"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {

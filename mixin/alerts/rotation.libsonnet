@@ -8,7 +8,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_failed"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       annotations: {
         summary: 'Rotation of secret {{ $labels.secret_name }} failed',
@@ -30,7 +30,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_overdue"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -57,7 +57,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_overdue"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -72,7 +72,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_pending"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -87,7 +87,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_enabled"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -107,7 +107,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_interval"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -130,7 +130,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_age"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -150,7 +150,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_lambda"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment, rotation_lambda_arn)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -173,7 +173,7 @@ function(config) {
           secret_check:aws_secretsmanager_secret_compliant:failing{check="previous_version_read"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          secret:aws_secretsmanager_secret_info:last15m
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
