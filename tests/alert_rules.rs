@@ -124,10 +124,18 @@ fn alerts() -> Vec<Alert> {
     alerts
 }
 
+/// The recording rules the per-secret alerts read (mixin/rules/rules.libsonnet).
+const FAILING_VERDICTS: &str = "secret_check:aws_secretsmanager_secret_compliant:failing";
+const OWNER_LABELS: &str = "secret:aws_secretsmanager_secret_info:failing_last15m";
+const RECORDING_GROUP: &str = "secrets-rotation.rules";
+
 /// Per-secret alerts are the ones built on the exporter's per-secret verdicts.
 fn is_per_secret(alert: &Alert) -> bool {
     alert.expr.contains("aws_secretsmanager_secret_compliant")
 }
+
+/// Test names of the cases against an exporter with `metrics.verdicts: failing`.
+const FAILING_MODE_PREFIX: &str = "failing mode:";
 
 /// GitHub's anchor for a Markdown heading: lower case, punctuation other than `-` and `_`
 /// dropped, spaces turned into hyphens.
@@ -215,6 +223,110 @@ fn every_alert_has_a_firing_and_a_quiet_unit_test() {
             "{}: no test in {RULE_TESTS} where it stays quiet",
             alert.name
         );
+    }
+}
+
+/// With `metrics.verdicts: failing` a compliant check has no series, so each per-secret alert
+/// must also be tested firing on the failing series alone, and quiet (resolved) without them.
+#[test]
+fn every_per_secret_alert_has_failing_mode_unit_tests() {
+    let mut fires = BTreeSet::new();
+    let mut quiet = BTreeSet::new();
+    for file in rule_test_files() {
+        let tests = parse_yaml(&file);
+        for test in tests["tests"].as_sequence().cloned().unwrap_or_default() {
+            let failing_mode = test["name"]
+                .as_str()
+                .is_some_and(|name| name.starts_with(FAILING_MODE_PREFIX));
+            if !failing_mode {
+                continue;
+            }
+            for case in test["alert_rule_test"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let Some(name) = case["alertname"].as_str() else {
+                    continue;
+                };
+                if case["exp_alerts"]
+                    .as_sequence()
+                    .is_some_and(|a| !a.is_empty())
+                {
+                    fires.insert(name.to_owned());
+                } else {
+                    quiet.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    for alert in alerts().into_iter().filter(is_per_secret) {
+        assert!(
+            fires.contains(&alert.name) && quiet.contains(&alert.name),
+            "{}: needs a `{FAILING_MODE_PREFIX}` test in {RULE_TESTS} where it fires and one where it \
+             is quiet (fired: {}, quiet: {})",
+            alert.name,
+            fires.contains(&alert.name),
+            quiet.contains(&alert.name)
+        );
+    }
+}
+
+/// The recording rules come first, are named level:metric:operations, and the per-secret alerts
+/// read them instead of the exporter's verdicts and _info series: reading every secret once per
+/// evaluation, not once per alert, is what keeps the rules cheap with tens of thousands of secrets.
+#[test]
+fn per_secret_alerts_read_the_recording_rules() {
+    let rules = parse_yaml(RULES);
+    let groups = rules["groups"].as_sequence().expect("groups");
+    assert_eq!(
+        groups.first().and_then(|g| g["name"].as_str()),
+        Some(RECORDING_GROUP),
+        "{RULES}: the recording rules' group must come first"
+    );
+    let records: BTreeSet<String> = groups
+        .iter()
+        .flat_map(|group| group["rules"].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|rule| rule["record"].as_str().map(str::to_owned))
+        .collect();
+    for record in &records {
+        assert_eq!(
+            record.split(':').count(),
+            3,
+            "{record}: recording rule names are level:metric:operations"
+        );
+    }
+    for name in [FAILING_VERDICTS, OWNER_LABELS] {
+        assert!(records.contains(name), "{RULES}: no recording rule {name}");
+    }
+    for alert in alerts().into_iter().filter(is_per_secret) {
+        let compact: String = alert.expr.split_whitespace().collect();
+        assert!(
+            compact.contains(&format!("{FAILING_VERDICTS}{{check=")),
+            "{}: does not read {FAILING_VERDICTS}:\n{}",
+            alert.name,
+            alert.expr
+        );
+        assert!(
+            compact.contains("group_left(tag_team,tag_environment")
+                && compact.contains(OWNER_LABELS),
+            "{}: does not copy the owner labels from {OWNER_LABELS}:\n{}",
+            alert.name,
+            alert.expr
+        );
+        for raw in [
+            "aws_secretsmanager_secret_compliant{",
+            "aws_secretsmanager_secret_info{",
+            "last_over_time(aws_secretsmanager_secret_compliant",
+            "last_over_time(aws_secretsmanager_secret_info",
+        ] {
+            assert!(
+                !compact.contains(raw),
+                "{}: reads `{raw}` itself instead of the recording rules:\n{}",
+                alert.name,
+                alert.expr
+            );
+        }
     }
 }
 

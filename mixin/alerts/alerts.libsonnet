@@ -5,13 +5,15 @@
 // - Per-secret alerts fire on the exporter's own verdict, aws_secretsmanager_secret_compliant,
 //   so every threshold (max_age, max_rotation_interval, overdue_grace, pending_timeout,
 //   unused_after, overrides, exemptions) lives in the exporter's config, never in these rules.
-// - Every per-secret series is read through last_over_time(...[15m]): an exporter restart or a
-//   missed scrape leaves a gap in the series, and a gap must neither resolve a firing alert (which
-//   would page again when the series returns) nor restart a pending `for`. A real recovery turns
-//   the verdict to 1, which resolves the alert at the next evaluation.
-// - min by / topk by over (account_id, region, secret_name) collapse the copies that two exporter
-//   replicas (or an old and a new pod) scrape, so one secret gives one alert, and the join with
-//   aws_secretsmanager_secret_info never fails on duplicates.
+// - Per-secret alerts read the recording rules (../rules/rules.libsonnet): the failing verdicts,
+//   held through last_over_time(...[15m]) so that an exporter restart or a missed scrape neither
+//   resolves a firing alert (which would page again when the series returns) nor restarts a
+//   pending `for`, and dropped at the next evaluation once the exporter says the secret recovered
+//   (a verdict turned 1, or with metrics.verdicts: failing a verdict series gone while the secret
+//   is listed and its target's count is known). The value series an alert shows are read through
+//   last_over_time(...[15m]) here, for the same reason.
+// - The records collapse the copies that two exporter replicas (or an old and a new pod) scrape,
+//   so one secret gives one alert, and the join with the owner labels never fails on duplicates.
 // - tag_team and tag_environment come from aws_secretsmanager_secret_info, which carries them when
 //   the exporter is configured with `labels: { tags: [environment, team] }`.
 // - No alert reads a counter without rate(), so a counter reset on restart never fires anything.

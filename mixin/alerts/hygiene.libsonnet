@@ -4,13 +4,11 @@ function(config) {
     {
       alert: 'SecretUnused',
       expr: |||
-        (
-          min by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="unused"}[15m])
-          ) == 0
+        min by (account_id, region, secret_name) (
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="unused"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '1h',
       annotations: {
@@ -22,13 +20,11 @@ function(config) {
       alert: 'SecretNotOnCustomerManagedKey',
       // kms_key comes from aws_secretsmanager_secret_info too, so the description can name the key.
       expr: |||
-        (
-          min by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="kms_customer_managed"}[15m])
-          ) == 0
+        min by (account_id, region, secret_name) (
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="kms_customer_managed"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment, kms_key)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -39,13 +35,11 @@ function(config) {
     {
       alert: 'SecretRequiredTagsMissing',
       expr: |||
-        (
-          min by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="required_tags"}[15m])
-          ) == 0
+        min by (account_id, region, secret_name) (
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="required_tags"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {

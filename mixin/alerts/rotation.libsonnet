@@ -4,13 +4,11 @@ function(config) {
     {
       alert: 'SecretRotationFailed',
       expr: |||
-        (
-          min by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_failed"}[15m])
-          ) == 0
+        min by (account_id, region, secret_name) (
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_failed"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       annotations: {
         summary: 'Rotation of secret {{ $labels.secret_name }} failed',
@@ -29,14 +27,10 @@ function(config) {
               )
           )
           and on (account_id, region, secret_name)
-          (
-            min by (account_id, region, secret_name) (
-              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_overdue"}[15m])
-            ) == 0
-          )
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_overdue"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -60,14 +54,10 @@ function(config) {
             > 3 * 86400
           )
           and on (account_id, region, secret_name)
-          (
-            min by (account_id, region, secret_name) (
-              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_overdue"}[15m])
-            ) == 0
-          )
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_overdue"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -78,13 +68,11 @@ function(config) {
     {
       alert: 'SecretRotationStuckPending',
       expr: |||
-        (
-          min by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_pending"}[15m])
-          ) == 0
+        min by (account_id, region, secret_name) (
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_pending"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -95,13 +83,11 @@ function(config) {
     {
       alert: 'SecretRotationDisabled',
       expr: |||
-        (
-          min by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_enabled"}[15m])
-          ) == 0
+        min by (account_id, region, secret_name) (
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_enabled"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -118,14 +104,10 @@ function(config) {
             last_over_time(aws_secretsmanager_secret_rotation_interval_seconds{SELECTOR}[15m])
           )
           and on (account_id, region, secret_name)
-          (
-            min by (account_id, region, secret_name) (
-              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_interval"}[15m])
-            ) == 0
-          )
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_interval"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -145,14 +127,10 @@ function(config) {
             last_over_time(aws_secretsmanager_secret_rotation_max_age_seconds{SELECTOR}[15m])
           )
           and on (account_id, region, secret_name)
-          (
-            min by (account_id, region, secret_name) (
-              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_age"}[15m])
-            ) == 0
-          )
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_age"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -168,13 +146,11 @@ function(config) {
       // alert, so the description can name the function. Secrets rotated by their owning service
       // or by managed external rotation (an IAM role, no Lambda) have no verdict for this check.
       expr: |||
-        (
-          min by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="rotation_lambda"}[15m])
-          ) == 0
+        min by (account_id, region, secret_name) (
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_lambda"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment, rotation_lambda_arn)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {
@@ -194,14 +170,10 @@ function(config) {
             last_over_time(aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds{SELECTOR}[15m])
           )
           and on (account_id, region, secret_name)
-          (
-            min by (account_id, region, secret_name) (
-              last_over_time(aws_secretsmanager_secret_compliant{SELECTOR,check="previous_version_read"}[15m])
-            ) == 0
-          )
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="previous_version_read"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
-          topk by (account_id, region, secret_name) (1, last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m]))
+          secret:aws_secretsmanager_secret_info:failing_last15m
       |||,
       'for': '15m',
       annotations: {

@@ -1,9 +1,99 @@
-// Recording rules: none. The alerts and dashboards read the exporter's series directly: the
-// exporter already aggregates what is costly (aws_secretsmanager_noncompliant_secrets per check
-// and target), and per-secret series are few enough to query as they are. The field exists so
-// that tools expecting a mixin's prometheusRules (kube-prometheus, mixtool) find one.
+// Recording rules: the per-secret work every per-secret alert shares, done once per evaluation in
+// the group secrets-rotation.rules instead of once per alert. With tens of thousands of secrets
+// each alert used to read every secret's _info series and its check's verdicts over 15 minutes;
+// now this group reads the verdicts and the _info series once, and the alerts read what it
+// records: one series per failing verdict, and the owner labels of the secrets that have one.
+//
+// Names follow Prometheus' level:metric:operations; the level `secret` is one series per
+// (account_id, region, secret_name), `secret_check` one per secret and check.
+//
+// - secret_check:aws_secretsmanager_secret_compliant:failing_last15m
+//     The failing verdicts as the alerts used to read them: the lowest verdict of the replicas
+//     (min by collapses the copies several exporters serve), each the newest sample within 15
+//     minutes, kept only where it is 0. last_over_time bridges an exporter restart or a missed
+//     scrape of up to 15 minutes. Only failing verdicts are recorded, so with the default
+//     `metrics.verdicts: all` (a series for every applicable check, 1 when compliant) this does
+//     not double the exporter's series.
+//
+// - secret_check:aws_secretsmanager_secret_compliant:failing
+//     What the alerts read: the verdicts above, less those that recovered at this evaluation.
+//     Holding a verdict for 15 minutes is right while the exporter is not heard (a restart, a
+//     failed scrape, a check not judged yet), wrong once it says the secret recovered. With
+//     `metrics.verdicts: failing` a recovery ends the verdict's series instead of turning it to
+//     1, so the last 0 would stay within the window for 15 more minutes. A verdict has recovered
+//     when, now, the secret is listed (its _info series is there), its target's
+//     aws_secretsmanager_noncompliant_secrets for the check is there (the exporter serves the count
+//     only when it judged the check for every secret of the target) and no replica serves the
+//     verdict. During a scrape gap or right after a restart the _info series or the count is
+//     missing too, so nothing "recovers": rotation_failed, unknown until the CloudTrail history
+//     is read, has no count until then. With `metrics.verdicts: all` a recovery turns the verdict
+//     to 1, which already leaves the first record, count or no count. In both modes a check that
+//     stops applying (its series gone, the count there) resolves at once.
+//
+// - secret:aws_secretsmanager_secret_info:failing_last15m
+//     The labels the alerts copy with group_left (the owners' tag_team and tag_environment, the
+//     key and rotation function the descriptions name), one series per secret that has a failing
+//     verdict, so that each alert's join is as small as the failures. max by drops job, instance
+//     and the labels no alert uses, which collapses the replicas' copies; topk by (..., 1) keeps
+//     one series when the attributes changed within the window (a new key), so a join never meets
+//     two series for one secret. To route on another tag, add it to infoLabels below and to the
+//     alerts' group_left lists.
+//
+// Prometheus evaluates rule groups independently, so an alert may read these records one
+// evaluation interval late; promtool's tests order the groups with group_eval_order.
+local selector = import '../lib/selector.libsonnet';
+
+// The labels of aws_secretsmanager_secret_info that the alerts copy with group_left.
+local infoLabels = ['tag_team', 'tag_environment', 'kms_key', 'rotation_lambda_arn'];
+
+local rules = [
+  {
+    record: 'secret_check:aws_secretsmanager_secret_compliant:failing_last15m',
+    expr: |||
+      min by (account_id, region, secret_name, check) (
+        last_over_time(aws_secretsmanager_secret_compliant{SELECTOR}[15m])
+      ) == 0
+    |||,
+  },
+  {
+    record: 'secret_check:aws_secretsmanager_secret_compliant:failing',
+    expr: |||
+      secret_check:aws_secretsmanager_secret_compliant:failing_last15m
+      unless on (account_id, region, secret_name, check)
+      (
+        (
+          secret_check:aws_secretsmanager_secret_compliant:failing_last15m
+          and on (account_id, region, secret_name) aws_secretsmanager_secret_info{SELECTOR}
+          and on (account_id, region, check) aws_secretsmanager_noncompliant_secrets{SELECTOR}
+        )
+        unless on (account_id, region, secret_name, check) aws_secretsmanager_secret_compliant{SELECTOR}
+      )
+    |||,
+  },
+  {
+    record: 'secret:aws_secretsmanager_secret_info:failing_last15m',
+    expr: |||
+      topk by (account_id, region, secret_name) (
+        1,
+        max by (account_id, region, secret_name, %s) (
+          last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m])
+        )
+      )
+      and on (account_id, region, secret_name) secret_check:aws_secretsmanager_secret_compliant:failing
+    ||| % std.join(', ', infoLabels),
+  },
+];
+
 {
   prometheusRules+:: {
-    groups+: [],
+    groups+: [
+      {
+        name: 'secrets-rotation.rules',
+        rules: [
+          rule { expr: selector.apply($._config.secretsRotationSelector, rule.expr) }
+          for rule in rules
+        ],
+      },
+    ],
   },
 }
