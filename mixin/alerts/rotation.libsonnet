@@ -97,14 +97,22 @@ function(config) {
     },
     {
       alert: 'SecretRotationIntervalTooLong',
-      // The value is the longest gap of the secret's schedule.
+      // The value is the longest gap of the secret's schedule. The verdict alone fires too, with
+      // the value 0: a schedule that cannot be read or never fires again has no gap to serve, and
+      // the large-fleet profile (docs/metrics.md) does not serve the gaps at all.
       expr: |||
         (
-          max by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_rotation_interval_seconds{SELECTOR}[15m])
+          (
+            max by (account_id, region, secret_name) (
+              last_over_time(aws_secretsmanager_secret_rotation_interval_seconds{SELECTOR}[15m])
+            )
+            and on (account_id, region, secret_name)
+            secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_interval"}
           )
-          and on (account_id, region, secret_name)
-          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_interval"}
+          or on (account_id, region, secret_name)
+          min by (account_id, region, secret_name) (
+            secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_interval"}
+          )
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
           secret:aws_secretsmanager_secret_info:failing_last15m
@@ -112,7 +120,7 @@ function(config) {
       'for': '15m',
       annotations: {
         summary: 'Rotation schedule of secret {{ $labels.secret_name }} is longer than the policy allows',
-        description: "The rotation schedule of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} can leave up to {{ $value | humanizeDuration }} between two rotations, longer than the max_rotation_interval the exporter's policy sets for it.",
+        description: "The rotation schedule of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} {{ if gt $value 0.0 }}can leave up to {{ $value | humanizeDuration }} between two rotations, longer than the max_rotation_interval the exporter's policy sets for it{{ else }}fails the exporter's rotation_interval check: its schedule cannot be read, never fires again, or its gap is not served (`secrets-rotation-exporter check` names which){{ end }}.",
       },
     },
     {
@@ -164,13 +172,21 @@ function(config) {
       // reports it; the verdict already applies previous_version_grace (and its overrides) and
       // leaves out the read a multi-user rotation makes on the day of the next rotation.
       // LastAccessedDate is a day, so the verdict changes at most once a day.
+      // The verdict alone fires too, with the value 0, where the day is not served (the
+      // large-fleet profile of docs/metrics.md).
       expr: |||
         (
-          max by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds{SELECTOR}[15m])
+          (
+            max by (account_id, region, secret_name) (
+              last_over_time(aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds{SELECTOR}[15m])
+            )
+            and on (account_id, region, secret_name)
+            secret_check:aws_secretsmanager_secret_compliant:failing{check="previous_version_read"}
           )
-          and on (account_id, region, secret_name)
-          secret_check:aws_secretsmanager_secret_compliant:failing{check="previous_version_read"}
+          or on (account_id, region, secret_name)
+          min by (account_id, region, secret_name) (
+            secret_check:aws_secretsmanager_secret_compliant:failing{check="previous_version_read"}
+          )
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
           secret:aws_secretsmanager_secret_info:failing_last15m
@@ -178,7 +194,7 @@ function(config) {
       'for': '15m',
       annotations: {
         summary: 'Previous value of secret {{ $labels.secret_name }} is still read after its rotation',
-        description: 'The AWSPREVIOUS version of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} was last read on {{ $value | humanizeTimestamp }}, later than the rotation day plus the previous version grace: something still reads the value the last rotation replaced, so an application has not picked up the rotated value and may be using a credential that no longer works, or stops working at the next rotation.',
+        description: 'The AWSPREVIOUS version of secret {{ $labels.secret_name }} in account {{ $labels.account_id }}, region {{ $labels.region }} was last read {{ if gt $value 0.0 }}on {{ $value | humanizeTimestamp }}, {{ end }}later than the rotation day plus the previous version grace: something still reads the value the last rotation replaced, so an application has not picked up the rotated value and may be using a credential that no longer works, or stops working at the next rotation.',
       },
     },
   ],
