@@ -7,28 +7,29 @@
 // Names follow Prometheus' level:metric:operations; the level `secret` is one series per
 // (account_id, region, secret_name), `secret_check` one per secret and check.
 //
+// - secret_check:aws_secretsmanager_secret_compliant:failing_now
+//     The verdicts failing now: the lowest verdict of the replicas (min by collapses the copies
+//     several exporters serve), kept only where it is 0. The one read of every verdict per
+//     evaluation; at 20,000 secrets with `metrics.verdicts: all` that is some 220,000 series.
+//
 // - secret_check:aws_secretsmanager_secret_compliant:failing_last15m
-//     The failing verdicts as the alerts used to read them: the lowest verdict of the replicas
-//     (min by collapses the copies several exporters serve), each the newest sample within 15
-//     minutes, kept only where it is 0. last_over_time bridges an exporter restart or a missed
-//     scrape of up to 15 minutes. Only failing verdicts are recorded, so with the default
-//     `metrics.verdicts: all` (a series for every applicable check, 1 when compliant) this does
-//     not double the exporter's series.
+//     The failing verdicts held for 15 minutes, read from the record above: last_over_time
+//     bridges an exporter restart or a missed scrape of up to 15 minutes by reading only the
+//     recorded failures, never every verdict again.
 //
 // - secret_check:aws_secretsmanager_secret_compliant:failing
-//     What the alerts read: the verdicts above, less those that recovered at this evaluation.
+//     What the alerts read: the held verdicts, less those that recovered at this evaluation.
 //     Holding a verdict for 15 minutes is right while the exporter is not heard (a restart, a
-//     failed scrape, a check not judged yet), wrong once it says the secret recovered. With
-//     `metrics.verdicts: failing` a recovery ends the verdict's series instead of turning it to
-//     1, so the last 0 would stay within the window for 15 more minutes. A verdict has recovered
-//     when, now, the secret is listed (its _info series is there), its target's
+//     failed scrape, a check not judged yet), wrong once it says the secret recovered. A verdict
+//     has recovered when, now, the secret is listed (its _info series is there), its target's
 //     aws_secretsmanager_noncompliant_secrets for the check is there (the exporter serves the count
-//     only when it judged the check for every secret of the target) and no replica serves the
-//     verdict. During a scrape gap or right after a restart the _info series or the count is
-//     missing too, so nothing "recovers": rotation_failed, unknown until the CloudTrail history
-//     is read, has no count until then. With `metrics.verdicts: all` a recovery turns the verdict
-//     to 1, which already leaves the first record, count or no count. In both modes a check that
-//     stops applying (its series gone, the count there) resolves at once.
+//     only when it judged the check for every secret of the target) and the verdict is not
+//     failing now (with `metrics.verdicts: all` it is 1, with `failing` its series ended). During
+//     a scrape gap or right after a restart the _info series or the count is missing too, so
+//     nothing "recovers": rotation_failed, unknown until the CloudTrail history is read, has no
+//     count until then. A check that stops applying (its series gone, the count there) resolves
+//     at once too. Where another secret of the target has the check unknown (no count), a
+//     recovery waits out the 15 minutes: telling it apart would take reading every verdict again.
 //
 // - secret:aws_secretsmanager_secret_info:failing_last15m
 //     The labels the alerts copy with group_left (the owners' tag_team and tag_environment, the
@@ -48,11 +49,17 @@ local infoLabels = ['tag_team', 'tag_environment', 'kms_key', 'rotation_lambda_a
 
 local rules = [
   {
-    record: 'secret_check:aws_secretsmanager_secret_compliant:failing_last15m',
+    record: 'secret_check:aws_secretsmanager_secret_compliant:failing_now',
     expr: |||
       min by (account_id, region, secret_name, check) (
-        last_over_time(aws_secretsmanager_secret_compliant{SELECTOR}[15m])
+        aws_secretsmanager_secret_compliant{SELECTOR}
       ) == 0
+    |||,
+  },
+  {
+    record: 'secret_check:aws_secretsmanager_secret_compliant:failing_last15m',
+    expr: |||
+      last_over_time(secret_check:aws_secretsmanager_secret_compliant:failing_now[15m])
     |||,
   },
   {
@@ -66,7 +73,8 @@ local rules = [
           and on (account_id, region, secret_name) aws_secretsmanager_secret_info{SELECTOR}
           and on (account_id, region, check) aws_secretsmanager_noncompliant_secrets{SELECTOR}
         )
-        unless on (account_id, region, secret_name, check) aws_secretsmanager_secret_compliant{SELECTOR}
+        unless on (account_id, region, secret_name, check)
+          secret_check:aws_secretsmanager_secret_compliant:failing_now
       )
     |||,
   },
