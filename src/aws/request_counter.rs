@@ -98,6 +98,13 @@ fn service_label(service: &str) -> &str {
     }
 }
 
+fn query_error_code(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")?.checked_add("<Code>".len())?;
+    let end = start.checked_add(text.get(start..)?.find("</Code>")?)?;
+    Some(&text[start..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::service_label;
@@ -116,11 +123,4 @@ mod tests {
             assert_eq!(service_label(sdk), label, "{sdk}");
         }
     }
-}
-
-fn query_error_code(body: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<Code>")?.checked_add("<Code>".len())?;
-    let end = start.checked_add(text.get(start..)?.find("</Code>")?)?;
-    Some(&text[start..end])
 }
