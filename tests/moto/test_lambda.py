@@ -108,8 +108,12 @@ def lambda_client(endpoint: AwsEndpoint) -> Any:
     )
 
 
-def build_in_moto(endpoint: AwsEndpoint) -> None:
-    """Creates the plan through the write API, as an administrator would."""
+def create_functions(
+    endpoint: AwsEndpoint, functions: list[tuple[str, str, str | None, str]]
+) -> None:
+    """Creates each (name, runtime, principal allowed to invoke or None, statement id) through
+    the write API, as an administrator would: a role for the functions, a zip, the function,
+    and its permission when one is given (none: no resource policy at all)."""
     iam = boto3.client(
         "iam",
         region_name=REGION,
@@ -136,21 +140,29 @@ def build_in_moto(endpoint: AwsEndpoint) -> None:
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("rotate.py", "def handler(event, context):\n    return event\n")
     client = lambda_client(endpoint)
-    for function in FUNCTIONS:
+    for name, runtime, invoked_by, statement_id in functions:
         client.create_function(
-            FunctionName=function.name,
-            Runtime=function.runtime,
+            FunctionName=name,
+            Runtime=runtime,
             Role=role,
             Handler="rotate.handler",
             Code={"ZipFile": package.getvalue()},
         )
-        if function.invoked_by:
+        if invoked_by:
             client.add_permission(
-                FunctionName=function.name,
-                StatementId=function.statement_id,
+                FunctionName=name,
+                StatementId=statement_id,
                 Action=INVOKE,
-                Principal=function.invoked_by,
+                Principal=invoked_by,
             )
+
+
+def build_in_moto(endpoint: AwsEndpoint) -> None:
+    """Creates the plan through the write API, as an administrator would."""
+    create_functions(
+        endpoint,
+        [(f.name, f.runtime, f.invoked_by, f.statement_id) for f in FUNCTIONS],
+    )
 
 
 def is_allow_secrets_manager(policy: dict[str, Any], arn: str) -> bool:

@@ -39,9 +39,7 @@ How moto behaves, and what the test therefore builds or leaves out:
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,12 +53,11 @@ from botocore.exceptions import ClientError
 from harness import AwsEndpoint, run_check, running_moto_server, running_simulator
 from test_lambda import (
     ACCOUNT,
-    INVOKE,
     REGION,
-    ROLE_NAME,
     SECRETS_MANAGER,
     SECRETS_MANAGER_SID,
     QuotingDumper,
+    create_functions,
     function_arn,
     lambda_client,
     lambda_entry,
@@ -156,40 +153,18 @@ def client(endpoint: AwsEndpoint, service: str) -> Any:
 
 def build_in_moto(endpoint: AwsEndpoint) -> None:
     """Creates the plan through the write API, as an administrator would."""
-    role = client(endpoint, "iam").create_role(
-        RoleName=ROLE_NAME,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("rotate.py", "def handler(event, context):\n    return event\n")
-    functions = lambda_client(endpoint)
-    for function in FUNCTIONS:
-        functions.create_function(
-            FunctionName=function.name,
-            Runtime=function.runtime,
-            Role=role,
-            Handler="rotate.handler",
-            Code={"ZipFile": package.getvalue()},
-        )
-        if function.secrets_manager_may_invoke:
-            functions.add_permission(
-                FunctionName=function.name,
-                StatementId=SECRETS_MANAGER_SID,
-                Action=INVOKE,
-                Principal=SECRETS_MANAGER,
+    create_functions(
+        endpoint,
+        [
+            (
+                f.name,
+                f.runtime,
+                SECRETS_MANAGER if f.secrets_manager_may_invoke else None,
+                SECRETS_MANAGER_SID,
             )
+            for f in FUNCTIONS
+        ],
+    )
 
     created = {function_arn(function.name) for function in FUNCTIONS}
     secrets = client(endpoint, "secretsmanager")
@@ -218,7 +193,7 @@ def build_in_moto(endpoint: AwsEndpoint) -> None:
 
     for function in FUNCTIONS:
         if function.deleted_after_rotation:
-            functions.delete_function(FunctionName=function.name)
+            lambda_client(endpoint).delete_function(FunctionName=function.name)
 
 
 def listed_secrets(endpoint: AwsEndpoint) -> dict[str, dict[str, Any]]:
