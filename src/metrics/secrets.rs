@@ -141,30 +141,37 @@ pub fn write_snapshot(
 fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
     use SampleValue as V;
 
-    let targets: Vec<TargetLabels<'_>> = snapshot.targets.iter().map(TargetLabels::new).collect();
+    let on = |family: &MetricFamily| options.serves(family.name);
+    // Only the time columns of the families served are gathered: under a
+    // series budget the others would be read and dropped on every rendering.
+    let served_times: Vec<RecordTime> = RecordTime::ALL
+        .into_iter()
+        .filter(|time| on(time.family()))
+        .collect();
+    let targets: Vec<TargetLabels<'_>> = snapshot
+        .targets
+        .iter()
+        .map(|target| TargetLabels::new(target, &served_times))
+        .collect();
     let targets = targets.as_slice();
 
-    let on = |family: &MetricFamily| options.serves(family.name);
     if on(&ACCOUNT_INFO) {
         write_account_info(out, &snapshot.accounts, options);
     }
     if on(&SECRET_INFO) {
         write_secret_info(out, targets, options);
     }
-    for (family, time) in [
-        (&SECRET_CREATED, RecordTime::Created),
-        (&SECRET_LAST_CHANGED, RecordTime::LastChanged),
-        (&SECRET_LAST_ACCESSED, RecordTime::LastAccessed),
-        (&SECRET_LAST_ROTATED, RecordTime::LastRotated),
-        (
-            &SECRET_CURRENT_VERSION_CREATED,
-            RecordTime::CurrentVersionCreated,
-        ),
-        (&SECRET_NEXT_ROTATION, RecordTime::NextRotation),
-        (&SECRET_DELETION, RecordTime::Deleted),
+    for time in [
+        RecordTime::Created,
+        RecordTime::LastChanged,
+        RecordTime::LastAccessed,
+        RecordTime::LastRotated,
+        RecordTime::CurrentVersionCreated,
+        RecordTime::NextRotation,
+        RecordTime::Deleted,
     ] {
-        if on(family) {
-            write_record_time_family(out, family, targets, time);
+        if served_times.contains(&time) {
+            write_record_time_family(out, targets, time);
         }
     }
     if on(&SECRET_ROTATION_ENABLED) {
@@ -181,15 +188,12 @@ fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
             (!s.evaluation.scheduled_for_deletion).then(|| V::duration(s.evaluation.max_age))
         });
     }
-    for (family, time) in [
-        (&SECRET_ROTATION_PENDING_SINCE, RecordTime::PendingSince),
-        (
-            &SECRET_PREVIOUS_VERSION_LAST_ACCESSED,
-            RecordTime::PreviousVersionLastAccessed,
-        ),
+    for time in [
+        RecordTime::PendingSince,
+        RecordTime::PreviousVersionLastAccessed,
     ] {
-        if on(family) {
-            write_record_time_family(out, family, targets, time);
+        if served_times.contains(&time) {
+            write_record_time_family(out, targets, time);
         }
     }
     if on(&SECRET_ROTATION_LAST_EVENT) {
@@ -262,6 +266,21 @@ impl RecordTime {
         RecordTime::PreviousVersionLastAccessed,
     ];
 
+    /// The family that serves this time.
+    fn family(self) -> &'static MetricFamily {
+        match self {
+            RecordTime::Created => &SECRET_CREATED,
+            RecordTime::LastChanged => &SECRET_LAST_CHANGED,
+            RecordTime::LastAccessed => &SECRET_LAST_ACCESSED,
+            RecordTime::LastRotated => &SECRET_LAST_ROTATED,
+            RecordTime::CurrentVersionCreated => &SECRET_CURRENT_VERSION_CREATED,
+            RecordTime::NextRotation => &SECRET_NEXT_ROTATION,
+            RecordTime::Deleted => &SECRET_DELETION,
+            RecordTime::PendingSince => &SECRET_ROTATION_PENDING_SINCE,
+            RecordTime::PreviousVersionLastAccessed => &SECRET_PREVIOUS_VERSION_LAST_ACCESSED,
+        }
+    }
+
     fn of(self, record: &SecretRecord) -> Option<DateTime<Utc>> {
         match self {
             RecordTime::Created => record.created,
@@ -292,13 +311,14 @@ struct TargetLabels<'s> {
     /// `i`th ends.
     names: String,
     name_ends: Vec<usize>,
-    /// One column per [`RecordTime`], one row per secret.
+    /// One column per [`RecordTime`], one row per secret; empty for a
+    /// family not served.
     times: [Vec<Option<DateTime<Utc>>>; RecordTime::ALL.len()],
     rotation_enabled: Vec<bool>,
 }
 
 impl<'s> TargetLabels<'s> {
-    fn new(target: &'s TargetSnapshot) -> Self {
+    fn new(target: &'s TargetSnapshot, served_times: &[RecordTime]) -> Self {
         let mut identity = String::with_capacity(40 + target.account_id.len());
         identity.push_str("account_id=\"");
         push_escaped(&mut identity, &target.account_id);
@@ -311,15 +331,18 @@ impl<'s> TargetLabels<'s> {
             account_name: escaped(target.account_name.as_deref().unwrap_or("")),
             names: String::with_capacity(count * 32),
             name_ends: Vec::with_capacity(count),
-            times: std::array::from_fn(|_| Vec::with_capacity(count)),
+            times: std::array::from_fn(|_| Vec::new()),
             rotation_enabled: Vec::with_capacity(count),
         };
+        for time in served_times {
+            labels.times[*time as usize].reserve_exact(count);
+        }
         for secret in &target.secrets {
             let record = &secret.record;
             push_escaped(&mut labels.names, &record.name);
             labels.name_ends.push(labels.names.len());
-            for (column, time) in labels.times.iter_mut().zip(RecordTime::ALL) {
-                column.push(time.of(record));
+            for time in served_times {
+                labels.times[*time as usize].push(time.of(record));
             }
             labels.rotation_enabled.push(record.rotation_enabled);
         }
@@ -347,13 +370,8 @@ impl<'s> TargetLabels<'s> {
 
 /// A family with one series per secret carrying only the three identifying
 /// labels, a record time; an unknown time emits no series.
-fn write_record_time_family(
-    out: &mut Output<'_>,
-    family: &'static MetricFamily,
-    targets: &[TargetLabels<'_>],
-    time: RecordTime,
-) {
-    let mut writer = FamilyWriter::new(out, family);
+fn write_record_time_family(out: &mut Output<'_>, targets: &[TargetLabels<'_>], time: RecordTime) {
+    let mut writer = FamilyWriter::new(out, time.family());
     for target in targets {
         writer.start_target(&target.identity);
         for (name, time) in target.names().zip(target.times(time)) {
