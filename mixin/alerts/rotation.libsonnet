@@ -20,14 +20,8 @@ function(config) {
       // The value is how late the rotation is; the verdict already includes overdue_grace.
       expr: |||
         (
-          (
-            time()
-            - max by (account_id, region, secret_name) (
-                last_over_time(aws_secretsmanager_secret_next_rotation_timestamp_seconds{SELECTOR}[15m])
-              )
-          )
-          and on (account_id, region, secret_name)
-          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_overdue"}
+          time()
+          - secret:aws_secretsmanager_secret_next_rotation_timestamp_seconds:rotation_overdue
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
           secret:aws_secretsmanager_secret_info:failing_last15m
@@ -46,15 +40,9 @@ function(config) {
       // escalation.
       expr: |||
         (
-          (
-            time()
-            - max by (account_id, region, secret_name) (
-                last_over_time(aws_secretsmanager_secret_next_rotation_timestamp_seconds{SELECTOR}[15m])
-              )
-            > 3 * 86400
-          )
-          and on (account_id, region, secret_name)
-          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_overdue"}
+          time()
+          - secret:aws_secretsmanager_secret_next_rotation_timestamp_seconds:rotation_overdue
+          > 3 * 86400
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
           secret:aws_secretsmanager_secret_info:failing_last15m
@@ -102,12 +90,10 @@ function(config) {
       // the large-fleet profile (docs/metrics.md) does not serve the gaps at all.
       expr: |||
         (
-          (
-            max by (account_id, region, secret_name) (
-              last_over_time(aws_secretsmanager_secret_rotation_interval_seconds{SELECTOR}[15m])
-            )
+          max by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_rotation_interval_seconds{SELECTOR}[15m])
             and on (account_id, region, secret_name)
-            secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_interval"}
+              secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_interval"}
           )
           or on (account_id, region, secret_name)
           min by (account_id, region, secret_name) (
@@ -130,12 +116,10 @@ function(config) {
       // Recomputing the age here would duplicate the exporter's "newest of LastRotatedDate, the
       // current version's creation, else CreatedDate" and miss exemptions.
       expr: |||
-        (
-          max by (account_id, region, secret_name) (
-            last_over_time(aws_secretsmanager_secret_rotation_max_age_seconds{SELECTOR}[15m])
-          )
+        max by (account_id, region, secret_name) (
+          last_over_time(aws_secretsmanager_secret_rotation_max_age_seconds{SELECTOR}[15m])
           and on (account_id, region, secret_name)
-          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_age"}
+            secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_age"}
         )
         * on (account_id, region, secret_name) group_left (tag_team, tag_environment)
           secret:aws_secretsmanager_secret_info:failing_last15m
@@ -176,12 +160,10 @@ function(config) {
       // large-fleet profile of docs/metrics.md).
       expr: |||
         (
-          (
-            max by (account_id, region, secret_name) (
-              last_over_time(aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds{SELECTOR}[15m])
-            )
+          max by (account_id, region, secret_name) (
+            last_over_time(aws_secretsmanager_secret_previous_version_last_accessed_timestamp_seconds{SELECTOR}[15m])
             and on (account_id, region, secret_name)
-            secret_check:aws_secretsmanager_secret_compliant:failing{check="previous_version_read"}
+              secret_check:aws_secretsmanager_secret_compliant:failing{check="previous_version_read"}
           )
           or on (account_id, region, secret_name)
           min by (account_id, region, secret_name) (

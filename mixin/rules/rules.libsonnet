@@ -1,15 +1,21 @@
 // Recording rules: the per-secret work every per-secret alert shares, done once per evaluation in
 // the group secrets-rotation.rules instead of once per alert. With tens of thousands of secrets
 // each alert used to read every secret's _info series and its check's verdicts over 15 minutes;
-// now this group reads the verdicts and the _info series once, and the alerts read what it
-// records: one series per failing verdict, and the owner labels of the secrets that have one.
+// now this group reads the verdicts, the _info series and the next rotation dates once, and the
+// alerts read what it records: one series per failing verdict, and the owner labels and dates of
+// the secrets that have one.
+//
+// Reading a family means reading every secret's series of it whatever the expression keeps, so
+// the cost of a round is the number of per-secret families read, times the secrets. Each rule
+// below filters before it aggregates (`== 0`, `and on`): an aggregation hashes every series it is
+// given, a filter only the few it keeps.
 //
 // Names follow Prometheus' level:metric:operations; the level `secret` is one series per
 // (account_id, region, secret_name), `secret_check` one per secret and check.
 //
 // - secret_check:aws_secretsmanager_secret_compliant:failing_now
-//     The verdicts failing now: the lowest verdict of the replicas (min by collapses the copies
-//     several exporters serve), kept only where it is 0. The one read of every verdict per
+//     The verdicts failing now: kept only where 0, then the lowest of the replicas (min by
+//     collapses the copies several exporters serve). The one read of every verdict per
 //     evaluation; at 20,000 secrets with `metrics.verdicts: all` that is some 220,000 series.
 //
 // - secret_check:aws_secretsmanager_secret_compliant:failing_last15m
@@ -21,15 +27,16 @@
 //     What the alerts read: the held verdicts, less those that recovered at this evaluation.
 //     Holding a verdict for 15 minutes is right while the exporter is not heard (a restart, a
 //     failed scrape, a check not judged yet), wrong once it says the secret recovered. A verdict
-//     has recovered when, now, the secret is listed (its _info series is there), its target's
-//     aws_secretsmanager_noncompliant_secrets for the check is there (the exporter serves the count
-//     only when it judged the check for every secret of the target) and the verdict is not
-//     failing now (with `metrics.verdicts: all` it is 1, with `failing` its series ended). During
-//     a scrape gap or right after a restart the _info series or the count is missing too, so
-//     nothing "recovers": rotation_failed, unknown until the CloudTrail history is read, has no
-//     count until then. A check that stops applying (its series gone, the count there) resolves
-//     at once too. Where another secret of the target has the check unknown (no count), a
-//     recovery waits out the 15 minutes: telling it apart would take reading every verdict again.
+//     has recovered when, now, its target's aws_secretsmanager_noncompliant_secrets for the check
+//     is there (the exporter serves the count only when it judged the check for every secret of
+//     the target) and the verdict is not failing now (with `metrics.verdicts: all` it is 1, with
+//     `failing` its series ended). During a scrape gap or right after a restart the count is
+//     missing too, so nothing "recovers": rotation_failed, unknown until the CloudTrail history
+//     is read, has no count until then. A check that stops applying (its series gone, the count
+//     there) resolves at once, and so does a secret that is no longer listed (deleted): the
+//     exporter judged every secret it lists and this one is not among them. Where another
+//     secret of the target has the check unknown (no count), a recovery waits out the 15
+//     minutes: telling it apart would take reading every verdict again.
 //
 // - secret:aws_secretsmanager_secret_info:failing_last15m
 //     The labels the alerts copy with group_left (the owners' tag_team and tag_environment, the
@@ -39,6 +46,11 @@
 //     one series when the attributes changed within the window (a new key), so a join never meets
 //     two series for one secret. To route on another tag, add it to infoLabels below and to the
 //     alerts' group_left lists.
+//
+// - secret:aws_secretsmanager_secret_next_rotation_timestamp_seconds:rotation_overdue
+//     The next rotation date of each secret failing rotation_overdue, held for 15 minutes like
+//     the verdicts: the two overdue alerts compute how late the rotation is from it, and the
+//     family is read once a round instead of once per alert.
 //
 // Prometheus evaluates rule groups independently, so an alert may read these records one
 // evaluation interval late; promtool's tests order the groups with group_eval_order.
@@ -52,8 +64,8 @@ local rules = [
     record: 'secret_check:aws_secretsmanager_secret_compliant:failing_now',
     expr: |||
       min by (account_id, region, secret_name, check) (
-        aws_secretsmanager_secret_compliant{SELECTOR}
-      ) == 0
+        aws_secretsmanager_secret_compliant{SELECTOR} == 0
+      )
     |||,
   },
   {
@@ -70,7 +82,6 @@ local rules = [
       (
         (
           secret_check:aws_secretsmanager_secret_compliant:failing_last15m
-          and on (account_id, region, secret_name) aws_secretsmanager_secret_info{SELECTOR}
           and on (account_id, region, check) aws_secretsmanager_noncompliant_secrets{SELECTOR}
         )
         unless on (account_id, region, secret_name, check)
@@ -85,10 +96,21 @@ local rules = [
         1,
         max by (account_id, region, secret_name, %s) (
           last_over_time(aws_secretsmanager_secret_info{SELECTOR}[15m])
+          and on (account_id, region, secret_name)
+            secret_check:aws_secretsmanager_secret_compliant:failing
         )
       )
-      and on (account_id, region, secret_name) secret_check:aws_secretsmanager_secret_compliant:failing
     ||| % std.join(', ', infoLabels),
+  },
+  {
+    record: 'secret:aws_secretsmanager_secret_next_rotation_timestamp_seconds:rotation_overdue',
+    expr: |||
+      max by (account_id, region, secret_name) (
+        last_over_time(aws_secretsmanager_secret_next_rotation_timestamp_seconds{SELECTOR}[15m])
+        and on (account_id, region, secret_name)
+          secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_overdue"}
+      )
+    |||,
   },
 ];
 
