@@ -18,6 +18,7 @@ use crate::sources::cloudtrail::{
     LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET, RotationEvents, RotationTracker,
 };
 use crate::sources::lambda::{LAMBDA_REQUESTS_PER_SECOND, RotationLambdas};
+use crate::sources::ssm::{SSM_REQUESTS_PER_SECOND, SsmParameters};
 use crate::sources::{PerTargetSource, RunningSource, SnapshotView, TargetLoops};
 use crate::targets::{TargetList, TargetSet};
 use crate::web::AppState;
@@ -175,6 +176,19 @@ impl Exporter {
                 metrics.clone(),
             ),
         );
+        let ssm = &config.sources.ssm_parameters;
+        if ssm.enabled {
+            sources.register(
+                &mut poller,
+                TargetLoops::new(
+                    SsmParameters::new(factory.clone(), ssm.clone(), config.poll_interval),
+                    target_set.clone(),
+                    config.poll_interval,
+                    SSM_REQUESTS_PER_SECOND,
+                    metrics.clone(),
+                ),
+            );
+        }
         let current_discovery = Arc::new(CurrentDiscovery::default());
         poller.add_decoration(current_discovery.clone());
         let discovery = build_discovery(

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod discovery;
 pub mod inventory;
 pub mod metrics;
+pub mod parameters;
 pub mod policy;
 pub mod poller;
 pub mod reload;

@@ -23,6 +23,7 @@ use crate::aws::{SourceError, Target};
 use crate::config::{Config, Policy};
 use crate::inventory::{PreviousVersionAccess, SecretRecord, Unknown};
 use crate::metrics::ExporterMetrics;
+use crate::parameters::{ParameterInventory, ParameterReport};
 use crate::policy;
 use crate::snapshot::{
     ErrorReason, SecretReport, Snapshot, SnapshotStore, Source, SourceHealth, TargetError,
@@ -856,7 +857,7 @@ impl<S: SecretsSource> Poller<S> {
             };
             let mut part = TargetPart {
                 health: vec![inventory_health.clone()],
-                rotation_events_total: None,
+                ..TargetPart::default()
             };
             for view in &self.views {
                 view.contribute(
@@ -872,8 +873,9 @@ impl<S: SecretsSource> Poller<S> {
             // Judging is pure, but it reads AWS's values: a panic there (a
             // bug met on a value nobody expected) must cost this target its
             // verdicts, not the poll, and the next snapshot judges again.
+            let parameter_records = part.parameters.take();
             let judged = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                records
+                let secrets = records
                     .iter()
                     .map(|record| {
                         let judge = if explain {
@@ -887,10 +889,27 @@ impl<S: SecretsSource> Poller<S> {
                             record: Arc::clone(record),
                         }
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                let parameters = parameter_records.as_ref().map(|listed| {
+                    let judge = if explain {
+                        policy::evaluate_parameter
+                    } else {
+                        policy::evaluate_parameter_bare
+                    };
+                    ParameterInventory::new(
+                        listed
+                            .iter()
+                            .map(|record| ParameterReport {
+                                evaluation: judge(record, policy, now),
+                                record: Arc::clone(record),
+                            })
+                            .collect(),
+                    )
+                });
+                (secrets, parameters)
             }));
-            let secrets = match judged {
-                Ok(secrets) => secrets,
+            let (secrets, parameters) = match judged {
+                Ok(judged) => judged,
                 Err(panic) => {
                     let err = SourceError::from_panic("judging the target's secrets", &*panic);
                     tracing::error!(
@@ -904,17 +923,20 @@ impl<S: SecretsSource> Poller<S> {
                         inventory.up = false;
                         inventory.last_error = Some(TargetError::from(err));
                     }
-                    Vec::new()
+                    (Vec::new(), None)
                 }
             };
-            targets.push(TargetSnapshot::new(
-                target.account_id.clone(),
-                target.account_name.clone(),
-                target.region.clone(),
-                part.health,
-                secrets,
-                part.rotation_events_total,
-            ));
+            targets.push(
+                TargetSnapshot::new(
+                    target.account_id.clone(),
+                    target.account_name.clone(),
+                    target.region.clone(),
+                    part.health,
+                    secrets,
+                    part.rotation_events_total,
+                )
+                .with_parameters(parameters),
+            );
         }
         targets.sort_by(|a, b| {
             (a.account_id.as_str(), a.region.as_str())

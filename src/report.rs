@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::inventory::{RotationType, Unknown};
-use crate::policy::{UnknownVerdict, Verdict};
+use crate::policy::{ParameterCheck, UnknownVerdict, Verdict};
 use crate::snapshot::{AccountInfo, Snapshot, TargetError};
 
 #[derive(Debug, Serialize)]
@@ -18,7 +18,25 @@ pub struct Report<'a> {
     pub accounts: &'a [AccountInfo],
     pub targets: Vec<TargetRow<'a>>,
     pub secrets: Vec<SecretRow<'a>>,
+    /// SSM parameters, when `sources.ssm_parameters` lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ParameterRow<'a>>,
     pub summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParameterRow<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub parameter_type: &'a str,
+    pub tier: Option<&'a str>,
+    /// No verdict is non-compliant; checks that could not be judged are in
+    /// `not_evaluated`.
+    pub compliant: bool,
+    pub checks: &'a [Verdict<ParameterCheck>],
+    pub not_evaluated: &'a [UnknownVerdict<ParameterCheck>],
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +80,16 @@ pub struct Summary {
     pub unevaluated_secrets: usize,
     pub targets: usize,
     pub targets_down: usize,
+    /// SSM parameters listed, when they are inventoried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<ParameterTotals>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq, Default)]
+pub struct ParameterTotals {
+    pub parameters: usize,
+    pub noncompliant_parameters: usize,
+    pub unevaluated_parameters: usize,
 }
 
 /// The widest a column of `check`'s table pads to.
@@ -75,6 +103,8 @@ impl<'a> Report<'a> {
     pub fn new(snapshot: &'a Snapshot) -> Self {
         let mut targets = Vec::new();
         let mut secrets = Vec::new();
+        let mut parameters = Vec::new();
+        let mut parameter_totals: Option<ParameterTotals> = None;
         for target in &snapshot.targets {
             for health in &target.health {
                 targets.push(TargetRow {
@@ -102,6 +132,25 @@ impl<'a> Report<'a> {
                     not_evaluated: &evaluation.unknown,
                 });
             }
+            if let Some(inventory) = &target.parameters {
+                let totals = parameter_totals.get_or_insert_with(ParameterTotals::default);
+                totals.parameters += inventory.summary.parameters;
+                totals.noncompliant_parameters += inventory.summary.noncompliant_parameters;
+                totals.unevaluated_parameters += inventory.summary.unevaluated_parameters;
+                for parameter in &inventory.parameters {
+                    let record = &parameter.record;
+                    parameters.push(ParameterRow {
+                        account_id: &target.account_id,
+                        region: &target.region,
+                        name: &record.name,
+                        parameter_type: &record.parameter_type,
+                        tier: record.tier.as_deref(),
+                        compliant: parameter.evaluation.compliant(),
+                        checks: &parameter.evaluation.verdicts,
+                        not_evaluated: &parameter.evaluation.unknown,
+                    });
+                }
+            }
         }
         let totals = snapshot.totals();
         let summary = Summary {
@@ -110,12 +159,14 @@ impl<'a> Report<'a> {
             unevaluated_secrets: totals.unevaluated_secrets,
             targets: totals.targets,
             targets_down: totals.targets_down,
+            parameters: parameter_totals,
         };
         Self {
             generated_at: snapshot.completed_at.to_rfc3339(),
             accounts: &snapshot.accounts,
             targets,
             secrets,
+            parameters,
             summary,
         }
     }
@@ -124,9 +175,15 @@ impl<'a> Report<'a> {
     /// does a check whose data could not be had: neither may pass for
     /// compliant.
     pub fn exit_code(&self) -> i32 {
-        if self.summary.targets_down > 0 || self.summary.unevaluated_secrets > 0 {
+        let parameters = self.summary.parameters.as_ref();
+        let unevaluated_parameters = parameters.map_or(0, |p| p.unevaluated_parameters);
+        let noncompliant_parameters = parameters.map_or(0, |p| p.noncompliant_parameters);
+        if self.summary.targets_down > 0
+            || self.summary.unevaluated_secrets > 0
+            || unevaluated_parameters > 0
+        {
             EXIT_CANNOT_EVALUATE
-        } else if self.summary.noncompliant_secrets > 0 {
+        } else if self.summary.noncompliant_secrets > 0 || noncompliant_parameters > 0 {
             EXIT_NONCOMPLIANT
         } else {
             EXIT_COMPLIANT
@@ -201,6 +258,10 @@ impl<'a> Report<'a> {
             }
         }
         writeln!(out)?;
+        if !self.parameters.is_empty() {
+            self.write_parameter_table(out)?;
+            writeln!(out)?;
+        }
         for target in self.targets.iter().filter(|t| !t.up) {
             let (reason, message) = target
                 .error
@@ -212,6 +273,15 @@ impl<'a> Report<'a> {
                 target.account_id, target.region, target.source, reason, message
             )?;
         }
+        if let Some(parameters) = &self.summary.parameters {
+            writeln!(
+                out,
+                "{} SSM parameters, {} non-compliant, {} not fully evaluated",
+                parameters.parameters,
+                parameters.noncompliant_parameters,
+                parameters.unevaluated_parameters
+            )?;
+        }
         writeln!(
             out,
             "{} secrets, {} non-compliant, {} not fully evaluated; {} targets, {} down",
@@ -221,6 +291,63 @@ impl<'a> Report<'a> {
             self.summary.targets,
             self.summary.targets_down
         )
+    }
+
+    /// One row per SSM parameter, as the secrets' table.
+    fn write_parameter_table(&self, out: &mut impl Write) -> io::Result<()> {
+        let width = |f: &dyn Fn(&ParameterRow) -> usize, header: &str| {
+            self.parameters
+                .iter()
+                .map(f)
+                .max()
+                .unwrap_or(0)
+                .clamp(header.len(), MAX_COLUMN_WIDTH)
+        };
+        let account_w = width(&|p| p.account_id.len(), "ACCOUNT");
+        let region_w = width(&|p| p.region.len(), "REGION");
+        let name_w = width(&|p| p.name.len(), "PARAMETER");
+        writeln!(
+            out,
+            "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  FAILING CHECKS",
+            "ACCOUNT", "REGION", "PARAMETER", "STATUS"
+        )?;
+        for parameter in &self.parameters {
+            let status = if !parameter.compliant {
+                "NONCOMPLIANT"
+            } else if !parameter.not_evaluated.is_empty() {
+                "NOT EVALUATED"
+            } else {
+                "OK"
+            };
+            let failing: Vec<&str> = parameter
+                .checks
+                .iter()
+                .filter(|v| !v.compliant)
+                .map(|v| v.check.as_str())
+                .collect();
+            writeln!(
+                out,
+                "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  {}",
+                parameter.account_id,
+                parameter.region,
+                parameter.name,
+                status,
+                failing.join(",")
+            )?;
+            for verdict in parameter.checks.iter().filter(|v| !v.compliant) {
+                writeln!(out, "    {}: {}", verdict.check.as_str(), verdict.reason())?;
+            }
+            for unknown in parameter.not_evaluated {
+                writeln!(
+                    out,
+                    "    {}: not evaluated: {} {}",
+                    unknown.check.as_str(),
+                    unknown.needs,
+                    describe(unknown.reason)
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::inventory::{SecretRecord, Unknown};
+use crate::parameters::ParameterInventory;
 use crate::policy::{Check, Evaluation};
 
 /// The API a target's health refers to (the `source` label).
@@ -20,6 +21,7 @@ pub enum Source {
     CloudWatch,
     Organizations,
     Lambda,
+    Ssm,
 }
 
 impl Source {
@@ -30,6 +32,7 @@ impl Source {
             Source::CloudWatch => "cloudwatch",
             Source::Organizations => "organizations",
             Source::Lambda => "lambda",
+            Source::Ssm => "ssm",
         }
     }
 }
@@ -221,6 +224,9 @@ pub struct TargetSnapshot {
     pub rotation_events_total: Option<[u64; 4]>,
     /// Worked out from `health` and `secrets` by [`TargetSnapshot::new`].
     pub summary: TargetSummary,
+    /// The SSM parameters, once `DescribeParameters` has answered for the
+    /// target; `None` when the source is off or has never listed it.
+    pub parameters: Option<ParameterInventory>,
 }
 
 impl TargetSnapshot {
@@ -241,7 +247,14 @@ impl TargetSnapshot {
             secrets,
             rotation_events_total,
             summary,
+            parameters: None,
         }
+    }
+
+    /// With the target's SSM parameters.
+    pub fn with_parameters(mut self, parameters: Option<ParameterInventory>) -> Self {
+        self.parameters = parameters;
+        self
     }
 
     /// Some source of the target failed its last poll.

@@ -53,6 +53,7 @@ fn policy() -> Policy {
             required_tags: Vec::new(),
         },
         kms_key_arns: Vec::new(),
+        require_parameter_expiration: false,
         exempt_tag: "rotation-exempt".to_string(),
         overrides: Vec::new(),
     }

@@ -822,3 +822,23 @@ fn durations_round_trip_through_their_display_form() {
     );
     assert_eq!(config::format_config_duration(Duration::ZERO), "0s");
 }
+
+#[test]
+fn the_ssm_parameters_source_is_off_by_default_and_lists_secure_strings() {
+    let defaults = config::parse("regions: [us-east-1]\n").expect("minimal config parses");
+    let ssm = &defaults.sources.ssm_parameters;
+    assert!(!ssm.enabled);
+    assert_eq!(ssm.types, ["SecureString"]);
+    assert!(ssm.path_prefixes.is_empty());
+    assert!(!ssm.tags);
+    assert!(!defaults.policy.require_parameter_expiration);
+
+    let config = load_fixture("sources-and-metrics.ok.yaml");
+    let ssm = &config.sources.ssm_parameters;
+    assert!(ssm.enabled);
+    assert_eq!(ssm.types, ["SecureString", "String"]);
+    // A trailing slash names the same hierarchy and is dropped.
+    assert_eq!(ssm.path_prefixes, ["/prod", "/shared"]);
+    assert!(ssm.tags);
+    assert!(config.policy.require_parameter_expiration);
+}

@@ -17,6 +17,7 @@ pub mod organizations;
 pub mod pages;
 mod request_counter;
 pub mod secretsmanager;
+pub mod ssm;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -351,6 +352,12 @@ impl ClientFactory {
         lambda,
         aws_sdk_lambda,
         "lambda"
+    );
+    sdk_client!(
+        /// SSM Parameter Store in the target's account and region.
+        ssm,
+        aws_sdk_ssm,
+        "ssm"
     );
     sdk_client!(
         /// CloudWatch in the target's account and region (where metrics are published).

@@ -1,14 +1,15 @@
 //! The data one poll publishes: per account and region, and the fleet's
 //! totals, all read from the targets' summaries.
 
-use crate::policy::Check;
+use crate::parameters::ParameterSummary;
+use crate::policy::{Check, ParameterCheck};
 use crate::snapshot::{Snapshot, TargetSummary};
 
 use super::{
     DIMENSION_ACCOUNT, DIMENSION_CHECK, DIMENSION_REGION, DIMENSION_SECRET, DIMENSION_SHARD,
     MAX_DATA_PER_REQUEST, MAX_REQUEST_BYTES, METRIC_HEARTBEAT, METRIC_MAX_ROTATION_AGE_DAYS,
-    METRIC_NONCOMPLIANT_SECRETS, METRIC_OVERDUE_ROTATIONS, METRIC_ROTATION_FAILURES,
-    METRIC_SECRET_FAILED_CHECKS, METRIC_SECRETS,
+    METRIC_NONCOMPLIANT_PARAMETERS, METRIC_NONCOMPLIANT_SECRETS, METRIC_OVERDUE_ROTATIONS,
+    METRIC_PARAMETERS, METRIC_ROTATION_FAILURES, METRIC_SECRET_FAILED_CHECKS, METRIC_SECRETS,
 };
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
@@ -74,6 +75,45 @@ impl AtLeast {
     }
 }
 
+/// A fleet's or a target's SSM parameter totals.
+#[derive(Debug, Default, Clone, Copy)]
+struct ParameterTotals {
+    parameters: usize,
+    noncompliant: AtLeast,
+}
+
+impl ParameterTotals {
+    fn of(summary: &ParameterSummary) -> Self {
+        ParameterTotals {
+            parameters: summary.parameters,
+            noncompliant: AtLeast {
+                known: summary.noncompliant_parameters,
+                some_unknown: summary.unevaluated_parameters > 0,
+            },
+        }
+    }
+
+    fn add(&mut self, other: &ParameterTotals) {
+        self.parameters = self.parameters.saturating_add(other.parameters);
+        self.noncompliant.add(other.noncompliant);
+    }
+
+    fn push(&self, data: &mut Vec<Datum>, dimensions: &dyn Fn() -> Vec<(&'static str, String)>) {
+        data.push(Datum::new(
+            METRIC_PARAMETERS,
+            dimensions(),
+            self.parameters as f64,
+        ));
+        if let Some(noncompliant) = self.noncompliant.published() {
+            data.push(Datum::new(
+                METRIC_NONCOMPLIANT_PARAMETERS,
+                dimensions(),
+                noncompliant as f64,
+            ));
+        }
+    }
+}
+
 /// A fleet's or a target's totals.
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
@@ -123,12 +163,15 @@ fn max_option(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// total and by `Check`), `OverdueRotations`, `RotationFailures`,
 /// `MaxRotationAgeDays` (when a secret has an age) and `ExporterHeartbeat` 1;
 /// the fleet gets the same without dimensions (with `Shard` alone when the
-/// fleet is split between replicas), which the alarms watch. Every count
+/// fleet is split between replicas), which the alarms watch. Where SSM
+/// parameters are listed, `Parameters` and `NonCompliantParameters` (in
+/// total and by `Check`) too. Every count
 /// comes from the targets' summaries, as `/metrics` does, and is published
 /// as [`AtLeast`] says. Values that are not finite are left out.
 pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> Vec<Datum> {
     let mut data = Vec::new();
     let mut fleet = Totals::default();
+    let mut fleet_parameters: Option<ParameterTotals> = None;
     for target in snapshot
         .targets
         .iter()
@@ -185,6 +228,33 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> 
                 count as f64,
             ));
         }
+        if let Some(inventory) = &target.parameters {
+            let summary = &inventory.summary;
+            let totals = ParameterTotals::of(summary);
+            fleet_parameters
+                .get_or_insert_with(ParameterTotals::default)
+                .add(&totals);
+            totals.push(&mut data, &dimensions);
+            for check in ParameterCheck::ALL {
+                let Some(count) = summary.checks.get(check.index()).filter(|c| c.judged > 0) else {
+                    continue;
+                };
+                let count = AtLeast {
+                    known: count.noncompliant,
+                    some_unknown: count.unknown > 0,
+                };
+                let Some(count) = count.published() else {
+                    continue;
+                };
+                let mut with_check = dimensions();
+                with_check.push((DIMENSION_CHECK, check.as_str().to_string()));
+                data.push(Datum::new(
+                    METRIC_NONCOMPLIANT_PARAMETERS,
+                    with_check,
+                    count as f64,
+                ));
+            }
+        }
     }
     if snapshot.targets.iter().any(|t| t.summary.inventory_fresh) {
         let fleet_dimensions = || {
@@ -193,6 +263,9 @@ pub fn aggregate(snapshot: &Snapshot, per_secret: bool, shard: Option<&str>) -> 
                 .unwrap_or_default()
         };
         push_totals(&mut data, &fleet, &fleet_dimensions);
+        if let Some(parameters) = &fleet_parameters {
+            parameters.push(&mut data, &fleet_dimensions);
+        }
     }
     data.retain(|datum| datum.value.is_finite());
     data

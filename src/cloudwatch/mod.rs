@@ -45,6 +45,10 @@ pub const METRIC_MAX_ROTATION_AGE_DAYS: &str = "MaxRotationAgeDays";
 pub const METRIC_HEARTBEAT: &str = "ExporterHeartbeat";
 /// Per secret (opt-in): how many checks the secret fails.
 pub const METRIC_SECRET_FAILED_CHECKS: &str = "SecretFailedChecks";
+/// SSM parameters listed, with `sources.ssm_parameters`.
+pub const METRIC_PARAMETERS: &str = "Parameters";
+/// Non-compliant SSM parameters, in total and by `Check`.
+pub const METRIC_NONCOMPLIANT_PARAMETERS: &str = "NonCompliantParameters";
 
 pub const DIMENSION_ACCOUNT: &str = "AccountId";
 pub const DIMENSION_REGION: &str = "Region";

@@ -86,7 +86,23 @@ impl SeriesBudget {
 /// The inventories and readers besides Secrets Manager's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sources {
+    pub ssm_parameters: SsmParametersSource,
     pub lambda: LambdaSource,
+}
+
+/// SSM Parameter Store, inventoried with `DescribeParameters` beside
+/// Secrets Manager when `enabled`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsmParametersSource {
+    pub enabled: bool,
+    /// The parameter types listed (`Type` filter), `SecureString` by default.
+    pub types: Vec<String>,
+    /// Hierarchies listed (`Path` filter, recursive); empty: every parameter.
+    pub path_prefixes: Vec<String>,
+    /// Read each parameter's tags (`ListTagsForResource`, one request per
+    /// parameter per refresh) for `required_tags`, the `tag_<key>` labels
+    /// and overrides that match on tags.
+    pub tags: bool,
 }
 
 /// The rotation Lambdas, read whenever rotation is: once per distinct
@@ -267,6 +283,9 @@ pub struct Policy {
     pub defaults: Thresholds,
     /// Optional allowlist of customer managed keys (ARNs, key ids or aliases).
     pub kms_key_arns: Vec<String>,
+    /// Every SSM parameter must carry an `Expiration` policy that has not
+    /// passed (`parameter_expiration`).
+    pub require_parameter_expiration: bool,
     /// The tag whose presence exempts a secret; its value is the reason.
     pub exempt_tag: String,
     /// First match wins.

@@ -19,6 +19,7 @@ pub(super) fn validate_policy(problems: &mut Problems, raw: RawPolicy) -> Policy
         kms_key_arns,
         required_tags,
         previous_version_grace,
+        require_parameter_expiration,
         exempt_tag,
         overrides,
     } = raw;
@@ -57,6 +58,7 @@ pub(super) fn validate_policy(problems: &mut Problems, raw: RawPolicy) -> Policy
     Policy {
         defaults,
         kms_key_arns,
+        require_parameter_expiration: require_parameter_expiration.unwrap_or(false),
         exempt_tag,
         overrides,
     }

@@ -90,10 +90,31 @@ pub(super) struct RawMetrics {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with lambda")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with ssm_parameters, lambda"
+)]
 pub(super) struct RawSources {
     #[serde(default)]
+    pub(super) ssm_parameters: Option<RawSsmParametersSource>,
+    #[serde(default)]
     pub(super) lambda: Option<RawLambdaSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with enabled, types, path_prefixes, tags"
+)]
+pub(super) struct RawSsmParametersSource {
+    #[serde(default)]
+    pub(super) enabled: Option<bool>,
+    #[serde(default)]
+    pub(super) types: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) path_prefixes: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) tags: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +174,8 @@ pub(super) struct RawPolicy {
     pub(super) required_tags: Option<Vec<String>>,
     #[serde(default)]
     pub(super) previous_version_grace: Option<RawDuration>,
+    #[serde(default)]
+    pub(super) require_parameter_expiration: Option<bool>,
     #[serde(default)]
     pub(super) exempt_tag: Option<String>,
     #[serde(default)]

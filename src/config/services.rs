@@ -5,9 +5,13 @@ use std::time::Duration;
 
 use super::aws_names::{is_iam_name_char, role_arn_account};
 use super::duration::format_config_duration;
+use super::raw::RawSsmParametersSource;
 use super::raw::{RawAws, RawCloudTrail, RawCloudWatch, RawCount, RawSources};
 use super::validate::{Problems, check_region};
-use super::{Alarms, AwsClientSettings, CloudTrail, CloudWatch, LambdaSource, Sources};
+use super::{
+    Alarms, AwsClientSettings, CloudTrail, CloudWatch, LambdaSource, Sources, SsmParametersSource,
+};
+use crate::parameters::{PARAMETER_TYPES, SECURE_STRING};
 
 const DEFAULT_CLOUDTRAIL_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 /// CloudTrail event history keeps 90 days.
@@ -55,7 +59,96 @@ pub(super) fn validate_sources(problems: &mut Problems, raw: RawSources) -> Sour
         );
     }
     Sources {
+        ssm_parameters: validate_ssm_parameters(problems, raw.ssm_parameters.unwrap_or_default()),
         lambda: LambdaSource { refresh_interval },
+    }
+}
+
+/// The longest parameter name SSM allows, and so the longest path.
+const MAX_PARAMETER_NAME_BYTES: usize = 2_048;
+/// Each prefix is a listing of its own; more than this is a mistake.
+const MAX_PATH_PREFIXES: usize = 100;
+
+fn validate_ssm_parameters(
+    problems: &mut Problems,
+    raw: RawSsmParametersSource,
+) -> SsmParametersSource {
+    const PATH: &str = "sources.ssm_parameters";
+    let types = match raw.types {
+        None => vec![SECURE_STRING.to_owned()],
+        Some(types) => {
+            if types.is_empty() {
+                problems.add(
+                    format!("{PATH}.types"),
+                    "must not be empty (leave it out to list SecureString parameters)",
+                );
+            }
+            for (index, kind) in types.iter().enumerate() {
+                if !PARAMETER_TYPES.contains(&kind.as_str()) {
+                    problems.add(
+                        format!("{PATH}.types[{index}]"),
+                        format!(
+                            "must be one of {} (got {kind:?})",
+                            PARAMETER_TYPES.join(", ")
+                        ),
+                    );
+                } else if types
+                    .get(..index)
+                    .is_some_and(|before| before.contains(kind))
+                {
+                    problems.add(
+                        format!("{PATH}.types[{index}]"),
+                        format!("{kind} is listed twice"),
+                    );
+                }
+            }
+            types
+        }
+    };
+    let raw_prefixes = raw.path_prefixes.unwrap_or_default();
+    if raw_prefixes.len() > MAX_PATH_PREFIXES {
+        problems.add(
+            format!("{PATH}.path_prefixes"),
+            format!(
+                "must list at most {MAX_PATH_PREFIXES} prefixes (got {})",
+                raw_prefixes.len()
+            ),
+        );
+    }
+    let mut path_prefixes: Vec<String> = Vec::with_capacity(raw_prefixes.len());
+    for (index, prefix) in raw_prefixes.iter().enumerate() {
+        let at = format!("{PATH}.path_prefixes[{index}]");
+        if !prefix.starts_with('/') {
+            problems.add(at, format!("must start with / (got {prefix:?})"));
+            continue;
+        }
+        if prefix.len() > MAX_PARAMETER_NAME_BYTES {
+            problems.add(
+                at,
+                format!("must be at most {MAX_PARAMETER_NAME_BYTES} bytes"),
+            );
+            continue;
+        }
+        if prefix.contains("//") {
+            problems.add(at, format!("must not contain // (got {prefix:?})"));
+            continue;
+        }
+        // `/prod/` and `/prod` name the same hierarchy to the Path filter.
+        let normalised = match prefix.strip_suffix('/') {
+            Some(trimmed) if !trimmed.is_empty() => trimmed.to_owned(),
+            _ => prefix.clone(),
+        };
+        if path_prefixes.contains(&normalised) {
+            problems.add(at, format!("{prefix} is listed twice"));
+            continue;
+        }
+        path_prefixes.push(normalised);
+    }
+    SsmParametersSource {
+        enabled: raw.enabled.unwrap_or(false),
+        types,
+        path_prefixes,
+        tags: raw.tags.unwrap_or(false),
     }
 }
 

@@ -10,10 +10,12 @@
 //! live in a registry, in [`ExporterMetrics`].
 //!
 //! `schema` names every family and label; `exposition` writes the text
-//! format; `secrets` renders a snapshot's families with it; `process` holds
+//! format; `secrets` renders a snapshot's families with it, `parameters` its
+//! SSM parameters' families; `process` holds
 //! the exporter's own instruments and assembles the whole `/metrics` body.
 
 mod exposition;
+mod parameters;
 mod process;
 mod schema;
 mod secrets;

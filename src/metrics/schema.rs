@@ -131,6 +131,26 @@ pub const ROTATION_EVENTS_TOTAL: MetricFamily = counter(
     "aws_secretsmanager_rotation_events_total",
     "Rotation events seen in CloudTrail since the exporter started.",
 );
+pub const SSM_PARAMETER_INFO: MetricFamily = gauge(
+    "aws_ssm_parameter_info",
+    "Attributes of an SSM Parameter Store parameter: its type, tier and KMS key (empty unless a SecureString); always 1.",
+);
+pub const SSM_PARAMETER_LAST_MODIFIED: MetricFamily = gauge(
+    "aws_ssm_parameter_last_modified_timestamp_seconds",
+    "When the parameter's value was last written (LastModifiedDate), as a Unix timestamp.",
+);
+pub const SSM_PARAMETER_COMPLIANT: MetricFamily = gauge(
+    "aws_ssm_parameter_compliant",
+    "Whether the parameter passes the compliance check (1) or not (0); one series per applicable check.",
+);
+pub const SSM_PARAMETERS: MetricFamily = gauge(
+    "aws_ssm_parameters",
+    "Number of SSM parameters the exporter lists in the account and region (the types and paths of sources.ssm_parameters).",
+);
+pub const SSM_NONCOMPLIANT_PARAMETERS: MetricFamily = gauge(
+    "aws_ssm_noncompliant_parameters",
+    "Number of SSM parameters in the account and region that fail the compliance check; no series while the check could not be judged for one of them.",
+);
 pub const TARGET_UP: MetricFamily = gauge(
     "secrets_rotation_exporter_target_up",
     "Whether the last poll of this account, region and source succeeded (1) or not (0).",
@@ -179,7 +199,7 @@ pub const POLL_DURATION: MetricFamily = MetricFamily {
 
 /// Every family the exporter can serve, in exposition order: the ones built
 /// from a snapshot, then the exporter's own.
-pub const ALL_FAMILIES: [MetricFamily; 32] = [
+pub const ALL_FAMILIES: [MetricFamily; 37] = [
     ACCOUNT_INFO,
     SECRET_INFO,
     SECRET_CREATED,
@@ -201,6 +221,11 @@ pub const ALL_FAMILIES: [MetricFamily; 32] = [
     NONCOMPLIANT_SECRETS,
     UNEVALUATED_SECRETS,
     ROTATION_EVENTS_TOTAL,
+    SSM_PARAMETER_INFO,
+    SSM_PARAMETER_LAST_MODIFIED,
+    SSM_PARAMETER_COMPLIANT,
+    SSM_PARAMETERS,
+    SSM_NONCOMPLIANT_PARAMETERS,
     TARGET_UP,
     TARGET_LAST_SUCCESS,
     TARGET_POLL_DURATION,

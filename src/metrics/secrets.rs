@@ -9,6 +9,7 @@ use super::exposition::{
     CHUNK_BYTES, FamilyWriter, Output, SampleValue, escaped, push_escaped, push_escaped_label,
     push_label,
 };
+use super::parameters::render_parameters;
 use super::schema::{
     ACCOUNT_INFO, ALL_FAMILIES, AWS_MANAGED_KEY, LAST_POLL, MetricFamily, NONCOMPLIANT_SECRETS,
     ROTATION_EVENTS_TOTAL, SECRET_COMPLIANT, SECRET_CREATED, SECRET_CURRENT_VERSION_CREATED,
@@ -115,6 +116,18 @@ impl RenderOptions {
     pub fn tag_label_names(&self) -> impl Iterator<Item = &str> {
         self.tag_labels.iter().map(|tag| tag.label.as_str())
     }
+
+    /// Each tag key copied to a label, with its label name.
+    pub(super) fn tag_keys_and_labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tag_labels
+            .iter()
+            .map(|tag| (tag.key.as_str(), tag.label.as_str()))
+    }
+
+    /// Which verdicts get a `_compliant` series.
+    pub(super) fn verdict_series(&self) -> VerdictSeries {
+        self.verdicts
+    }
 }
 
 /// Appends the families built from one poll. The snapshot's order (targets
@@ -220,6 +233,7 @@ fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
     if on(&ROTATION_EVENTS_TOTAL) {
         write_rotation_events_total(out, targets);
     }
+    render_parameters(snapshot, options, out);
 
     if on(&TARGET_UP) {
         write_health_family(out, &TARGET_UP, targets, |h| Some(V::flag(h.up)));

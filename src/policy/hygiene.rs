@@ -1,7 +1,10 @@
 //! The checks that hold for a secret whatever rotates it, so an exempt secret
 //! is still judged on them: its key, its use, its tags.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
+use litemap::LiteMap;
 
 use super::format::format_duration;
 use super::verdict::{Check, Judge, Verdict};
@@ -57,7 +60,7 @@ pub(super) fn kms_customer_managed(
 /// region) and the key id or alias inside the other matches it. Two ARNs must
 /// be equal. An alias and a key id never match each other: telling which key
 /// an alias points to takes a KMS call, and this module does no I/O.
-fn same_key(left: &str, right: &str) -> bool {
+pub(super) fn same_key(left: &str, right: &str) -> bool {
     if left == right {
         return true;
     }
@@ -73,7 +76,7 @@ fn is_arn(reference: &str) -> bool {
 
 /// `arn:...:key/ID` gives `ID`, `arn:...:alias/NAME` gives `alias/NAME`; bare
 /// key ids and aliases are already short.
-fn key_short_form(reference: &str) -> &str {
+pub(super) fn key_short_form(reference: &str) -> &str {
     if !is_arn(reference) {
         return reference;
     }
@@ -129,24 +132,30 @@ pub(super) fn unused(
     judge.measured(check, compliant, reason, idle, limit)
 }
 
-/// Tag keys are compared exactly, as AWS does. A key that is present with an
-/// empty value counts as present: the check asks for the key, and a policy
-/// that cares about values should use `overrides` with tag matches.
 pub(super) fn required_tags(
     judge: Judge,
     record: &SecretRecord,
     thresholds: &Thresholds,
 ) -> Verdict {
-    let check = Check::RequiredTags;
+    tags_verdict(judge, Check::RequiredTags, &record.tags, thresholds)
+}
+
+/// Tag keys are compared exactly, as AWS does. A key that is present with an
+/// empty value counts as present: the check asks for the key, and a policy
+/// that cares about values should use `overrides` with tag matches. Without
+/// `required_tags`, a resource must have at least one tag of its own. The
+/// same for a secret and a parameter.
+pub(super) fn tags_verdict<C>(
+    judge: Judge,
+    check: C,
+    tags: &LiteMap<Arc<str>, Arc<str>>,
+    thresholds: &Thresholds,
+) -> Verdict<C> {
     if thresholds.required_tags.is_empty() {
-        let own_tags = record
-            .tags
-            .keys()
-            .filter(|key| !key.starts_with("aws:"))
-            .count();
+        let own_tags = tags.keys().filter(|key| !key.starts_with("aws:")).count();
         return if own_tags > 0 {
             judge.verdict(check, true, || format!("has {own_tags} tag(s) of its own"))
-        } else if record.tags.is_empty() {
+        } else if tags.is_empty() {
             judge.verdict(check, false, || "has no tags".to_string())
         } else {
             judge.verdict(check, false, || {
@@ -157,7 +166,7 @@ pub(super) fn required_tags(
     let missing: Vec<&str> = thresholds
         .required_tags
         .iter()
-        .filter(|key| !record.tags.contains_key(key.as_str()))
+        .filter(|key| !tags.contains_key(key.as_str()))
         .map(String::as_str)
         .collect();
     if missing.is_empty() {

@@ -15,6 +15,7 @@ mod exemption;
 mod format;
 mod hygiene;
 mod overrides;
+mod parameter;
 mod rotation;
 mod rotation_lambda;
 pub mod schedule;
@@ -26,12 +27,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Policy;
 use crate::inventory::SecretRecord;
+use crate::parameters::ParameterRecord;
 
 pub use exemption::Exemption;
 pub use format::format_duration;
-pub use overrides::{matching_override, thresholds_for};
+pub use overrides::{matching_override, thresholds_for, thresholds_for_parameter};
 pub use schedule::ScheduleCache;
-pub use verdict::{Check, Evaluation, UnknownVerdict, Verdict, VerdictDetail};
+pub use verdict::{
+    Check, Evaluation, ParameterCheck, ParameterEvaluation, UnknownVerdict, Verdict, VerdictDetail,
+};
 
 use exemption::exemption_at;
 use hygiene::{kms_customer_managed, required_tags, unused};
@@ -72,6 +76,25 @@ pub fn evaluate_bare(
     cache: &ScheduleCache,
 ) -> Evaluation {
     judge(record, policy, now, cache, Judge { explain: false })
+}
+
+/// Judges one SSM parameter, with the sentence and numbers behind each
+/// verdict, as `check` prints them.
+pub fn evaluate_parameter(
+    record: &ParameterRecord,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> ParameterEvaluation {
+    parameter::judge_parameter(Judge { explain: true }, record, policy, now)
+}
+
+/// The same verdicts as [`evaluate_parameter`], bare, as `/metrics` uses them.
+pub fn evaluate_parameter_bare(
+    record: &ParameterRecord,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> ParameterEvaluation {
+    parameter::judge_parameter(Judge { explain: false }, record, policy, now)
 }
 
 fn judge(

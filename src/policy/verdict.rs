@@ -81,11 +81,46 @@ impl Check {
     }
 }
 
+/// The `check` label values of SSM parameters (`aws_ssm_parameter_compliant`),
+/// in the order SPEC.md lists them. Two share their name with a secret's
+/// check and mean the same thing of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParameterCheck {
+    ParameterAge,
+    KmsCustomerManaged,
+    ParameterExpiration,
+    RequiredTags,
+}
+
+impl ParameterCheck {
+    pub const ALL: [ParameterCheck; 4] = [
+        ParameterCheck::ParameterAge,
+        ParameterCheck::KmsCustomerManaged,
+        ParameterCheck::ParameterExpiration,
+        ParameterCheck::RequiredTags,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParameterCheck::ParameterAge => "parameter_age",
+            ParameterCheck::KmsCustomerManaged => "kms_customer_managed",
+            ParameterCheck::ParameterExpiration => "parameter_expiration",
+            ParameterCheck::RequiredTags => "required_tags",
+        }
+    }
+
+    /// The position in `ParameterCheck::ALL`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// A check that applies but could not be judged, because a fact it needs
 /// could not be established: it has no verdict, never a guessed one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct UnknownVerdict {
-    pub check: Check,
+pub struct UnknownVerdict<C = Check> {
+    pub check: C,
     /// The call that would have given the missing fact.
     pub needs: &'static str,
     pub reason: Unknown,
@@ -96,8 +131,8 @@ pub struct UnknownVerdict {
 /// none, and then a verdict is 16 bytes instead of 72, nine times over for
 /// each of 100,000 secrets, in each of the two snapshots alive during a poll.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub check: Check,
+pub struct Verdict<C = Check> {
+    pub check: C,
     pub compliant: bool,
     /// `None` when judged by [`evaluate_bare`].
     #[serde(flatten)]
@@ -120,9 +155,9 @@ pub struct VerdictDetail {
     pub event: Option<Arc<RotationEvent>>,
 }
 
-impl Verdict {
+impl<C> Verdict<C> {
     /// A verdict without its detail, as a served snapshot holds it.
-    pub fn bare(check: Check, compliant: bool) -> Self {
+    pub fn bare(check: C, compliant: bool) -> Self {
         Self {
             check,
             compliant,
@@ -205,6 +240,30 @@ impl Evaluation {
     }
 }
 
+/// The verdicts of one SSM parameter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParameterEvaluation {
+    /// The `max_age` in force for the parameter after overrides; `None`
+    /// when which override applies could not be told (its tags unknown).
+    pub max_age: Option<Duration>,
+    /// One per applicable check that could be judged, in
+    /// `ParameterCheck::ALL` order.
+    pub verdicts: Vec<Verdict<ParameterCheck>>,
+    /// The applicable checks that could not be judged.
+    pub unknown: Vec<UnknownVerdict<ParameterCheck>>,
+}
+
+impl ParameterEvaluation {
+    /// No verdict says non-compliant.
+    pub fn compliant(&self) -> bool {
+        self.verdicts.iter().all(|verdict| verdict.compliant)
+    }
+
+    pub fn verdict(&self, check: ParameterCheck) -> Option<&Verdict<ParameterCheck>> {
+        self.verdicts.iter().find(|verdict| verdict.check == check)
+    }
+}
+
 /// A verdict, or why the check could not give one.
 pub(super) type Judged = Result<Verdict, UnknownVerdict>;
 
@@ -231,12 +290,12 @@ pub(super) struct Judge {
 }
 
 impl Judge {
-    pub(super) fn verdict(
+    pub(super) fn verdict<C>(
         self,
-        check: Check,
+        check: C,
         compliant: bool,
         reason: impl FnOnce() -> String,
-    ) -> Verdict {
+    ) -> Verdict<C> {
         if !self.explain {
             return Verdict::bare(check, compliant);
         }
@@ -252,14 +311,14 @@ impl Judge {
         }
     }
 
-    pub(super) fn measured(
+    pub(super) fn measured<C>(
         self,
-        check: Check,
+        check: C,
         compliant: bool,
         reason: impl FnOnce() -> String,
         observed: Duration,
         limit: Duration,
-    ) -> Verdict {
+    ) -> Verdict<C> {
         let mut verdict = self.verdict(check, compliant, reason).with_limit(limit);
         if let Some(detail) = &mut verdict.detail {
             detail.observed_seconds = Some(observed.as_secs_f64());

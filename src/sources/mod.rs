@@ -19,6 +19,7 @@
 
 pub mod cloudtrail;
 pub mod lambda;
+pub mod ssm;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -513,6 +514,8 @@ pub struct TargetPart {
     pub health: Vec<SourceHealth>,
     /// Rotation events first seen since start, when CloudTrail is read.
     pub rotation_events_total: Option<[u64; 4]>,
+    /// The target's SSM parameters, when they are inventoried and listed.
+    pub parameters: Option<Arc<[Arc<crate::parameters::ParameterRecord>]>>,
 }
 
 /// How what a source knows reaches the snapshot: the poller asks every
