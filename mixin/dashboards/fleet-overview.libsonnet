@@ -6,7 +6,7 @@ local dashboard = import 'dashboard.libsonnet';
       $._config,
       uid='fleet',
       title='Fleet overview',
-      description='Compliance of AWS Secrets Manager secrets across accounts and regions, from secrets-rotation-exporter.',
+      description='Compliance of AWS Secrets Manager secrets (and SSM Parameter Store parameters, when inventoried) across accounts and regions, from secrets-rotation-exporter.',
       variables=['account', 'region', 'team'],
       panels=[
         {
@@ -1340,6 +1340,313 @@ local dashboard = import 'dashboard.libsonnet';
             w: 12,
             x: 12,
             y: 42,
+          },
+        },
+        {
+          type: 'row',
+          title: 'SSM parameters',
+          collapsed: false,
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 50,
+          },
+          id: 22,
+          panels: [],
+        },
+        {
+          type: 'stat',
+          title: 'SSM parameters',
+          description: 'SSM Parameter Store parameters listed in the selected accounts and regions (aws_ssm_parameters); 0 where sources.ssm_parameters is off. This count is kept per account and region, so the team filter does not apply.',
+          targets: [
+            {
+              expr: 'sum(aws_ssm_parameters{SELECTOR,account_id=~"$account",region=~"$region"}) or vector(0)',
+              refId: 'A',
+              instant: true,
+              range: false,
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+            },
+            overrides: [],
+          },
+          options: {
+            reduceOptions: {
+              calcs: [
+                'lastNotNull',
+              ],
+              fields: '',
+              values: false,
+            },
+            colorMode: 'value',
+            graphMode: 'none',
+            justifyMode: 'auto',
+            orientation: 'auto',
+            textMode: 'auto',
+            wideLayout: true,
+            showPercentChange: false,
+          },
+          id: 23,
+          gridPos: {
+            h: 8,
+            w: 4,
+            x: 0,
+            y: 51,
+          },
+        },
+        {
+          type: 'bargauge',
+          title: 'Non-compliant parameters by check',
+          description: 'aws_ssm_noncompliant_parameters summed over the selected accounts and regions: parameter_age, kms_customer_managed, parameter_expiration (with require_parameter_expiration) and required_tags (with tags read). A check with an unknown verdict in a target has no count there. Kept per account and region, so the team filter does not apply.',
+          targets: [
+            {
+              expr: 'sum by (check) (aws_ssm_noncompliant_parameters{SELECTOR,account_id=~"$account",region=~"$region"})',
+              refId: 'A',
+              instant: true,
+              range: false,
+              legendFormat: '{{check}}',
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              min: 0,
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                  {
+                    color: 'orange',
+                    value: 1,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+            },
+            overrides: [],
+          },
+          options: {
+            displayMode: 'basic',
+            orientation: 'horizontal',
+            showUnfilled: true,
+            valueMode: 'color',
+            namePlacement: 'left',
+            sizing: 'auto',
+            minVizHeight: 16,
+            minVizWidth: 8,
+            maxVizHeight: 300,
+            reduceOptions: {
+              calcs: [
+                'lastNotNull',
+              ],
+              fields: '',
+              values: false,
+            },
+          },
+          id: 24,
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 4,
+            y: 51,
+          },
+        },
+        {
+          type: 'table',
+          title: 'Failing parameters now',
+          description: 'SSM parameters with a failing verdict, one row per parameter and check, with the owning team and key: what the parameter alerts read (the recording rules parameter_check:aws_ssm_parameter_compliant:failing and parameter:aws_ssm_parameter_info:failing_last15m), so a parameter stays listed through a scrape gap and leaves at the evaluation after it recovers.',
+          targets: [
+            {
+              expr: 'parameter_check:aws_ssm_parameter_compliant:failing{account_id=~"$account",region=~"$region"} * on(account_id, region, parameter_name) group_left(tag_team, tag_environment, kms_key) parameter:aws_ssm_parameter_info:failing_last15m{account_id=~"$account",region=~"$region",tag_team=~"$team"}',
+              refId: 'A',
+              instant: true,
+              range: false,
+              format: 'table',
+            },
+          ],
+          transformations: [
+            {
+              id: 'organize',
+              options: {
+                excludeByName: {
+                  Time: true,
+                  __name__: true,
+                  instance: true,
+                  job: true,
+                  Value: true,
+                },
+                indexByName: {},
+                renameByName: {
+                  account_id: 'Account',
+                  region: 'Region',
+                  parameter_name: 'Parameter',
+                  check: 'Check',
+                  tag_team: 'Team',
+                  tag_environment: 'Environment',
+                  kms_key: 'KMS key',
+                },
+              },
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+              custom: {
+                align: 'auto',
+                filterable: true,
+                cellOptions: {
+                  type: 'auto',
+                },
+              },
+            },
+            overrides: [],
+          },
+          options: {
+            showHeader: true,
+            cellHeight: 'sm',
+            footer: {
+              show: false,
+              reducer: [
+                'sum',
+              ],
+              fields: '',
+            },
+            sortBy: [
+              {
+                displayName: 'Parameter',
+                desc: false,
+              },
+            ],
+          },
+          id: 25,
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 12,
+            y: 51,
+          },
+        },
+        {
+          type: 'table',
+          title: 'Oldest parameters',
+          description: 'The ten SSM parameters written longest ago (now minus LastModifiedDate, aws_ssm_parameter_last_modified_timestamp_seconds), with their type, tier, key and team. Parameter Store never rotates a value: past the policy max_age the parameter_age check fails.',
+          targets: [
+            {
+              expr: 'topk(10, (time() - max by (account_id, region, parameter_name) (aws_ssm_parameter_last_modified_timestamp_seconds{SELECTOR,account_id=~"$account",region=~"$region"})) * on(account_id, region, parameter_name) group_left(type, tier, kms_key, tag_team) max by (account_id, region, parameter_name, type, tier, kms_key, tag_team) (aws_ssm_parameter_info{SELECTOR,account_id=~"$account",region=~"$region",tag_team=~"$team"}))',
+              refId: 'A',
+              instant: true,
+              range: false,
+              format: 'table',
+            },
+          ],
+          transformations: [
+            {
+              id: 'organize',
+              options: {
+                excludeByName: {
+                  Time: true,
+                  __name__: true,
+                  instance: true,
+                  job: true,
+                },
+                indexByName: {},
+                renameByName: {
+                  account_id: 'Account',
+                  region: 'Region',
+                  parameter_name: 'Parameter',
+                  type: 'Type',
+                  tier: 'Tier',
+                  kms_key: 'KMS key',
+                  tag_team: 'Team',
+                  Value: 'Value age',
+                },
+              },
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 's',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+              custom: {
+                align: 'auto',
+                filterable: true,
+                cellOptions: {
+                  type: 'auto',
+                },
+              },
+            },
+            overrides: [],
+          },
+          options: {
+            showHeader: true,
+            cellHeight: 'sm',
+            footer: {
+              show: false,
+              reducer: [
+                'sum',
+              ],
+              fields: '',
+            },
+            sortBy: [
+              {
+                displayName: 'Value age',
+                desc: true,
+              },
+            ],
+          },
+          id: 26,
+          gridPos: {
+            h: 8,
+            w: 24,
+            x: 0,
+            y: 59,
           },
         },
       ],

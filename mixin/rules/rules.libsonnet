@@ -52,12 +52,40 @@
 //     the verdicts: the two overdue alerts compute how late the rotation is from it, and the
 //     family is read once a round instead of once per alert.
 //
+// SSM parameters (sources.ssm_parameters) get the same four records, at the levels `parameter`
+// (account_id, region, parameter_name) and `parameter_check`, for the alerts of
+// ../alerts/parameters.libsonnet. They filter before they aggregate: `== 0` and `and on` the
+// failing verdicts come inside min by and max by, so an aggregation hashes only the failures,
+// not every parameter's series.
+//
+// - parameter_check:aws_ssm_parameter_compliant:failing_now
+// - parameter_check:aws_ssm_parameter_compliant:failing_last15m
+//     As for secrets: the failing verdicts now (the one read of every verdict), and the same held
+//     for 15 minutes from the record.
+//
+// - parameter_check:aws_ssm_parameter_compliant:failing
+//     The held verdicts less those that recovered at this evaluation: the target's
+//     aws_ssm_noncompliant_parameters for the check is there (served only when no verdict of the
+//     check is unknown in the target) and the verdict is not failing now. As for secrets, a
+//     parameter that is no longer listed (deleted) resolves at once, and a scrape gap or a
+//     restart takes the count away too, so it resolves nothing.
+//
+// - parameter:aws_ssm_parameter_info:failing_last15m
+//     tag_team, tag_environment and kms_key of aws_ssm_parameter_info over 15 minutes, one series
+//     per parameter with a failing verdict (topk by (..., 1) as for secrets). The tags are there
+//     only with `sources.ssm_parameters.tags: true` and `labels.tags`; without them the alerts
+//     fire without owner labels. To route on another tag, add it to parameterInfoLabels below
+//     and to the group_left lists of ../alerts/parameters.libsonnet.
+//
 // Prometheus evaluates rule groups independently, so an alert may read these records one
 // evaluation interval late; promtool's tests order the groups with group_eval_order.
 local selector = import '../lib/selector.libsonnet';
 
 // The labels of aws_secretsmanager_secret_info that the alerts copy with group_left.
 local infoLabels = ['tag_team', 'tag_environment', 'kms_key', 'rotation_lambda_arn'];
+
+// The labels of aws_ssm_parameter_info that the parameter alerts copy with group_left.
+local parameterInfoLabels = ['tag_team', 'tag_environment', 'kms_key'];
 
 local rules = [
   {
@@ -111,6 +139,48 @@ local rules = [
           secret_check:aws_secretsmanager_secret_compliant:failing{check="rotation_overdue"}
       )
     |||,
+  },
+  {
+    record: 'parameter_check:aws_ssm_parameter_compliant:failing_now',
+    expr: |||
+      min by (account_id, region, parameter_name, check) (
+        aws_ssm_parameter_compliant{SELECTOR} == 0
+      )
+    |||,
+  },
+  {
+    record: 'parameter_check:aws_ssm_parameter_compliant:failing_last15m',
+    expr: |||
+      last_over_time(parameter_check:aws_ssm_parameter_compliant:failing_now[15m])
+    |||,
+  },
+  {
+    record: 'parameter_check:aws_ssm_parameter_compliant:failing',
+    expr: |||
+      parameter_check:aws_ssm_parameter_compliant:failing_last15m
+      unless on (account_id, region, parameter_name, check)
+      (
+        (
+          parameter_check:aws_ssm_parameter_compliant:failing_last15m
+          and on (account_id, region, check) aws_ssm_noncompliant_parameters{SELECTOR}
+        )
+        unless on (account_id, region, parameter_name, check)
+          parameter_check:aws_ssm_parameter_compliant:failing_now
+      )
+    |||,
+  },
+  {
+    record: 'parameter:aws_ssm_parameter_info:failing_last15m',
+    expr: |||
+      topk by (account_id, region, parameter_name) (
+        1,
+        max by (account_id, region, parameter_name, %s) (
+          last_over_time(aws_ssm_parameter_info{SELECTOR}[15m])
+          and on (account_id, region, parameter_name)
+            parameter_check:aws_ssm_parameter_compliant:failing
+        )
+      )
+    ||| % std.join(', ', parameterInfoLabels),
   },
 ];
 
