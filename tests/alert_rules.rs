@@ -124,14 +124,46 @@ fn alerts() -> Vec<Alert> {
     alerts
 }
 
-/// The recording rules the per-secret alerts read (mixin/rules/rules.libsonnet).
-const FAILING_VERDICTS: &str = "secret_check:aws_secretsmanager_secret_compliant:failing";
-const OWNER_LABELS: &str = "secret:aws_secretsmanager_secret_info:failing_last15m";
+/// What the per-resource alerts of one kind (secrets, SSM parameters) read: the exporter's
+/// verdict and `_info` families, and the recording rules built on them
+/// (mixin/rules/rules.libsonnet).
+struct Resource {
+    verdicts: &'static str,
+    info: &'static str,
+    /// The label that names one resource.
+    name_label: &'static str,
+    failing_verdicts: &'static str,
+    owner_labels: &'static str,
+}
+
+const RESOURCES: [Resource; 2] = [
+    Resource {
+        verdicts: "aws_secretsmanager_secret_compliant",
+        info: "aws_secretsmanager_secret_info",
+        name_label: "secret_name",
+        failing_verdicts: "secret_check:aws_secretsmanager_secret_compliant:failing",
+        owner_labels: "secret:aws_secretsmanager_secret_info:failing_last15m",
+    },
+    Resource {
+        verdicts: "aws_ssm_parameter_compliant",
+        info: "aws_ssm_parameter_info",
+        name_label: "parameter_name",
+        failing_verdicts: "parameter_check:aws_ssm_parameter_compliant:failing",
+        owner_labels: "parameter:aws_ssm_parameter_info:failing_last15m",
+    },
+];
 const RECORDING_GROUP: &str = "secrets-rotation.rules";
 
-/// Per-secret alerts are the ones built on the exporter's per-secret verdicts.
-fn is_per_secret(alert: &Alert) -> bool {
-    alert.expr.contains("aws_secretsmanager_secret_compliant")
+/// The kind of resource an alert is about: the one whose per-resource verdicts it reads.
+fn resource_of(alert: &Alert) -> Option<&'static Resource> {
+    RESOURCES
+        .iter()
+        .find(|resource| alert.expr.contains(resource.verdicts))
+}
+
+/// Per-resource alerts are the ones built on the exporter's per-secret or per-parameter verdicts.
+fn is_per_resource(alert: &Alert) -> bool {
+    resource_of(alert).is_some()
 }
 
 /// Test names of the cases against an exporter with `metrics.verdicts: failing`.
@@ -260,7 +292,7 @@ fn every_per_secret_alert_has_failing_mode_unit_tests() {
             }
         }
     }
-    for alert in alerts().into_iter().filter(is_per_secret) {
+    for alert in alerts().into_iter().filter(is_per_resource) {
         assert!(
             fires.contains(&alert.name) && quiet.contains(&alert.name),
             "{}: needs a `{FAILING_MODE_PREFIX}` test in {RULE_TESTS} where it fires and one where it \
@@ -296,32 +328,39 @@ fn per_secret_alerts_read_the_recording_rules() {
             "{record}: recording rule names are level:metric:operations"
         );
     }
-    for name in [FAILING_VERDICTS, OWNER_LABELS] {
-        assert!(records.contains(name), "{RULES}: no recording rule {name}");
+    for resource in &RESOURCES {
+        for name in [resource.failing_verdicts, resource.owner_labels] {
+            assert!(records.contains(name), "{RULES}: no recording rule {name}");
+        }
     }
-    for alert in alerts().into_iter().filter(is_per_secret) {
+    for alert in alerts().into_iter().filter(is_per_resource) {
+        let Some(resource) = resource_of(&alert) else {
+            continue;
+        };
+        let failing_verdicts = resource.failing_verdicts;
+        let owner_labels = resource.owner_labels;
         let compact: String = alert.expr.split_whitespace().collect();
         assert!(
-            compact.contains(&format!("{FAILING_VERDICTS}{{check=")),
-            "{}: does not read {FAILING_VERDICTS}:\n{}",
+            compact.contains(&format!("{failing_verdicts}{{check=")),
+            "{}: does not read {failing_verdicts}:\n{}",
             alert.name,
             alert.expr
         );
         assert!(
             compact.contains("group_left(tag_team,tag_environment")
-                && compact.contains(OWNER_LABELS),
-            "{}: does not copy the owner labels from {OWNER_LABELS}:\n{}",
+                && compact.contains(owner_labels),
+            "{}: does not copy the owner labels from {owner_labels}:\n{}",
             alert.name,
             alert.expr
         );
         for raw in [
-            "aws_secretsmanager_secret_compliant{",
-            "aws_secretsmanager_secret_info{",
-            "last_over_time(aws_secretsmanager_secret_compliant",
-            "last_over_time(aws_secretsmanager_secret_info",
+            format!("{}{{", resource.verdicts),
+            format!("{}{{", resource.info),
+            format!("last_over_time({}", resource.verdicts),
+            format!("last_over_time({}", resource.info),
         ] {
             assert!(
-                !compact.contains(raw),
+                !compact.contains(&raw),
                 "{}: reads `{raw}` itself instead of the recording rules:\n{}",
                 alert.name,
                 alert.expr
@@ -362,15 +401,18 @@ fn every_alert_has_severity_annotations_and_a_runbook_section() {
 
 #[test]
 fn per_secret_alerts_name_the_secret_and_carry_the_owner_labels() {
-    let per_secret: Vec<Alert> = alerts().into_iter().filter(is_per_secret).collect();
+    let per_secret: Vec<Alert> = alerts().into_iter().filter(is_per_resource).collect();
     assert!(
         per_secret.len() >= 10,
         "expected the per-secret alerts, found {}",
         per_secret.len()
     );
     for alert in per_secret {
+        let Some(resource) = resource_of(&alert) else {
+            continue;
+        };
         let description = &alert.annotations["description"];
-        for label in ["secret_name", "account_id", "region"] {
+        for label in [resource.name_label, "account_id", "region"] {
             assert!(
                 description.contains(&format!("$labels.{label}")),
                 "{}: description does not name {label}: {description}",
@@ -380,9 +422,10 @@ fn per_secret_alerts_name_the_secret_and_carry_the_owner_labels() {
         let compact: String = alert.expr.split_whitespace().collect();
         assert!(
             compact.contains("group_left(tag_team,tag_environment")
-                && compact.contains("aws_secretsmanager_secret_info"),
-            "{}: does not copy tag_team and tag_environment from aws_secretsmanager_secret_info",
-            alert.name
+                && compact.contains(resource.info),
+            "{}: does not copy tag_team and tag_environment from {}",
+            alert.name,
+            resource.info
         );
     }
 }
