@@ -6,7 +6,9 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
 use chrono::{DateTime, Duration, Utc};
-use simulator::{Fleet, LambdaSpec, RotationSpec, SecretSpec, SimulatorHandle, VersionSpec};
+use simulator::{
+    Fleet, LambdaSpec, ParameterSpec, RotationSpec, SecretSpec, SimulatorHandle, VersionSpec,
+};
 use thiserror::Error;
 
 use crate::app::{Exporter, StartError};
@@ -60,6 +62,8 @@ policy:
 aws:
   target_timeout: 20s
 labels: { tags: [environment, team] }
+sources:
+  ssm_parameters: { enabled: true, tags: true }
 "#;
 
 pub struct Demo {
@@ -439,6 +443,10 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
         east,
         healthy(FLAPPING_SECRET, a, east, "payments", "prod", 3, now),
     );
+    // SSM parameters: written by hand, never rotated by Parameter Store.
+    for (account, region, spec) in demo_parameters(now) {
+        builder = builder.parameter_in(account, region, spec);
+    }
     // The denied account still has secrets; the exporter cannot see them.
     builder = builder.secret_in(
         "444444444444",
@@ -446,6 +454,77 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
         SecretSpec::new("sandbox/test/password").created(now - Duration::days(30)),
     );
     builder.build()
+}
+
+/// The demo's SSM parameters: fresh ones on customer managed keys, and one
+/// failing each parameter check the demo's policy applies.
+fn demo_parameters(now: DateTime<Utc>) -> Vec<(&'static str, &'static str, ParameterSpec)> {
+    let (a, b, dev) = ("111111111111", "222222222222", "333333333333");
+    let (east, west) = ("us-east-1", "eu-west-1");
+    let owned = |name: &str, account: &str, region: &str, team: &str, env: &str, days: i64| {
+        ParameterSpec::new(name)
+            .key_id(cmk(account, region, 1))
+            .tag("team", team)
+            .tag("environment", env)
+            .last_modified(now - Duration::days(days))
+    };
+    vec![
+        (
+            a,
+            east,
+            owned("/payments/prod/stripe/api-key", a, east, "payments", "prod", 12),
+        ),
+        (
+            a,
+            east,
+            owned("/payments/prod/db/readonly-password", a, east, "payments", "prod", 3),
+        ),
+        (
+            a,
+            west,
+            owned("/payments/prod/ledger/signing-key", a, west, "payments", "prod", 20),
+        ),
+        // Expires in 60 days: an Advanced parameter with an Expiration policy.
+        (
+            a,
+            east,
+            owned("/payments/prod/partner/token", a, east, "payments", "prod", 5)
+                .advanced()
+                .expires(now + Duration::days(60)),
+        ),
+        // parameter_age: written 400 days ago and never since.
+        (
+            a,
+            east,
+            owned("/payments/prod/legacy/smtp-password", a, east, "payments", "prod", 400),
+        ),
+        // kms_customer_managed: on the AWS managed key alias/aws/ssm.
+        (
+            b,
+            east,
+            ParameterSpec::new("/identity/prod/ldap/bind-password")
+                .tag("team", "identity")
+                .tag("environment", "prod")
+                .last_modified(now - Duration::days(8)),
+        ),
+        // required_tags: no team tag; the dev override allows it 90 days.
+        (
+            dev,
+            east,
+            ParameterSpec::new("/analytics/dev/warehouse/token")
+                .key_id(cmk(dev, east, 1))
+                .tag("environment", "dev")
+                .last_modified(now - Duration::days(70)),
+        ),
+        // A String: not listed, only SecureStrings are.
+        (
+            a,
+            east,
+            ParameterSpec::new("/payments/prod/feature-flags")
+                .string()
+                .last_modified(now - Duration::days(500)),
+        ),
+    ]
 }
 
 /// A base AWS configuration that reaches the simulator with its base

@@ -7,6 +7,8 @@
 mod discovery;
 #[path = "../benches/scale/harness.rs"]
 mod harness;
+#[path = "../benches/scale/parameters.rs"]
+mod parameters;
 
 use harness::{FleetShape, Options};
 use secrets_rotation_exporter::config::{self, Account, Shard};
@@ -237,5 +239,30 @@ async fn reading_an_organization_costs_a_request_per_unit_not_per_account()
     assert_eq!(baseline.accounts, 101);
     assert!(requests(baseline, "ListParents") >= 101);
     assert_eq!(requests(baseline, "ListAccounts"), 6);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_cost_a_listing_page_per_fifty_and_never_a_value_read()
+-> Result<(), parameters::BenchError> {
+    // 3 accounts x 2 regions with 60 parameters each: two pages per target.
+    // Tags (one request per parameter) are counted by tests/ssm_parameters.rs.
+    let figures = parameters::parameter_figures(3, 2, 60, std::time::Duration::ZERO, false).await?;
+    let [secrets_only, listed] = figures.readings.as_slice() else {
+        panic!("two readings expected, got {}", figures.readings.len());
+    };
+    let requests = |reading: &parameters::Reading, operation: &str| {
+        reading.requests.get(operation).copied().unwrap_or(0)
+    };
+    assert_eq!(requests(secrets_only, "DescribeParameters"), 0);
+    assert_eq!(secrets_only.parameter_series, 0);
+    assert_eq!(requests(listed, "DescribeParameters"), 6 * 2);
+    assert_eq!(requests(listed, "ListTagsForResource"), 0);
+    assert_eq!(listed.parameter_series, 360);
+    for reading in &figures.readings {
+        for operation in ["GetParameter", "GetParameters", "GetParametersByPath"] {
+            assert_eq!(requests(reading, operation), 0, "{}: {operation}", reading.name);
+        }
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod discovery;
 mod harness;
+mod parameters;
 
 use std::time::Duration;
 
@@ -18,8 +19,10 @@ struct Args {
     latency_ms: u64,
     /// Which fleets: wide (100k secrets), deep (10k in one target), quick, all (deep and
     /// wide), lookups (the worst case of version lookups: 10k secrets in one target
-    /// whose values were set by hand), or discovery (an organization of 2,000 accounts in
-    /// 40 units read by the exporter and by a ListAccounts + ListParents baseline).
+    /// whose values were set by hand), discovery (an organization of 2,000 accounts in
+    /// 40 units read by the exporter and by a ListAccounts + ListParents baseline), or
+    /// parameters (100,000 SSM parameters in 1,000 accounts x 2 regions, read with and
+    /// without sources.ssm_parameters and its tags).
     #[arg(long, default_value = "all")]
     fleet: String,
     /// Sequential scrapes of each kind (plain, gzip) behind the percentiles.
@@ -42,6 +45,10 @@ struct Args {
     /// (one ListTagsForResource per account: minutes at the default pace).
     #[arg(long)]
     with_account_tags: bool,
+    /// With --fleet parameters: also read every parameter's tags (one
+    /// ListTagsForResource each, 2 a second per target: about 25 s for 50 a target).
+    #[arg(long)]
+    with_tags: bool,
     /// With --fleet discovery: discovery.organizations.requests_per_second for both readings.
     #[arg(long, default_value_t = 4.0)]
     organizations_rps: f64,
@@ -104,6 +111,19 @@ async fn run() -> std::process::ExitCode {
             }
         };
     }
+    if args.fleet == "parameters" {
+        let latency = Duration::from_millis(args.latency_ms);
+        return match parameters::parameter_figures(1_000, 2, 50, latency, args.with_tags).await {
+            Ok(figures) => {
+                println!("{}", parameters::parameter_table(&figures));
+                std::process::ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("parameters: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let shapes = match args.fleet.as_str() {
         "wide" => vec![FleetShape::wide()],
         "deep" => vec![FleetShape::deep()],
@@ -111,7 +131,7 @@ async fn run() -> std::process::ExitCode {
         "all" => vec![FleetShape::deep(), FleetShape::wide()],
         other => {
             eprintln!(
-                "--fleet: expected wide, deep, quick, all, lookups or discovery, got {other}"
+                "--fleet: expected wide, deep, quick, all, lookups, discovery or parameters, got {other}"
             );
             return std::process::ExitCode::from(2);
         }
