@@ -543,15 +543,13 @@ fn describe_parameters(
     };
     let mut page = Vec::with_capacity(limit);
     let mut next = None;
-    let mut examined = 0;
-    for (name, spec) in entries {
+    for (examined, (name, spec)) in entries.enumerate() {
         // AWS stops a page where an internal limit falls, matches or not; short pages model that
         // limit as `MaxResults` parameters examined.
         if short_pages && examined == limit {
             next = Some(name);
             break;
         }
-        examined += 1;
         if !filters.iter().all(|filter| filter.accepts(spec)) {
             continue;
         }
