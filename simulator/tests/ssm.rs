@@ -830,3 +830,29 @@ async fn the_example_fleet_serves_its_parameters() -> TestResult {
     sim.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn unknown_credentials_are_refused_and_counted() -> TestResult {
+    let sim = start(fleet()?, localhost()).await?;
+    let stranger = Credentials::new("AKIANOBODY", "secret", None, None, "test");
+    let client = ssm_client_with(&sim, REGION, stranger);
+    let error = client
+        .describe_parameters()
+        .send()
+        .await
+        .err()
+        .ok_or("a stranger was served")?;
+    assert_eq!(error.code(), Some("UnrecognizedClientException"));
+    assert_eq!(
+        sim.request_counts()
+            .get(&(
+                "ssm".to_string(),
+                "DescribeParameters".to_string(),
+                "unknown".to_string()
+            ))
+            .copied(),
+        Some(1)
+    );
+    sim.shutdown().await;
+    Ok(())
+}
