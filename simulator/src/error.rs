@@ -29,6 +29,10 @@ pub enum SimulatorError {
     /// A function name Lambda refuses, or a policy that is not JSON.
     #[error("{0}")]
     InvalidLambda(String),
+    /// A parameter name Parameter Store refuses, or metadata it could not hold (a key on a
+    /// `String`, policies below the `Advanced` tier).
+    #[error("{0}")]
+    InvalidParameter(String),
     /// The fleet has no `organization`.
     #[error("the fleet has no organization")]
     NoOrganization,

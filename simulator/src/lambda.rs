@@ -393,7 +393,7 @@ pub(crate) async fn serve(
         return LambdaError::too_many_requests().into_response_with(request_id);
     }
     let target = read_target(encoded_name, uri.query(), &caller);
-    let fault = shared.take_fault(operation_name, &caller.account, &caller.region);
+    let fault = shared.take_fault("lambda", operation_name, &caller.account, &caller.region);
     match fault {
         Some(Fault::Delay(duration)) => tokio::time::sleep(duration).await,
         Some(Fault::Throttling) => {

@@ -1,8 +1,9 @@
 //! A small AWS that speaks the wire protocols of the AWS SDK: STS (`AssumeRole`,
 //! `GetCallerIdentity`), Secrets Manager's metadata reads (`ListSecrets`, `DescribeSecret`,
 //! `ListSecretVersionIds`), CloudTrail's `LookupEvents`, AWS Organizations' reads of the
-//! organization tree, CloudWatch's metrics and alarms (RPC v2 CBOR) and Lambda's
-//! `GetFunctionConfiguration` and `GetPolicy` (REST-JSON) on one HTTP listener. Accounts are
+//! organization tree, CloudWatch's metrics and alarms (RPC v2 CBOR), Lambda's
+//! `GetFunctionConfiguration` and `GetPolicy` (REST-JSON) and Systems Manager Parameter Store's
+//! metadata (`DescribeParameters`, `ListTagsForResource`; never a value) on one HTTP listener. Accounts are
 //! told apart by the access key of the SigV4 `Authorization` header and regions by its
 //! credential scope, so an SDK client pointed at [`SimulatorHandle::endpoint_url`] cannot tell
 //! it from AWS.
@@ -35,6 +36,7 @@ mod organizations;
 mod rotation;
 mod secretsmanager;
 mod server;
+mod ssm;
 mod state;
 mod store;
 mod sts;
@@ -60,13 +62,16 @@ pub use cloudwatch::{
 pub use error::SimulatorError;
 pub use fleet::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, AccountState, DEFAULT_BASE_ACCOUNT,
-    DEFAULT_REGION, DEFAULT_RUNTIME, Fleet, FleetBuilder, FleetError, LambdaPolicy, LambdaSpec,
-    LambdaState, LastUpdateStatus, OrgAccount, OrgUnit, Organization, PlacedLambda, PlacedSecret,
-    RotationSpec, SECRETS_MANAGER_PRINCIPAL, SecretSpec, VersionSpec, lambda_arn,
+    DEFAULT_PARAMETER_KEY, DEFAULT_REGION, DEFAULT_RUNTIME, Fleet, FleetBuilder, FleetError,
+    LambdaPolicy, LambdaSpec, LambdaState, LastUpdateStatus, OrgAccount, OrgUnit, Organization,
+    ParameterPolicy, ParameterSpec, ParameterTier, ParameterType, PlacedLambda, PlacedParameter,
+    PlacedSecret, PolicyKind, PolicyStatus, PolicyUnit, RotationSpec, SECRETS_MANAGER_PRINCIPAL,
+    SecretSpec, VersionSpec, lambda_arn, parameter_arn,
 };
 pub use load::{AWS_QUOTAS, PeakRate};
 pub use organizations::ORGANIZATIONS_PAGE_LIMIT;
 pub use rotation::RotationOutcome;
+pub use ssm::{DESCRIBE_PARAMETERS_DEFAULT_PAGE, DESCRIBE_PARAMETERS_PAGE_LIMIT, VALUE_OPERATIONS};
 pub use state::{AssumeRoleCall, Credentials, Fault, FaultRule};
 pub use store::secret_arn;
 pub use time::{days_ago, days_from_now, parse_time};
@@ -315,6 +320,68 @@ impl SimulatorHandle {
         self.shared.world().lambda(account, region, name).cloned()
     }
 
+    /// Adds an SSM parameter, or replaces the one with the same name, in `account`/`region`.
+    pub fn put_parameter(
+        &self,
+        account: &str,
+        region: &str,
+        parameter: ParameterSpec,
+    ) -> Result<(), SimulatorError> {
+        fleet::check_parameter(&parameter).map_err(SimulatorError::InvalidParameter)?;
+        let mut world = self.shared.world_mut();
+        let Some(known) = world.accounts.get_mut(account) else {
+            return Err(SimulatorError::UnknownAccount(account.to_string()));
+        };
+        if !known.regions.iter().any(|r| r == region) {
+            known.regions.push(region.to_string());
+        }
+        world
+            .parameters_mut(account, region)
+            .insert(parameter.name.clone(), parameter);
+        Ok(())
+    }
+
+    /// Deletes an SSM parameter, as its `Expiration` policy would. Returns whether it existed.
+    pub fn delete_parameter(&self, account: &str, region: &str, name: &str) -> bool {
+        self.shared
+            .world_mut()
+            .parameters_mut(account, region)
+            .remove(name)
+            .is_some()
+    }
+
+    /// The parameter as the simulator holds it.
+    pub fn parameter(&self, account: &str, region: &str, name: &str) -> Option<ParameterSpec> {
+        self.shared
+            .world()
+            .parameters(account, region)?
+            .get(name)
+            .cloned()
+    }
+
+    /// SSM parameters in `account`/`region`.
+    pub fn parameter_count(&self, account: &str, region: &str) -> usize {
+        self.shared
+            .world()
+            .parameters(account, region)
+            .map_or(0, |parameters| parameters.len())
+    }
+
+    /// Makes every SSM request of `account` (in every region) answer `AccessDeniedException`
+    /// until [`Self::clear_faults`]: a fault rule with service `ssm`, as `deny_ssm` in a fleet.
+    pub fn deny_ssm(&self, account: &str) {
+        self.fail(
+            FaultRule::new(Fault::AccessDenied)
+                .service("ssm")
+                .account(account),
+        );
+    }
+
+    /// Lets `DescribeParameters` answer short pages (see [`FleetBuilder::ssm_short_pages`]).
+    pub fn set_ssm_short_pages(&self, short: bool) {
+        self.shared.world_mut().ssm_short_pages = short;
+    }
+
     /// Adds an account (with the given regions) that AssumeRole can enter; a known account is
     /// left as it is.
     pub fn add_account(&self, account: Account) -> Result<(), SimulatorError> {
@@ -360,7 +427,8 @@ impl SimulatorHandle {
         self.shared.expire_assumed_credentials(Utc::now());
     }
 
-    /// Adds a fault rule; the first matching rule applies to a request.
+    /// Adds a fault rule; the first matching rule applies to a request. The fleet's rules (its
+    /// `faults` and `deny_ssm` accounts) come first.
     pub fn fail(&self, rule: FaultRule) {
         self.shared.add_fault(rule);
     }
@@ -380,6 +448,17 @@ impl SimulatorHandle {
             .sum()
     }
 
+    /// Requests for `operation` of one `service` (`ssm`...) from every account, refused ones
+    /// included: `ListTagsForResource` is both Organizations' and SSM's.
+    pub fn service_requests(&self, service: &str, operation: &str) -> u64 {
+        self.shared
+            .counts()
+            .iter()
+            .filter(|((svc, op, _), _)| svc == service && op == operation)
+            .map(|(_, count)| count)
+            .sum()
+    }
+
     /// Requests for `operation` in `account`: the caller's account, or for `AssumeRole` the
     /// account of the role. Unauthenticated requests count under the account `unknown`.
     pub fn requests_by_account(&self, operation: &str, account: &str) -> u64 {
@@ -392,8 +471,8 @@ impl SimulatorHandle {
     }
 
     /// Every count, keyed by (service, operation, account); service is `sts`,
-    /// `secretsmanager`, `cloudtrail`, `organizations`, `lambda` or the signing service of
-    /// anything else.
+    /// `secretsmanager`, `cloudtrail`, `organizations`, `lambda`, `cloudwatch`, `ssm` or the
+    /// signing service of anything else.
     pub fn request_counts(&self) -> BTreeMap<(String, String, String), u64> {
         self.shared.counts()
     }

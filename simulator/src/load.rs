@@ -9,14 +9,17 @@ use std::time::{Duration, Instant};
 /// account and region: Secrets Manager's `ListSecrets` (100), `DescribeSecret` (10,000, the older
 /// and lower of the published figures), `ListSecretVersionIds` (50) and STS (600). CloudTrail's
 /// `LookupEvents` quota has its own setting, [`crate::SimulatorHandle::set_cloudtrail_rate`].
+/// SSM's `DescribeParameters` gets a modest stand-in of 10: AWS throttles it (its
+/// `ThrottlingException: Rate exceeded` is documented) but publishes no figure.
 /// Organizations is absent: AWS says it throttles but publishes no per-second figure for its
 /// reads, so its operations get a quota only when one is set.
-pub const AWS_QUOTAS: [(&str, f64); 5] = [
+pub const AWS_QUOTAS: [(&str, f64); 6] = [
     ("ListSecrets", 100.0),
     ("DescribeSecret", 10_000.0),
     ("ListSecretVersionIds", 50.0),
     ("AssumeRole", 600.0),
     ("GetCallerIdentity", 600.0),
+    ("DescribeParameters", 10.0),
 ];
 
 /// The highest rate an operation reached: requests within one second (a sliding window) in one

@@ -1,7 +1,7 @@
 //! One HTTP listener for every service: requests are told apart the way AWS front ends do,
-//! by `X-Amz-Target` (JSON protocols), the path of an RPC v2 CBOR request (CloudWatch), the
-//! method and path of a REST-JSON request (Lambda) or the `Action` of a form body (query
-//! protocols).
+//! by `X-Amz-Target` (JSON protocols: Secrets Manager, CloudTrail, Organizations, SSM), the path
+//! of an RPC v2 CBOR request (CloudWatch), the method and path of a REST-JSON request (Lambda) or
+//! the `Action` of a form body (query protocols).
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::awsjson::{JsonError, json_response, json_text_response};
 use crate::caller::Caller;
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
-use crate::{cloudtrail, cloudwatch, lambda, organizations, secretsmanager, sts};
+use crate::{cloudtrail, cloudwatch, lambda, organizations, secretsmanager, ssm, sts};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -113,7 +113,8 @@ async fn dispatch(
     }
 
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-        // `secretsmanager.ListSecrets`, `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents`
+        // `secretsmanager.ListSecrets`, `AmazonSSM.DescribeParameters`,
+        // `com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents`
         let (prefix, operation) = target.rsplit_once('.').unwrap_or(("", target));
         let service = if prefix == "secretsmanager" {
             "secretsmanager".to_string()
@@ -121,6 +122,8 @@ async fn dispatch(
             "cloudtrail".to_string()
         } else if prefix == ORGANIZATIONS_TARGET_PREFIX {
             "organizations".to_string()
+        } else if prefix == ssm::TARGET_PREFIX {
+            "ssm".to_string()
         } else {
             scope
                 .service
@@ -152,7 +155,7 @@ async fn dispatch(
         {
             return throttling(&service).into_response_with(&request_id);
         }
-        let fault = shared.take_fault(operation, &caller.account, &caller.region);
+        let fault = shared.take_fault(&service, operation, &caller.account, &caller.region);
         if let Some(fault) = fault
             && let Some(error) = json_fault(fault, &service, operation, &caller).await
         {
@@ -162,6 +165,7 @@ async fn dispatch(
             "secretsmanager" => secretsmanager::handle(&shared, &caller, operation, &body),
             "cloudtrail" => cloudtrail::handle(&shared, &caller, operation, &body),
             "organizations" => organizations::handle(&shared, &caller, operation, &body),
+            "ssm" => ssm::handle(&shared, &caller, operation, &body),
             _ => Err(unknown_operation()),
         };
         return match answer {
@@ -231,6 +235,11 @@ async fn json_fault(
         Fault::InternalError if service == "organizations" => {
             Some(organizations::service_exception())
         }
+        Fault::InternalError if service == "ssm" => Some(JsonError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "An error occurred on the server side.",
+        )),
         Fault::InternalError => Some(JsonError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServiceError",
@@ -245,7 +254,7 @@ async fn json_fault(
 }
 
 /// The listings whose entries `Fault::DuplicateEntry` repeats.
-const LISTINGS: [&str; 3] = ["SecretList", "Versions", "Events"];
+const LISTINGS: [&str; 5] = ["SecretList", "Versions", "Events", "Parameters", "TagList"];
 /// Organizations' listings, apart: `Tags` is also a field of `DescribeSecret`, which lists nothing.
 const ORGANIZATIONS_LISTINGS: [&str; 5] = [
     "Accounts",

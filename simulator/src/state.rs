@@ -39,14 +39,14 @@ pub struct AssumeRoleCall {
 /// What a matching [`FaultRule`] does to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// `ThrottlingException` (Secrets Manager, CloudTrail), `TooManyRequestsException`
+    /// `ThrottlingException` (Secrets Manager, CloudTrail, SSM), `TooManyRequestsException`
     /// (Organizations) or `Throttling` (STS), HTTP 400.
     Throttling,
-    /// `AccessDeniedException` (Secrets Manager, CloudTrail, Organizations; 400) or
+    /// `AccessDeniedException` (Secrets Manager, CloudTrail, Organizations, SSM; 400) or
     /// `AccessDenied` (STS, 403).
     AccessDenied,
-    /// `InternalServiceError` (Secrets Manager, CloudTrail), `ServiceException` (Organizations)
-    /// or `InternalFailure` (STS), HTTP 500.
+    /// `InternalServiceError` (Secrets Manager, CloudTrail), `InternalServerError` (SSM),
+    /// `ServiceException` (Organizations) or `InternalFailure` (STS), HTTP 500.
     InternalError,
     /// Answers normally after this long.
     Delay(Duration),
@@ -61,8 +61,8 @@ pub enum Fault {
     /// unchanged. JSON services only.
     EndlessNextToken,
     /// Answers normally with the first entry of the listing (`SecretList`,
-    /// `Versions`, `Events`, `Accounts`, `OrganizationalUnits`, `Roots`, `Tags`,
-    /// `Parents`) repeated at its end. JSON services only.
+    /// `Versions`, `Events`, `Parameters`, `TagList`, `Accounts`, `OrganizationalUnits`,
+    /// `Roots`, `Tags`, `Parents`) repeated at its end. JSON services only.
     DuplicateEntry,
     /// Answers 200 with the body cut off halfway, as a dropped connection
     /// or a broken proxy leaves it: not JSON. JSON services only.
@@ -72,6 +72,10 @@ pub enum Fault {
 /// Makes requests fail or slow down. Unset filters match everything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultRule {
+    /// The service as the request counters name it: `sts`, `secretsmanager`, `cloudtrail`,
+    /// `organizations`, `lambda`, `cloudwatch` or `ssm`. Operation names alone can be shared
+    /// (`ListTagsForResource` is Organizations' and SSM's).
+    pub service: Option<String>,
     /// Operation name such as `ListSecrets` or `AssumeRole`.
     pub operation: Option<String>,
     /// For `AssumeRole` the account of the role, otherwise the caller's account.
@@ -85,12 +89,19 @@ pub struct FaultRule {
 impl FaultRule {
     pub fn new(error: Fault) -> Self {
         Self {
+            service: None,
             operation: None,
             account: None,
             region: None,
             error,
             remaining: None,
         }
+    }
+
+    /// Every operation of one service, such as `ssm`.
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
     }
 
     pub fn operation(mut self, operation: impl Into<String>) -> Self {
@@ -114,8 +125,9 @@ impl FaultRule {
         self
     }
 
-    fn matches(&self, operation: &str, account: &str, region: &str) -> bool {
-        self.operation.as_deref().is_none_or(|o| o == operation)
+    fn matches(&self, service: &str, operation: &str, account: &str, region: &str) -> bool {
+        self.service.as_deref().is_none_or(|s| s == service)
+            && self.operation.as_deref().is_none_or(|o| o == operation)
             && self.account.as_deref().is_none_or(|a| a == account)
             && self.region.as_deref().is_none_or(|r| r == region)
     }
@@ -169,6 +181,7 @@ impl Shared {
         let mut world = World {
             organization: parts.organization,
             default_regions: parts.regions,
+            ssm_short_pages: parts.ssm_short_pages,
             ..World::default()
         };
         for account in parts.accounts {
@@ -182,6 +195,16 @@ impl Shared {
                 .lambdas_mut(&placed.account, &placed.region)
                 .insert(placed.lambda.name.clone(), placed.lambda);
         }
+        for placed in parts.parameters {
+            world
+                .parameters_mut(&placed.account, &placed.region)
+                .insert(placed.parameter.name.clone(), placed.parameter);
+        }
+        let faults = parts
+            .faults
+            .into_iter()
+            .filter(|rule| rule.remaining != Some(0))
+            .collect();
         let base = Credentials {
             access_key_id: format!(
                 "AKIA{}",
@@ -210,7 +233,7 @@ impl Shared {
             base,
             base_account,
             assume_role_calls: Mutex::new(Vec::new()),
-            faults: Mutex::new(Vec::new()),
+            faults: Mutex::new(faults),
             counts: Mutex::new(BTreeMap::new()),
             sequence: AtomicU64::new(1),
             cloudtrail: Mutex::new(CloudTrailSettings::default()),
@@ -376,11 +399,17 @@ impl Shared {
     }
 
     /// The first rule matching the request, used up by one.
-    pub fn take_fault(&self, operation: &str, account: &str, region: &str) -> Option<Fault> {
+    pub fn take_fault(
+        &self,
+        service: &str,
+        operation: &str,
+        account: &str,
+        region: &str,
+    ) -> Option<Fault> {
         let mut faults = lock(&self.faults);
         let index = faults
             .iter()
-            .position(|rule| rule.matches(operation, account, region))?;
+            .position(|rule| rule.matches(service, operation, account, region))?;
         let fault = faults[index].error;
         if let Some(remaining) = &mut faults[index].remaining {
             *remaining = remaining.saturating_sub(1);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::cloudtrail::events::Trail;
-use crate::fleet::{AWSCURRENT, Account, LambdaSpec, SecretSpec};
+use crate::fleet::{AWSCURRENT, Account, LambdaSpec, ParameterSpec, SecretSpec};
 use crate::ids::{derived_chars, derived_uuid};
 use crate::organizations::model::OrgState;
 
@@ -82,6 +82,10 @@ pub(crate) struct World {
     pub trails: HashMap<(String, String), Trail>,
     /// Lambda functions per (account, region), by name.
     pub lambdas: HashMap<(String, String), BTreeMap<String, LambdaSpec>>,
+    /// SSM parameters per (account, region), by name: `DescribeParameters` pages in name order.
+    pub parameters: HashMap<(String, String), BTreeMap<String, ParameterSpec>>,
+    /// `DescribeParameters` examines at most `MaxResults` parameters a page, as AWS may.
+    pub ssm_short_pages: bool,
     /// `None` when the fleet has no organization: every account is in none.
     pub organization: Option<OrgState>,
     /// The fleet's default regions, for accounts added while the simulator runs.
@@ -115,6 +119,25 @@ impl World {
         region: &str,
     ) -> &mut BTreeMap<String, LambdaSpec> {
         self.lambdas
+            .entry((account.to_string(), region.to_string()))
+            .or_default()
+    }
+
+    pub fn parameters(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Option<&BTreeMap<String, ParameterSpec>> {
+        self.parameters
+            .get(&(account.to_string(), region.to_string()))
+    }
+
+    pub fn parameters_mut(
+        &mut self,
+        account: &str,
+        region: &str,
+    ) -> &mut BTreeMap<String, ParameterSpec> {
+        self.parameters
             .entry((account.to_string(), region.to_string()))
             .or_default()
     }

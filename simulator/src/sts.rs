@@ -131,7 +131,7 @@ pub(crate) async fn handle(
         return XmlError::sender(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
             .into_response_with(request_id);
     }
-    match shared.take_fault(&action, &account, region) {
+    match shared.take_fault("sts", &action, &account, region) {
         Some(Fault::Delay(duration)) => tokio::time::sleep(duration).await,
         Some(Fault::Throttling) => {
             return XmlError::sender(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use simulator::{Fleet, start};
 
-/// A small AWS (STS, Secrets Manager metadata, CloudTrail LookupEvents, Organizations reads) for the AWS SDK, serving a fleet file.
+/// A small AWS (STS, Secrets Manager metadata, CloudTrail LookupEvents, Organizations reads, SSM parameter metadata) for the AWS SDK, serving a fleet file.
 #[derive(Debug, Parser)]
 #[command(name = "aws-simulator", version)]
 struct Args {

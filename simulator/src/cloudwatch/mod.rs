@@ -79,7 +79,8 @@ pub(crate) async fn serve(
     {
         return CborError::throttled().into_response_with(request_id);
     }
-    if let Some(fault) = shared.take_fault(operation, &caller.account, &caller.region) {
+    if let Some(fault) = shared.take_fault("cloudwatch", operation, &caller.account, &caller.region)
+    {
         let error = match fault {
             Fault::Delay(duration) => {
                 tokio::time::sleep(duration).await;

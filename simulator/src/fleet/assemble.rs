@@ -4,7 +4,9 @@ use super::check::{check_account_id, check_region, check_secret_name};
 use super::lambda::{PlacedLambda, check_lambda};
 use super::organization::Organization;
 use super::spec::{Account, SecretSpec};
+use super::ssm::{PlacedParameter, check_parameter};
 use crate::organizations::model::{OrgState, settle};
+use crate::state::{Fault, FaultRule};
 
 /// A fleet that cannot be built or loaded; the text names the offending field.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,9 @@ pub struct Fleet {
     accounts: Vec<Account>,
     secrets: Vec<PlacedSecret>,
     lambdas: Vec<PlacedLambda>,
+    parameters: Vec<PlacedParameter>,
+    faults: Vec<FaultRule>,
+    ssm_short_pages: bool,
     organization: Option<OrgState>,
 }
 
@@ -45,7 +50,30 @@ pub(crate) struct FleetParts {
     pub accounts: Vec<Account>,
     pub secrets: Vec<PlacedSecret>,
     pub lambdas: Vec<PlacedLambda>,
+    pub parameters: Vec<PlacedParameter>,
+    pub faults: Vec<FaultRule>,
+    pub ssm_short_pages: bool,
     pub organization: Option<OrgState>,
+}
+
+/// The services a fault rule may name, as the request counters name them.
+pub(crate) const SERVICES: [&str; 7] = [
+    "sts",
+    "secretsmanager",
+    "cloudtrail",
+    "organizations",
+    "lambda",
+    "cloudwatch",
+    "ssm",
+];
+
+/// What the fleet adds besides its accounts and the resources in them: fault rules the simulator
+/// starts with, and how SSM pages.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Extras {
+    pub(super) parameters: Vec<PlacedParameter>,
+    pub(super) faults: Vec<FaultRule>,
+    pub(super) ssm_short_pages: bool,
 }
 
 /// The region used when neither the fleet nor an account names any.
@@ -78,6 +106,22 @@ impl Fleet {
         &self.lambdas
     }
 
+    /// The SSM parameters, each with its account and region.
+    pub fn parameters(&self) -> &[PlacedParameter] {
+        &self.parameters
+    }
+
+    /// The fault rules the simulator starts with (`deny_ssm` accounts included), in order.
+    pub fn faults(&self) -> &[FaultRule] {
+        &self.faults
+    }
+
+    /// Whether `DescribeParameters` may answer short pages, as AWS does (see
+    /// [`crate::FleetBuilder::ssm_short_pages`]).
+    pub fn ssm_short_pages(&self) -> bool {
+        self.ssm_short_pages
+    }
+
     /// Whether the fleet has an organization (see [`Organization`]).
     pub fn has_organization(&self) -> bool {
         self.organization.is_some()
@@ -95,6 +139,9 @@ impl Fleet {
             accounts: self.accounts,
             secrets: self.secrets,
             lambdas: self.lambdas,
+            parameters: self.parameters,
+            faults: self.faults,
+            ssm_short_pages: self.ssm_short_pages,
             organization: self.organization,
         }
     }
@@ -105,6 +152,8 @@ pub(super) struct AccountDraft {
     pub(super) id: String,
     pub(super) regions: Option<Vec<String>>,
     pub(super) deny_assume_role: bool,
+    /// Every SSM request of the account answers `AccessDeniedException`.
+    pub(super) deny_ssm: bool,
     pub(super) external_id: Option<String>,
     pub(super) current_region: Option<String>,
 }
@@ -154,7 +203,13 @@ pub(super) fn assemble(
     secrets: Vec<PlacedSecret>,
     lambdas: Vec<PlacedLambda>,
     organization: Option<Organization>,
+    extras: Extras,
 ) -> Result<Fleet, String> {
+    let Extras {
+        parameters,
+        mut faults,
+        ssm_short_pages,
+    } = extras;
     check_account_id(&base_account).map_err(|e| format!("base_account: {e}"))?;
     for region in &regions {
         check_region(region).map_err(|e| format!("regions: {e}"))?;
@@ -170,6 +225,7 @@ pub(super) fn assemble(
         &mut drafts,
     );
     let mut accounts: Vec<Account> = Vec::with_capacity(drafts.len());
+    let mut denied_ssm = Vec::new();
     for draft in drafts {
         check_account_id(&draft.id).map_err(|e| format!("accounts: {e}"))?;
         if accounts.iter().any(|account| account.id == draft.id) {
@@ -181,6 +237,13 @@ pub(super) fn assemble(
         }
         for region in &account_regions {
             check_region(region).map_err(|e| format!("accounts: account {}: {e}", draft.id))?;
+        }
+        if draft.deny_ssm {
+            denied_ssm.push(
+                FaultRule::new(Fault::AccessDenied)
+                    .service("ssm")
+                    .account(draft.id.clone()),
+            );
         }
         accounts.push(Account {
             id: draft.id,
@@ -231,14 +294,67 @@ pub(super) fn assemble(
             return Err(format!("{where_}: the name is used twice"));
         }
     }
+    let mut names = std::collections::HashSet::with_capacity(parameters.len());
+    for placed in &parameters {
+        let where_ = format!(
+            "parameter {} in {}/{}",
+            placed.parameter.name, placed.account, placed.region
+        );
+        check_parameter(&placed.parameter).map_err(|e| format!("{where_}: {e}"))?;
+        check_region(&placed.region).map_err(|e| format!("{where_}: {e}"))?;
+        let Some(account) = accounts.iter_mut().find(|a| a.id == placed.account) else {
+            return Err(format!(
+                "{where_}: account {} is not in the fleet",
+                placed.account
+            ));
+        };
+        if !account.regions.contains(&placed.region) {
+            account.regions.push(placed.region.clone());
+        }
+        if !names.insert((&placed.account, &placed.region, &placed.parameter.name)) {
+            return Err(format!("{where_}: the name is used twice"));
+        }
+    }
+    for (index, rule) in faults.iter().enumerate() {
+        check_fault(rule, &accounts).map_err(|e| format!("faults[{index}]: {e}"))?;
+    }
+    // The first matching rule applies: explicit rules, the more specific wish, come before the
+    // accounts' `deny_ssm`.
+    faults.extend(denied_ssm);
     Ok(Fleet {
         base_account,
         regions,
         accounts,
         secrets,
         lambdas,
+        parameters,
+        faults,
+        ssm_short_pages,
         organization: organization.map(|(_, state)| state),
     })
+}
+
+fn check_fault(rule: &FaultRule, accounts: &[Account]) -> Result<(), String> {
+    if let Some(service) = &rule.service
+        && !SERVICES.contains(&service.as_str())
+    {
+        return Err(format!(
+            "service `{service}` is not one of {}",
+            SERVICES.join(", ")
+        ));
+    }
+    if let Some(account) = &rule.account
+        && !accounts.iter().any(|a| a.id == *account)
+    {
+        return Err(format!("account {account} is not in the fleet"));
+    }
+    if let Some(region) = &rule.region {
+        check_region(region)?;
+    }
+    if rule.remaining == Some(0) {
+        return Err("times must be 1 or more".to_string());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! Fleets written in code.
 
 use super::assemble::{
-    AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret, assemble,
+    AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Extras, Fleet, FleetError, PlacedSecret,
+    assemble,
 };
 use super::lambda::{LambdaSpec, PlacedLambda};
 use super::organization::Organization;
 use super::spec::SecretSpec;
+use super::ssm::{ParameterSpec, PlacedParameter};
+use crate::state::FaultRule;
 
 impl Fleet {
     pub fn builder() -> FleetBuilder {
@@ -13,11 +16,11 @@ impl Fleet {
     }
 }
 
-/// Builds a [`Fleet`]. `account` and `region` select where the following `secret` calls put
-/// their secrets:
+/// Builds a [`Fleet`]. `account` and `region` select where the following `secret`, `lambda` and
+/// `parameter` calls put what they add:
 ///
 /// ```
-/// use simulator::{Fleet, RotationSpec, SecretSpec};
+/// use simulator::{Fleet, ParameterSpec, RotationSpec, SecretSpec};
 /// let fleet = Fleet::builder()
 ///     .base_account("123456789012")
 ///     .regions(["us-east-1", "eu-west-1"])
@@ -25,10 +28,13 @@ impl Fleet {
 ///     .region("eu-west-1")
 ///     .secret(SecretSpec::new("payments/db").created_days_ago(400).tag("team", "payments"))
 ///     .secret(SecretSpec::new("payments/api").rotation(RotationSpec::every_days(30)))
+///     .parameter(ParameterSpec::new("/payments/api/key").last_modified_days_ago(90))
 ///     .account("222222222222")
 ///     .deny_assume_role()
+///     .deny_ssm()
 ///     .build()?;
 /// assert_eq!(fleet.secrets().len(), 2);
+/// assert_eq!(fleet.parameters().len(), 1);
 /// # Ok::<(), simulator::FleetError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -40,6 +46,7 @@ pub struct FleetBuilder {
     secrets: Vec<PlacedSecret>,
     lambdas: Vec<PlacedLambda>,
     organization: Option<Organization>,
+    extras: Extras,
 }
 
 impl FleetBuilder {
@@ -85,6 +92,30 @@ impl FleetBuilder {
     /// AssumeRole into the selected account answers `AccessDenied`.
     pub fn deny_assume_role(mut self) -> Self {
         self.current_draft().deny_assume_role = true;
+        self
+    }
+
+    /// Every SSM request signed by the selected account answers `AccessDeniedException`, in
+    /// every region. It is a fault rule, so [`crate::SimulatorHandle::clear_faults`] lifts it.
+    /// For one region, or throttling, add a [`FaultRule`] with [`Self::fault`].
+    pub fn deny_ssm(mut self) -> Self {
+        self.current_draft().deny_ssm = true;
+        self
+    }
+
+    /// A fault rule the simulator starts with, as [`crate::SimulatorHandle::fail`] adds one:
+    /// `.fault(FaultRule::new(Fault::Throttling).service("ssm").account("111111111111"))`.
+    /// Rules apply in the order given, before any account's [`Self::deny_ssm`].
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.extras.faults.push(rule);
+        self
+    }
+
+    /// Lets `DescribeParameters` answer short pages as AWS does: each page examines at most
+    /// `MaxResults` parameters, so that with filters a page can hold fewer matches, or none, while
+    /// a `NextToken` remains. Off by default: every page but the last is full.
+    pub fn ssm_short_pages(mut self, short: bool) -> Self {
+        self.extras.ssm_short_pages = short;
         self
     }
 
@@ -172,6 +203,49 @@ impl FleetBuilder {
         self
     }
 
+    /// Adds an SSM parameter to the selected account and region.
+    pub fn parameter(mut self, parameter: ParameterSpec) -> Self {
+        let (account, region) = self.placement();
+        self.extras.parameters.push(PlacedParameter {
+            account,
+            region,
+            parameter,
+        });
+        self
+    }
+
+    /// Adds many SSM parameters to the selected account and region.
+    pub fn parameters(mut self, parameters: impl IntoIterator<Item = ParameterSpec>) -> Self {
+        let (account, region) = self.placement();
+        self.extras
+            .parameters
+            .extend(parameters.into_iter().map(|parameter| PlacedParameter {
+                account: account.clone(),
+                region: region.clone(),
+                parameter,
+            }));
+        self
+    }
+
+    /// Adds an SSM parameter to an explicit account and region, whatever is selected.
+    pub fn parameter_in(
+        mut self,
+        account: impl Into<String>,
+        region: impl Into<String>,
+        parameter: ParameterSpec,
+    ) -> Self {
+        let account = account.into();
+        let selected = self.current_account;
+        self = self.account(account.clone());
+        self.current_account = selected;
+        self.extras.parameters.push(PlacedParameter {
+            account,
+            region: region.into(),
+            parameter,
+        });
+        self
+    }
+
     /// The organization of the fleet's accounts; its accounts not added with
     /// [`FleetBuilder::account`] become accounts of the fleet with the default regions.
     pub fn organization(mut self, organization: Organization) -> Self {
@@ -205,6 +279,7 @@ impl FleetBuilder {
             self.secrets,
             self.lambdas,
             self.organization,
+            self.extras,
         )
         .map_err(FleetError::Invalid)
     }

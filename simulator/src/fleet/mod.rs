@@ -7,6 +7,7 @@ mod check;
 mod lambda;
 mod organization;
 mod spec;
+mod ssm;
 mod yaml;
 
 pub use assemble::{DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret};
@@ -20,4 +21,9 @@ pub use lambda::{
 pub use organization::{AccountState, OrgAccount, OrgUnit, Organization};
 pub use spec::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, RotationSpec, SecretSpec, VersionSpec,
+};
+pub(crate) use ssm::check_parameter;
+pub use ssm::{
+    DEFAULT_PARAMETER_KEY, ParameterPolicy, ParameterSpec, ParameterTier, ParameterType,
+    PlacedParameter, PolicyKind, PolicyStatus, PolicyUnit, parameter_arn,
 };

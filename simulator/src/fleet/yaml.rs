@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::assemble::{
-    AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Fleet, FleetError, PlacedSecret,
+    AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Extras, Fleet, FleetError, PlacedSecret,
     add_organization_drafts, assemble,
 };
 use super::check::{check_account_id, check_secret_name};
@@ -16,6 +16,11 @@ use super::lambda::{
 };
 use super::organization::{AccountState, OrgAccount, OrgUnit, Organization};
 use super::spec::{RotationSpec, SecretSpec, VersionSpec};
+use super::ssm::{
+    ParameterPolicy, ParameterSpec, ParameterTier, ParameterType, PlacedParameter, PolicyKind,
+    PolicyStatus, PolicyUnit, check_parameter,
+};
+use crate::state::{Fault, FaultRule};
 use crate::time::parse_time;
 
 impl Fleet {
@@ -53,7 +58,202 @@ struct FleetFile {
     #[serde(default)]
     lambdas: Vec<LambdaFile>,
     #[serde(default)]
+    parameters: Vec<ParameterFile>,
+    #[serde(default)]
+    faults: Vec<FaultFile>,
+    #[serde(default)]
+    ssm: SsmFile,
+    #[serde(default)]
     organization: Option<OrganizationFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SsmFile {
+    #[serde(default)]
+    short_pages: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParameterFile {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    name: String,
+    #[serde(default, rename = "type")]
+    parameter_type: ParameterType,
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    tier: ParameterTier,
+    #[serde(default)]
+    last_modified: Option<String>,
+    #[serde(default)]
+    last_modified_user: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    data_type: Option<String>,
+    #[serde(default)]
+    allowed_pattern: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    policies: Vec<PolicyFile>,
+}
+
+/// `{ type: Expiration, timestamp: +30d }`, `{ type: ExpirationNotification, before: 15,
+/// unit: Days }` or `{ type: NoChangeNotification, after: 20, unit: Days }`, each with an optional
+/// `status`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(rename = "type")]
+    kind: PolicyType,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    before: Option<u32>,
+    #[serde(default)]
+    after: Option<u32>,
+    #[serde(default)]
+    unit: PolicyUnit,
+    #[serde(default)]
+    status: Option<PolicyStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum PolicyType {
+    Expiration,
+    ExpirationNotification,
+    NoChangeNotification,
+}
+
+impl PolicyFile {
+    fn into_policy(self, now: DateTime<Utc>) -> Result<ParameterPolicy, String> {
+        let kind = match (self.kind, self.timestamp, self.before, self.after) {
+            (PolicyType::Expiration, Some(text), None, None) => PolicyKind::Expiration(
+                parse_time(&text, now).map_err(|e| format!("timestamp: {e}"))?,
+            ),
+            (PolicyType::ExpirationNotification, None, Some(before), None) => {
+                PolicyKind::ExpirationNotification {
+                    before,
+                    unit: self.unit,
+                }
+            }
+            (PolicyType::NoChangeNotification, None, None, Some(after)) => {
+                PolicyKind::NoChangeNotification {
+                    after,
+                    unit: self.unit,
+                }
+            }
+            _ => {
+                return Err(
+                    "type: an Expiration policy takes `timestamp`, an ExpirationNotification \
+                            `before` and a NoChangeNotification `after`, and nothing else"
+                        .to_string(),
+                );
+            }
+        };
+        Ok(ParameterPolicy {
+            kind,
+            status: self.status,
+        })
+    }
+}
+
+impl ParameterFile {
+    fn into_spec(self, now: DateTime<Utc>) -> Result<ParameterSpec, String> {
+        let mut spec = ParameterSpec::new(self.name);
+        spec.last_modified = match &self.last_modified {
+            Some(text) => parse_time(text, now).map_err(|e| format!("last_modified: {e}"))?,
+            None => now,
+        };
+        spec.parameter_type = self.parameter_type;
+        spec.key_id = self.key_id;
+        spec.tier = self.tier;
+        spec.last_modified_user = self.last_modified_user;
+        spec.description = self.description;
+        if let Some(version) = self.version {
+            spec.version = version;
+        }
+        if let Some(data_type) = self.data_type {
+            spec.data_type = data_type;
+        }
+        spec.allowed_pattern = self.allowed_pattern;
+        spec.tags = self.tags.into_iter().collect();
+        for (index, policy) in self.policies.into_iter().enumerate() {
+            spec.policies.push(
+                policy
+                    .into_policy(now)
+                    .map_err(|e| format!("policies[{index}].{e}"))?,
+            );
+        }
+        check_parameter(&spec)?;
+        Ok(spec)
+    }
+}
+
+/// A fault rule the simulator starts with; unset filters match everything, as in [`FaultRule`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultFile {
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    operation: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    error: FaultKind,
+    /// For `error: delay`.
+    #[serde(default)]
+    delay_ms: Option<u64>,
+    #[serde(default)]
+    times: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultKind {
+    Throttling,
+    AccessDenied,
+    InternalError,
+    Delay,
+    RepeatNextToken,
+    EndlessNextToken,
+    DuplicateEntry,
+    MalformedBody,
+}
+
+impl FaultFile {
+    fn into_rule(self) -> Result<FaultRule, String> {
+        let error = match (self.error, self.delay_ms) {
+            (FaultKind::Delay, Some(ms)) => Fault::Delay(std::time::Duration::from_millis(ms)),
+            (FaultKind::Delay, None) => return Err("delay_ms: a delay needs it".to_string()),
+            (_, Some(_)) => return Err("delay_ms: only for `error: delay`".to_string()),
+            (FaultKind::Throttling, None) => Fault::Throttling,
+            (FaultKind::AccessDenied, None) => Fault::AccessDenied,
+            (FaultKind::InternalError, None) => Fault::InternalError,
+            (FaultKind::RepeatNextToken, None) => Fault::RepeatNextToken,
+            (FaultKind::EndlessNextToken, None) => Fault::EndlessNextToken,
+            (FaultKind::DuplicateEntry, None) => Fault::DuplicateEntry,
+            (FaultKind::MalformedBody, None) => Fault::MalformedBody,
+        };
+        Ok(FaultRule {
+            service: self.service,
+            operation: self.operation,
+            account: self.account,
+            region: self.region,
+            error,
+            remaining: self.times,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +441,9 @@ struct AccountFile {
     regions: Option<Vec<String>>,
     #[serde(default)]
     deny_assume_role: bool,
+    /// Every SSM request of the account answers `AccessDeniedException`.
+    #[serde(default)]
+    deny_ssm: bool,
     #[serde(default)]
     external_id: Option<String>,
 }
@@ -365,6 +568,7 @@ impl FleetFile {
                 id: account.id,
                 regions: account.regions,
                 deny_assume_role: account.deny_assume_role,
+                deny_ssm: account.deny_ssm,
                 external_id: account.external_id,
                 current_region: None,
             });
@@ -420,6 +624,33 @@ impl FleetFile {
                 lambda,
             });
         }
+        let mut parameters = Vec::with_capacity(self.parameters.len());
+        for (index, file) in self.parameters.into_iter().enumerate() {
+            let (account, region) = place(
+                "parameters",
+                index,
+                file.account.clone(),
+                file.region.clone(),
+                &drafts,
+                &base_account,
+                &regions,
+            )?;
+            let parameter = file
+                .into_spec(now)
+                .map_err(|e| format!("parameters[{index}].{e}"))?;
+            parameters.push(PlacedParameter {
+                account,
+                region,
+                parameter,
+            });
+        }
+        let mut faults = Vec::with_capacity(self.faults.len());
+        for (index, file) in self.faults.into_iter().enumerate() {
+            faults.push(
+                file.into_rule()
+                    .map_err(|e| format!("faults[{index}].{e}"))?,
+            );
+        }
         assemble(
             base_account,
             regions,
@@ -427,6 +658,11 @@ impl FleetFile {
             secrets,
             lambdas,
             organization,
+            Extras {
+                parameters,
+                faults,
+                ssm_short_pages: self.ssm.short_pages,
+            },
         )
     }
 }
@@ -547,7 +783,162 @@ mod tests {
                 .iter()
                 .any(|p| p.secret.versions.iter().any(|v| v.stages == [AWSPENDING]))
         );
+        let parameters = fleet.parameters();
+        let has = |wanted: &dyn Fn(&ParameterSpec) -> bool| {
+            parameters.iter().any(|p| wanted(&p.parameter))
+        };
+        assert!(has(&|p| p.parameter_type == ParameterType::String));
+        assert!(has(&|p| p.parameter_type == ParameterType::StringList));
+        assert!(has(
+            &|p| p.parameter_type == ParameterType::SecureString && p.key_id.is_none()
+        ));
+        assert!(has(&|p| p
+            .key_id
+            .as_deref()
+            .is_some_and(|k| k.starts_with("arn:aws:kms:"))));
+        assert!(has(&|p| p.tier == ParameterTier::Advanced
+            && p.policies.iter().any(|policy| matches!(
+                policy.kind,
+                PolicyKind::Expiration(_)
+            ))));
+        assert!(has(
+            &|p| p.last_modified < Utc::now() - chrono::Duration::days(365)
+        ));
+        assert!(parameters.iter().any(|p| p.region == "eu-west-1"));
         Ok(())
+    }
+
+    #[test]
+    fn yaml_parameters_faults_and_ssm_settings() -> Result<(), FleetError> {
+        let now = Utc::now();
+        let yaml = r#"
+accounts:
+  - id: "111111111111"
+    deny_ssm: true
+faults:
+  - service: ssm
+    account: "123456789012"
+    region: eu-west-1
+    error: throttling
+    times: 2
+ssm: { short_pages: true }
+parameters:
+  - name: /app/db/password
+    tier: Advanced
+    last_modified: -3d
+    policies:
+      - { type: Expiration, timestamp: 2026-12-31T00:00:00Z, status: Pending }
+  - name: plain
+    type: String
+    account: "111111111111"
+"#;
+        let fleet = Fleet::from_yaml_str(yaml, now)?;
+        let placed = &fleet.parameters()[0];
+        assert_eq!(placed.account, "123456789012");
+        assert_eq!(
+            placed.parameter.last_modified,
+            now - chrono::Duration::days(3)
+        );
+        assert_eq!(
+            placed.parameter.policies[0].text(),
+            r#"{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2026-12-31T00:00:00.000Z"}}"#
+        );
+        assert_eq!(fleet.parameters()[1].parameter.effective_key_id(), None);
+        assert!(fleet.ssm_short_pages());
+        let faults = fleet.faults();
+        assert_eq!(faults.len(), 2);
+        assert_eq!(
+            faults[0],
+            FaultRule::new(Fault::Throttling)
+                .service("ssm")
+                .account("123456789012")
+                .region("eu-west-1")
+                .times(2)
+        );
+        assert_eq!(
+            faults[1],
+            FaultRule::new(Fault::AccessDenied)
+                .service("ssm")
+                .account("111111111111")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn yaml_parameter_errors_name_their_path() {
+        let cases = [
+            (
+                "parameters:\n  - name: a\n    colour: red\n",
+                "parameters[0]: unknown field `colour`",
+            ),
+            (
+                "parameters:\n  - name: a\n    type: Secret\n",
+                "parameters[0].type: unknown variant `Secret`",
+            ),
+            (
+                "parameters:\n  - name: a/b\n",
+                "parameters[0].name: parameter name `a/b` is a path",
+            ),
+            (
+                "parameters:\n  - name: a\n    type: String\n    key_id: alias/x\n",
+                "parameters[0].key_id: only SecureString parameters have a key",
+            ),
+            (
+                "parameters:\n  - name: a\n    policies:\n      - { type: Expiration, timestamp: +1d }\n",
+                "parameters[0].policies: only Advanced parameters have policies, not Standard",
+            ),
+            (
+                "parameters:\n  - name: a\n    tier: Advanced\n    policies:\n      - { type: Expiration, before: 3 }\n",
+                "parameters[0].policies[0].type: an Expiration policy takes `timestamp`",
+            ),
+            (
+                "parameters:\n  - name: a\n    tier: Advanced\n    policies:\n      - { type: Expiration, timestamp: soon }\n",
+                "parameters[0].policies[0].timestamp: `soon`",
+            ),
+            (
+                "parameters:\n  - name: a\n    last_modified: soon\n",
+                "parameters[0].last_modified: `soon`",
+            ),
+            (
+                "parameters:\n  - name: a\n  - name: a\n",
+                "parameter a in 123456789012/us-east-1: the name is used twice",
+            ),
+            (
+                "parameters:\n  - name: a\n    account: \"999999999999\"\n",
+                "parameters[0].account: account 999999999999 is not listed",
+            ),
+            (
+                "faults:\n  - error: delay\n",
+                "faults[0].delay_ms: a delay needs it",
+            ),
+            (
+                "faults:\n  - error: access_denied\n    service: sms\n",
+                "faults[0]: service `sms` is not one of",
+            ),
+            (
+                "faults:\n  - error: access_denied\n    account: \"999999999999\"\n",
+                "faults[0]: account 999999999999 is not in the fleet",
+            ),
+            (
+                "faults:\n  - error: explode\n",
+                "faults[0].error: unknown variant `explode`",
+            ),
+            (
+                "ssm: { long_pages: true }\n",
+                "ssm: unknown field `long_pages`",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (yaml, expected) in cases {
+            let error = Fleet::from_yaml_str(yaml, Utc::now())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            if !error.starts_with(expected) {
+                failures.push(format!("{yaml}\n=> {error}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     }
 
     #[test]
