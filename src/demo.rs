@@ -472,31 +472,66 @@ fn demo_parameters(now: DateTime<Utc>) -> Vec<(&'static str, &'static str, Param
         (
             a,
             east,
-            owned("/payments/prod/stripe/api-key", a, east, "payments", "prod", 12),
+            owned(
+                "/payments/prod/stripe/api-key",
+                a,
+                east,
+                "payments",
+                "prod",
+                12,
+            ),
         ),
         (
             a,
             east,
-            owned("/payments/prod/db/readonly-password", a, east, "payments", "prod", 3),
+            owned(
+                "/payments/prod/db/readonly-password",
+                a,
+                east,
+                "payments",
+                "prod",
+                3,
+            ),
         ),
         (
             a,
             west,
-            owned("/payments/prod/ledger/signing-key", a, west, "payments", "prod", 20),
+            owned(
+                "/payments/prod/ledger/signing-key",
+                a,
+                west,
+                "payments",
+                "prod",
+                20,
+            ),
         ),
         // Expires in 60 days: an Advanced parameter with an Expiration policy.
         (
             a,
             east,
-            owned("/payments/prod/partner/token", a, east, "payments", "prod", 5)
-                .advanced()
-                .expires(now + Duration::days(60)),
+            owned(
+                "/payments/prod/partner/token",
+                a,
+                east,
+                "payments",
+                "prod",
+                5,
+            )
+            .advanced()
+            .expires(now + Duration::days(60)),
         ),
         // parameter_age: written 400 days ago and never since.
         (
             a,
             east,
-            owned("/payments/prod/legacy/smtp-password", a, east, "payments", "prod", 400),
+            owned(
+                "/payments/prod/legacy/smtp-password",
+                a,
+                east,
+                "payments",
+                "prod",
+                400,
+            ),
         ),
         // kms_customer_managed: on the AWS managed key alias/aws/ssm.
         (

@@ -261,7 +261,12 @@ async fn parameters_cost_a_listing_page_per_fifty_and_never_a_value_read()
     assert_eq!(listed.parameter_series, 360);
     for reading in &figures.readings {
         for operation in ["GetParameter", "GetParameters", "GetParametersByPath"] {
-            assert_eq!(requests(reading, operation), 0, "{}: {operation}", reading.name);
+            assert_eq!(
+                requests(reading, operation),
+                0,
+                "{}: {operation}",
+                reading.name
+            );
         }
     }
     Ok(())

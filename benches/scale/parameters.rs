@@ -89,11 +89,7 @@ fn config_yaml(accounts: usize, regions: usize, ssm: &str) -> String {
     yaml
 }
 
-async fn reading(
-    sim: &SimulatorHandle,
-    name: &str,
-    yaml: &str,
-) -> Result<Reading, BenchError> {
+async fn reading(sim: &SimulatorHandle, name: &str, yaml: &str) -> Result<Reading, BenchError> {
     let config = config::parse(yaml)?;
     let options = RenderOptions::from_config(&config);
     let exporter = Exporter::build(config, simulator_sdk_config(sim).await).await?;
@@ -160,7 +156,10 @@ pub async fn parameter_figures(
         ("with ssm_parameters", "{ enabled: true }"),
     ];
     if with_tags {
-        ways.push(("with ssm_parameters and tags", "{ enabled: true, tags: true }"));
+        ways.push((
+            "with ssm_parameters and tags",
+            "{ enabled: true, tags: true }",
+        ));
     }
     for (name, ssm) in ways {
         readings.push(reading(&sim, name, &config_yaml(accounts, regions, ssm)).await?);
