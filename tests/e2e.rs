@@ -199,11 +199,18 @@ async fn start_webhook() -> (String, Inbox, AbortOnDrop) {
     (format!("http://{addr}/webhook"), inbox, AbortOnDrop(task))
 }
 
-/// Refreshes CloudTrail then polls the inventory every `POLL_EVERY`, as the
-/// exporter's loops do every `poll_interval`; records each cycle's length.
+/// Reads every source and polls the inventory every `POLL_EVERY`, as the
+/// exporter's loops do every `poll_interval` (CloudTrail and the SSM
+/// parameters before the poll, the rotation Lambdas the poll names after
+/// it, as `check` does); records each cycle's length.
 fn drive(harness: &Harness, cycles: Arc<Mutex<Vec<Duration>>>) -> AbortOnDrop {
     let poller = harness.exporter.poller.clone();
-    let tracker = harness.exporter.tracker.clone();
+    let (after_poll, before_poll): (Vec<_>, Vec<_>) = harness
+        .exporter
+        .sources
+        .iter()
+        .cloned()
+        .partition(|source| source.reads_inventory());
     AbortOnDrop(tokio::spawn(async move {
         let mut ticks = tokio::time::interval(POLL_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -211,10 +218,16 @@ fn drive(harness: &Harness, cycles: Arc<Mutex<Vec<Duration>>>) -> AbortOnDrop {
             ticks.tick().await;
             let started = Instant::now();
             let now = Utc::now();
-            if let Some(tracker) = &tracker {
-                tracker.refresh_all(now).await;
-            }
-            poller.poll_once(now).await;
+            futures::future::join_all(before_poll.iter().map(|source| source.read_all_once(now)))
+                .await;
+            poller
+                .poll_once_then(now, || async {
+                    futures::future::join_all(
+                        after_poll.iter().map(|source| source.read_all_once(now)),
+                    )
+                    .await;
+                })
+                .await;
             cycles.lock().expect("cycles lock").push(started.elapsed());
         }
     }))
