@@ -114,7 +114,11 @@ PARAMETERS = (
     PlannedParameter("/app/config/hosts", type="StringList", allowed_pattern="^[a-z0-9.,-]+$"),
     PlannedParameter("/apple/colour", type="String"),
     PlannedParameter(
-        "/payments/rotation-token", tier="Advanced", key=KEY_ID, policies=POLICIES, added_tags={"team": "payments"}
+        "/payments/rotation-token",
+        tier="Advanced",
+        key=KEY_ID,
+        policies=POLICIES,
+        added_tags={"team": "payments"},
     ),
     PlannedParameter("/payments/expiring", tier="Advanced", policies=POLICIES[:1]),
     # At the root: no path at all.
@@ -507,7 +511,8 @@ def test_the_simulator_sends_what_aws_sends_and_moto_leaves_out(simulator_answer
         if metadata.get("ARN") != arn:
             problems.append(f"{name}: ARN {metadata.get('ARN')!r}, AWS sends {arn!r}")
         if not str(metadata.get("LastModifiedUser", "")).startswith(f"arn:aws:iam::{ACCOUNT}:"):
-            problems.append(f"{name}: LastModifiedUser {metadata.get('LastModifiedUser')!r} is not a principal")
+            user = metadata.get("LastModifiedUser")
+            problems.append(f"{name}: LastModifiedUser {user!r} is not a principal")
         for policy in metadata.get("Policies", []):
             document = json.loads(policy["PolicyText"])
             if policy["PolicyType"] != document["Type"]:
