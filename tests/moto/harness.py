@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
 import queue
@@ -13,7 +15,9 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -230,3 +234,78 @@ def run_check(
                 f"not for unevaluated secrets alone:\n{finished.stderr}"
             )
     return report
+
+
+# Headers that belong to one hop, not to the request or answer being passed on.
+HOP_HEADERS = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
+
+
+@dataclass
+class RecordingProxy:
+    """An endpoint in front of another that passes every request on and counts its operation."""
+
+    endpoint: AwsEndpoint
+    # By `X-Amz-Target` (JSON protocols: `AmazonSSM.DescribeParameters`), else method and path.
+    operations: Counter[str]
+
+
+@contextmanager
+def recording_proxy(upstream: AwsEndpoint) -> Iterator[RecordingProxy]:
+    """Counts what a client asks of `upstream`, for requests a server cannot be asked about.
+
+    The aws-simulator counts requests only inside its process (the Rust tests read those
+    counters; the binary neither serves nor prints them), and moto counts none, so a test
+    that must know which operations the exporter sent puts this in between. Signatures pass
+    through untouched: neither server checks them against the Host header.
+    """
+    target = urllib.parse.urlsplit(upstream.url)
+    operations: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            operation = self.headers.get("X-Amz-Target") or f"{self.command} {self.path.split('?')[0]}"
+            with lock:
+                operations[operation] += 1
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+            try:
+                connection.request(self.command, self.path, body=body, headers=headers)
+                answer = connection.getresponse()
+                payload = answer.read()
+                self.send_response(answer.status, answer.reason)
+                for key, value in answer.getheaders():
+                    if key.lower() not in HOP_HEADERS:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            finally:
+                connection.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        yield RecordingProxy(
+            endpoint=AwsEndpoint(
+                url=f"http://127.0.0.1:{port}",
+                access_key_id=upstream.access_key_id,
+                secret_access_key=upstream.secret_access_key,
+            ),
+            operations=operations,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
