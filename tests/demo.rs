@@ -107,6 +107,14 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
             verdicts.iter().any(|(_, v)| *v == 0.0),
         )
     };
+    let parameter_checks = ["parameter_age", "kms_customer_managed", "required_tags"];
+    let parameter_both_ways = |scraped: &Exposition, check: &str| {
+        let verdicts = scraped.samples("aws_ssm_parameter_compliant", &[("check", check)]);
+        (
+            verdicts.iter().any(|(_, v)| *v == 1.0),
+            verdicts.iter().any(|(_, v)| *v == 0.0),
+        )
+    };
     // One secret's Lambda was deleted, one may not be invoked, one runs on a
     // deprecated runtime.
     let broken_lambdas = |scraped: &Exposition| {
@@ -132,7 +140,10 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
         if (checks
             .iter()
             .all(|check| both_ways(&scraped, check) == (true, true))
-            && broken_lambdas(&scraped) == 3)
+            && broken_lambdas(&scraped) == 3
+            && parameter_checks
+                .iter()
+                .all(|check| parameter_both_ways(&scraped, check) == (true, true)))
             || Instant::now() >= deadline
         {
             break scraped;
@@ -199,6 +210,35 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
                 ("outcome", "ok")
             ]
         ) > 0.0
+    );
+    // The SSM parameters: one fails each check the demo's policy applies,
+    // others pass it; the parameters' value is never read.
+    for check in parameter_checks {
+        assert_eq!(
+            parameter_both_ways(&scraped, check),
+            (true, true),
+            "{check}: the demo's parameters do not pass and fail it"
+        );
+    }
+    assert_eq!(
+        scraped.value(
+            "secrets_rotation_exporter_target_up",
+            &[
+                ("account_id", "111111111111"),
+                ("region", "us-east-1"),
+                ("source", "ssm")
+            ]
+        ),
+        1.0
+    );
+    assert!(
+        scraped
+            .samples(
+                "secrets_rotation_exporter_aws_requests_total",
+                &[("service", "ssm")]
+            )
+            .iter()
+            .all(|(series, _)| !series.contains("operation=\"GetParameter")),
     );
     // Team routing needs the tag on the _info series.
     assert!(

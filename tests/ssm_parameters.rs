@@ -8,6 +8,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::{Exposition, Harness, run_check};
+use secrets_rotation_exporter::demo::{DEMO_CONFIG, demo_fleet};
 use serde_json::Value;
 use simulator::{Fault, FaultRule, Fleet, ParameterSpec, RotationSpec, SecretSpec, VersionSpec};
 
@@ -406,4 +407,51 @@ async fn tags_are_read_once_per_parameter_and_judge_required_tags() {
         .await;
     assert_eq!(harness.simulator.requests("ListTagsForResource"), 4);
     no_value_was_read(&harness);
+}
+
+/// `check` over the demo's fleet and configuration, as the README shows it:
+/// a table of parameters below the secrets', one failing each check the
+/// demo's policy applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_over_the_demo_prints_its_parameters() {
+    let simulator = simulator::start(
+        demo_fleet(Utc::now()).expect("the demo fleet"),
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .expect("simulator starts");
+    let run = run_check(&simulator, DEMO_CONFIG, "table").await;
+    println!("{}", run.stdout);
+    // One account cannot be read: the demo shows a target down.
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    for (name, failing) in [
+        ("/payments/prod/legacy/smtp-password", "parameter_age"),
+        ("/identity/prod/ldap/bind-password", "kms_customer_managed"),
+        ("/analytics/dev/warehouse/token", "required_tags"),
+    ] {
+        let row = run
+            .stdout
+            .lines()
+            .find(|line| line.contains(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{}", run.stdout));
+        assert!(
+            row.contains("NONCOMPLIANT") && row.ends_with(failing),
+            "{row}"
+        );
+    }
+    let fresh = run
+        .stdout
+        .lines()
+        .find(|line| line.contains("/payments/prod/stripe/api-key"))
+        .expect("a row for the fresh parameter");
+    assert!(fresh.contains(" OK"), "{fresh}");
+    assert!(
+        run.stdout
+            .contains("7 SSM parameters, 3 non-compliant, 0 not fully evaluated"),
+        "{}",
+        run.stdout
+    );
+    for operation in VALUE_READS {
+        assert_eq!(simulator.requests(operation), 0, "check called {operation}");
+    }
 }

@@ -660,7 +660,16 @@ fn list_tags(
         ));
     }
     let id = resource_id.unwrap_or_default();
-    let Some(spec) = parameters.and_then(|parameters| parameters.get(id)) else {
+    // `plain` and `/plain` name the same root parameter, as in the filters.
+    let found = parameters.and_then(|parameters| {
+        parameters.get(id).or_else(|| {
+            let wanted = rooted(id);
+            parameters
+                .values()
+                .find(|spec| rooted(&spec.name) == wanted)
+        })
+    });
+    let Some(spec) = found else {
         return Err(JsonError::bad_request(
             "InvalidResourceId",
             "The resource ID isn't valid. Verify that you entered the correct ID and try again.",

@@ -530,12 +530,6 @@ def test_the_simulator_sends_what_aws_sends_and_moto_leaves_out(simulator_answer
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator: ListTagsForResource finds a root parameter by its exact name only, "
-    "where its DescribeParameters Name filter (and moto, for both) takes `plain-flag` and "
-    "`/plain-flag` as one name",
-)
 def test_a_root_parameter_is_found_with_or_without_its_leading_slash(
     ssm_moto_endpoint: tuple[AwsEndpoint, dict[str, str]], ssm_simulator_endpoint: AwsEndpoint
 ) -> None:
