@@ -483,4 +483,69 @@ mod tests {
         );
         assert_eq!(published(&data, METRIC_ROTATION_FAILURES, None), None);
     }
+
+    #[test]
+    fn listed_parameters_are_counted_per_target_and_for_the_fleet() {
+        use crate::parameters::{
+            ParameterExpiration, ParameterInventory, ParameterRecord, ParameterReport,
+        };
+        use crate::policy::{ParameterCheck, ParameterEvaluation};
+
+        let parameter = |name: &str, age_ok: bool| ParameterReport {
+            record: Arc::new(ParameterRecord {
+                account_id: "111111111111".into(),
+                region: "us-east-1".into(),
+                name: name.to_owned(),
+                parameter_type: "SecureString".into(),
+                key_id: None,
+                tier: None,
+                last_modified: None,
+                version: None,
+                expiration: ParameterExpiration::None,
+                tags: None,
+                tags_unknown: None,
+            }),
+            evaluation: ParameterEvaluation {
+                max_age: None,
+                verdicts: vec![Verdict::bare(ParameterCheck::ParameterAge, age_ok)],
+                unknown: Vec::new(),
+            },
+        };
+        let listed = target("111111111111", vec![unread("a", &[])]).with_parameters(Some(
+            ParameterInventory::new(vec![parameter("/a", true), parameter("/b", false)]),
+        ));
+        let unlisted = target("222222222222", vec![unread("b", &[])]);
+        let snapshot = Snapshot {
+            completed_at: chrono::DateTime::default(),
+            targets: vec![listed, unlisted],
+            accounts: Default::default(),
+        };
+        let data = aggregate(&snapshot, false, None);
+        assert_eq!(
+            published(&data, METRIC_PARAMETERS, Some("111111111111")),
+            Some(2.0)
+        );
+        assert_eq!(
+            published(&data, METRIC_NONCOMPLIANT_PARAMETERS, Some("111111111111")),
+            Some(1.0)
+        );
+        // A target whose parameters are not listed gets no parameter count.
+        assert_eq!(published(&data, METRIC_PARAMETERS, Some("222222222222")), None);
+        assert_eq!(published(&data, METRIC_PARAMETERS, None), Some(2.0));
+        assert_eq!(
+            published(&data, METRIC_NONCOMPLIANT_PARAMETERS, None),
+            Some(1.0)
+        );
+        let by_check: Vec<f64> = data
+            .iter()
+            .filter(|d| {
+                d.metric_name == METRIC_NONCOMPLIANT_PARAMETERS
+                    && d.dimensions
+                        .iter()
+                        .any(|(k, v)| *k == DIMENSION_CHECK && v == "parameter_age")
+            })
+            .map(|d| d.value)
+            .collect();
+        assert_eq!(by_check, [1.0]);
+    }
 }
