@@ -530,7 +530,10 @@ mod tests {
             Some(1.0)
         );
         // A target whose parameters are not listed gets no parameter count.
-        assert_eq!(published(&data, METRIC_PARAMETERS, Some("222222222222")), None);
+        assert_eq!(
+            published(&data, METRIC_PARAMETERS, Some("222222222222")),
+            None
+        );
         assert_eq!(published(&data, METRIC_PARAMETERS, None), Some(2.0));
         assert_eq!(
             published(&data, METRIC_NONCOMPLIANT_PARAMETERS, None),
