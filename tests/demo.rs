@@ -198,7 +198,8 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
         requests
             .iter()
             .all(|(series, _)| !series.contains("service=\"Lambda\"")
-                && !series.contains("service=\"Organizations\"")),
+                && !series.contains("service=\"Organizations\"")
+                && !series.contains("service=\"SSM\"")),
         "{requests:?}"
     );
     assert!(
@@ -231,6 +232,17 @@ async fn the_demo_shows_every_check_passing_and_failing_and_promtool_accepts_it(
         ),
         1.0
     );
+    let ssm_requests = scraped.samples(
+        "secrets_rotation_exporter_aws_requests_total",
+        &[("service", "ssm"), ("outcome", "ok")],
+    );
+    assert!(
+        ssm_requests.iter().any(|(series, count)| {
+            series.contains("operation=\"DescribeParameters\"") && *count > 0.0
+        }),
+        "{ssm_requests:?}"
+    );
+    // A value read would be counted whatever its outcome.
     assert!(
         scraped
             .samples(

@@ -134,8 +134,19 @@ async fn the_listing_reads_three_pages_of_secure_strings_and_judges_age_and_key(
     let target = [("account_id", ACCOUNT), ("region", REGION)];
     assert_eq!(scrape.value("aws_ssm_parameters", &target), 120.0);
     assert_eq!(scrape.count("aws_ssm_parameter_info", &[]), 120);
-    // 120 SecureStrings at 50 a page.
+    // 120 SecureStrings at 50 a page, counted by the exporter as the simulator saw them.
     assert_eq!(harness.simulator.requests("DescribeParameters"), 3);
+    assert_eq!(
+        scrape.value(
+            "secrets_rotation_exporter_aws_requests_total",
+            &[
+                ("service", "ssm"),
+                ("operation", "DescribeParameters"),
+                ("outcome", "ok")
+            ]
+        ),
+        3.0
+    );
     assert_eq!(harness.simulator.requests("ListTagsForResource"), 0);
     // The default type filter leaves the String and the StringList out.
     assert_eq!(

@@ -94,6 +94,7 @@ fn service_label(service: &str) -> &str {
         "monitoring" | "cloudwatch" | "CloudWatch" => "cloudwatch",
         "organizations" | "Organizations" => "organizations",
         "lambda" | "Lambda" => "lambda",
+        "ssm" | "SSM" => "ssm",
         other => other,
     }
 }
@@ -119,6 +120,7 @@ mod tests {
             ("CloudWatch", "cloudwatch"),
             ("Organizations", "organizations"),
             ("Lambda", "lambda"),
+            ("SSM", "ssm"),
         ] {
             assert_eq!(service_label(sdk), label, "{sdk}");
         }
