@@ -420,6 +420,72 @@ async fn tags_are_read_once_per_parameter_and_judge_required_tags() {
     no_value_was_read(&harness);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_tag_read_leaves_required_tags_unknown_and_is_asked_again_at_the_next_read() {
+    let now = Utc::now();
+    let fleet = Fleet::builder()
+        .base_account(ACCOUNT)
+        .regions([REGION])
+        .account(ACCOUNT)
+        .region(REGION)
+        .secret(healthy_secret())
+        .parameter(
+            ParameterSpec::new("/svc/a")
+                .key_id(KEY_ARN)
+                .last_modified(now - Duration::days(1))
+                .tag("team", "payments"),
+        )
+        .parameter(
+            ParameterSpec::new("/svc/b")
+                .key_id(KEY_ARN)
+                .last_modified(now - Duration::days(1)),
+        )
+        .build()
+        .expect("the fleet is valid");
+    let harness = Harness::start(
+        fleet,
+        &config_yaml("{ enabled: true, tags: true }", "  required_tags: [team]"),
+    )
+    .await;
+    harness.simulator.fail(
+        FaultRule::new(Fault::AccessDenied)
+            .service("ssm")
+            .operation("ListTagsForResource")
+            .times(1),
+    );
+    harness.exporter.read_everything_once(now).await;
+    let scrape = harness.scrape().await;
+    // The denial stops this read's tag requests: neither parameter's tags
+    // are known, so neither has a required_tags verdict, and the listing is up.
+    assert_eq!(harness.simulator.requests("ListTagsForResource"), 1);
+    assert_eq!(verdict(&scrape, "/svc/a", "required_tags"), None);
+    assert_eq!(verdict(&scrape, "/svc/b", "required_tags"), None);
+    assert_eq!(verdict(&scrape, "/svc/a", "parameter_age"), Some(1.0));
+    assert_eq!(
+        scrape.value(
+            "secrets_rotation_exporter_target_up",
+            &[("account_id", ACCOUNT), ("source", "ssm")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        scrape.value(
+            "secrets_rotation_exporter_errors_total",
+            &[("source", "ssm"), ("reason", "access_denied")]
+        ),
+        1.0
+    );
+
+    harness
+        .exporter
+        .read_everything_once(now + Duration::minutes(5))
+        .await;
+    let scrape = harness.scrape().await;
+    assert_eq!(verdict(&scrape, "/svc/a", "required_tags"), Some(1.0));
+    assert_eq!(verdict(&scrape, "/svc/b", "required_tags"), Some(0.0));
+    no_value_was_read(&harness);
+}
+
 /// `check` over the demo's fleet and configuration, as the README shows it:
 /// a table of parameters below the secrets', one failing each check the
 /// demo's policy applies.

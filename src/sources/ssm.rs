@@ -103,11 +103,15 @@ impl<A: SsmApi> SsmParameters<A> {
             let held = lock(state).tags.get(&record.name).cloned();
             let due = held.as_ref().is_none_or(|held| held.next_read <= now);
             let asked = due && !stopped && started.elapsed() < self.tags_time_budget;
+            let mut answered = false;
             let tags = if asked {
                 drop(read.take_turn().await);
                 *requests = requests.saturating_add(1);
                 match self.api.parameter_tags(target, &record.name).await {
-                    Ok(tags) => Ok(tags),
+                    Ok(tags) => {
+                        answered = true;
+                        Ok(tags)
+                    }
                     Err(err) => {
                         read.count_error(err.reason);
                         tracing::warn!(
@@ -134,7 +138,9 @@ impl<A: SsmApi> SsmParameters<A> {
                     .map_or(Err(Unknown::NotYetRead), |held| held.tags.clone())
             };
             if asked || held.is_none() {
-                let next_read = if tags.is_ok() {
+                // A failed read (even one that keeps the tags known before)
+                // is asked again at the next read, not an hour later.
+                let next_read = if answered {
                     after(now, TAGS_REFRESH)
                 } else {
                     now
