@@ -198,68 +198,40 @@ impl<'a> Report<'a> {
     /// One row per secret; the failing checks' reasons follow each
     /// non-compliant secret so the table says what to fix.
     pub fn write_table(&self, out: &mut impl Write) -> io::Result<()> {
-        // Names come from AWS: one long name must not push every other row
-        // off the screen, and a padding width past u16::MAX panics in
-        // `format!`. A longer value is printed whole and overflows its cell.
-        let width = |f: &dyn Fn(&SecretRow) -> usize, header: &str| {
-            self.secrets
-                .iter()
-                .map(f)
-                .max()
-                .unwrap_or(0)
-                .clamp(header.len(), MAX_COLUMN_WIDTH)
-        };
-        let account_w = width(&|s| s.account_id.len(), "ACCOUNT");
-        let region_w = width(&|s| s.region.len(), "REGION");
-        let name_w = width(&|s| s.name.len(), "SECRET");
-        writeln!(
-            out,
-            "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  FAILING CHECKS",
-            "ACCOUNT", "REGION", "SECRET", "STATUS"
-        )?;
-        for secret in &self.secrets {
-            let status = if secret.scheduled_for_deletion {
-                "DELETING"
-            } else if secret.exempt {
-                "EXEMPT"
-            } else if !secret.compliant {
-                "NONCOMPLIANT"
-            } else if !secret.not_evaluated.is_empty() {
-                "NOT EVALUATED"
-            } else {
-                "OK"
-            };
-            let failing: Vec<&str> = secret
-                .checks
-                .iter()
-                .filter(|v| !v.compliant)
-                .map(|v| v.check.as_str())
-                .collect();
-            writeln!(
-                out,
-                "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  {}",
-                secret.account_id,
-                secret.region,
-                secret.name,
-                status,
-                failing.join(",")
-            )?;
-            for verdict in secret.checks.iter().filter(|v| !v.compliant) {
-                writeln!(out, "    {}: {}", verdict.check.as_str(), verdict.reason())?;
-            }
-            for unknown in secret.not_evaluated {
-                writeln!(
-                    out,
-                    "    {}: not evaluated: {} {}",
-                    unknown.check.as_str(),
-                    unknown.needs,
-                    describe(unknown.reason)
-                )?;
-            }
-        }
+        let secrets: Vec<TableLine<'_>> = self
+            .secrets
+            .iter()
+            .map(|secret| TableLine {
+                account_id: secret.account_id,
+                region: secret.region,
+                name: secret.name,
+                status: if secret.scheduled_for_deletion {
+                    "DELETING"
+                } else if secret.exempt {
+                    "EXEMPT"
+                } else {
+                    status(secret.compliant, secret.not_evaluated.is_empty())
+                },
+                failing: failing(secret.checks, |check| check.as_str()),
+                not_evaluated: not_evaluated(secret.not_evaluated, |check| check.as_str()),
+            })
+            .collect();
+        write_lines(out, "SECRET", &secrets)?;
         writeln!(out)?;
         if !self.parameters.is_empty() {
-            self.write_parameter_table(out)?;
+            let parameters: Vec<TableLine<'_>> = self
+                .parameters
+                .iter()
+                .map(|parameter| TableLine {
+                    account_id: parameter.account_id,
+                    region: parameter.region,
+                    name: parameter.name,
+                    status: status(parameter.compliant, parameter.not_evaluated.is_empty()),
+                    failing: failing(parameter.checks, |check| check.as_str()),
+                    not_evaluated: not_evaluated(parameter.not_evaluated, |check| check.as_str()),
+                })
+                .collect();
+            write_lines(out, "PARAMETER", &parameters)?;
             writeln!(out)?;
         }
         for target in self.targets.iter().filter(|t| !t.up) {
@@ -292,63 +264,96 @@ impl<'a> Report<'a> {
             self.summary.targets_down
         )
     }
+}
 
-    /// One row per SSM parameter, as the secrets' table.
-    fn write_parameter_table(&self, out: &mut impl Write) -> io::Result<()> {
-        let width = |f: &dyn Fn(&ParameterRow) -> usize, header: &str| {
-            self.parameters
-                .iter()
-                .map(f)
-                .max()
-                .unwrap_or(0)
-                .clamp(header.len(), MAX_COLUMN_WIDTH)
-        };
-        let account_w = width(&|p| p.account_id.len(), "ACCOUNT");
-        let region_w = width(&|p| p.region.len(), "REGION");
-        let name_w = width(&|p| p.name.len(), "PARAMETER");
+/// One resource's row of `check`'s table, and the lines under it: why each
+/// failing check fails and which checks could not be judged.
+struct TableLine<'r> {
+    account_id: &'r str,
+    region: &'r str,
+    name: &'r str,
+    status: &'static str,
+    /// (check, reason) of each failing verdict.
+    failing: Vec<(&'static str, &'r str)>,
+    /// (check, the call that would have told, why it did not).
+    not_evaluated: Vec<(&'static str, &'static str, Unknown)>,
+}
+
+fn status(compliant: bool, fully_evaluated: bool) -> &'static str {
+    if !compliant {
+        "NONCOMPLIANT"
+    } else if !fully_evaluated {
+        "NOT EVALUATED"
+    } else {
+        "OK"
+    }
+}
+
+fn failing<C: Copy>(
+    checks: &[Verdict<C>],
+    name: impl Fn(C) -> &'static str,
+) -> Vec<(&'static str, &str)> {
+    checks
+        .iter()
+        .filter(|verdict| !verdict.compliant)
+        .map(|verdict| (name(verdict.check), verdict.reason()))
+        .collect()
+}
+
+fn not_evaluated<C: Copy>(
+    unknown: &[UnknownVerdict<C>],
+    name: impl Fn(C) -> &'static str,
+) -> Vec<(&'static str, &'static str, Unknown)> {
+    unknown
+        .iter()
+        .map(|unknown| (name(unknown.check), unknown.needs, unknown.reason))
+        .collect()
+}
+
+/// The rows of one kind of resource under a header naming it.
+fn write_lines(out: &mut impl Write, name_header: &str, lines: &[TableLine<'_>]) -> io::Result<()> {
+    // Names come from AWS: one long name must not push every other row
+    // off the screen, and a padding width past u16::MAX panics in
+    // `format!`. A longer value is printed whole and overflows its cell.
+    let width = |f: &dyn Fn(&TableLine<'_>) -> usize, header: &str| {
+        lines
+            .iter()
+            .map(f)
+            .max()
+            .unwrap_or(0)
+            .clamp(header.len(), MAX_COLUMN_WIDTH)
+    };
+    let account_w = width(&|line| line.account_id.len(), "ACCOUNT");
+    let region_w = width(&|line| line.region.len(), "REGION");
+    let name_w = width(&|line| line.name.len(), name_header);
+    writeln!(
+        out,
+        "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  FAILING CHECKS",
+        "ACCOUNT", "REGION", name_header, "STATUS"
+    )?;
+    for line in lines {
+        let failing: Vec<&str> = line.failing.iter().map(|(check, _)| *check).collect();
         writeln!(
             out,
-            "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  FAILING CHECKS",
-            "ACCOUNT", "REGION", "PARAMETER", "STATUS"
+            "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  {}",
+            line.account_id,
+            line.region,
+            line.name,
+            line.status,
+            failing.join(",")
         )?;
-        for parameter in &self.parameters {
-            let status = if !parameter.compliant {
-                "NONCOMPLIANT"
-            } else if !parameter.not_evaluated.is_empty() {
-                "NOT EVALUATED"
-            } else {
-                "OK"
-            };
-            let failing: Vec<&str> = parameter
-                .checks
-                .iter()
-                .filter(|v| !v.compliant)
-                .map(|v| v.check.as_str())
-                .collect();
+        for (check, reason) in &line.failing {
+            writeln!(out, "    {check}: {reason}")?;
+        }
+        for (check, needs, reason) in &line.not_evaluated {
             writeln!(
                 out,
-                "{:account_w$}  {:region_w$}  {:name_w$}  {:<13}  {}",
-                parameter.account_id,
-                parameter.region,
-                parameter.name,
-                status,
-                failing.join(",")
+                "    {check}: not evaluated: {needs} {}",
+                describe(*reason)
             )?;
-            for verdict in parameter.checks.iter().filter(|v| !v.compliant) {
-                writeln!(out, "    {}: {}", verdict.check.as_str(), verdict.reason())?;
-            }
-            for unknown in parameter.not_evaluated {
-                writeln!(
-                    out,
-                    "    {}: not evaluated: {} {}",
-                    unknown.check.as_str(),
-                    unknown.needs,
-                    describe(unknown.reason)
-                )?;
-            }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Why a call did not tell, in the table's words.

@@ -22,24 +22,41 @@ pub(super) fn kms_customer_managed(
     policy: &Policy,
     thresholds: &Thresholds,
 ) -> Option<Verdict> {
-    if !thresholds.require_customer_managed_key {
-        return None;
-    }
-    let check = Check::KmsCustomerManaged;
-    let Some(key) = record.kms_key_id.as_deref() else {
-        return Some(judge.verdict(check, false, || {
-            format!("encrypted with the AWS managed key {AWS_MANAGED_KEY_ALIAS}")
-        }));
+    thresholds.require_customer_managed_key.then(|| {
+        key_verdict(
+            judge,
+            Check::KmsCustomerManaged,
+            record.kms_key_id.as_deref(),
+            AWS_MANAGED_KEY_ALIAS,
+            policy,
+        )
+    })
+}
+
+/// Whether `key` (`None`: the service's AWS managed key, `aws_managed`) is
+/// a customer managed key the policy allows. The same rule for a secret and
+/// an SSM parameter, each with its service's managed key.
+pub(super) fn key_verdict<C>(
+    judge: Judge,
+    check: C,
+    key: Option<&str>,
+    aws_managed: &str,
+    policy: &Policy,
+) -> Verdict<C> {
+    let Some(key) = key else {
+        return judge.verdict(check, false, || {
+            format!("encrypted with the AWS managed key {aws_managed}")
+        });
     };
-    if key_short_form(key) == AWS_MANAGED_KEY_ALIAS {
-        return Some(judge.verdict(check, false, || {
+    if key_short_form(key) == aws_managed {
+        return judge.verdict(check, false, || {
             format!("encrypted with the AWS managed key ({key})")
-        }));
+        });
     }
     if policy.kms_key_arns.is_empty() {
-        return Some(judge.verdict(check, true, || {
+        return judge.verdict(check, true, || {
             format!("encrypted with the customer managed key {key}")
-        }));
+        });
     }
     let allowed = policy
         .kms_key_arns
@@ -52,7 +69,7 @@ pub(super) fn kms_customer_managed(
             format!("encrypted with {key}, which is not in kms_key_arns")
         }
     };
-    Some(judge.verdict(check, allowed, reason))
+    judge.verdict(check, allowed, reason)
 }
 
 /// Two references name the same key when they are equal, or when at least one
@@ -60,7 +77,7 @@ pub(super) fn kms_customer_managed(
 /// region) and the key id or alias inside the other matches it. Two ARNs must
 /// be equal. An alias and a key id never match each other: telling which key
 /// an alias points to takes a KMS call, and this module does no I/O.
-pub(super) fn same_key(left: &str, right: &str) -> bool {
+fn same_key(left: &str, right: &str) -> bool {
     if left == right {
         return true;
     }
@@ -76,7 +93,7 @@ fn is_arn(reference: &str) -> bool {
 
 /// `arn:...:key/ID` gives `ID`, `arn:...:alias/NAME` gives `alias/NAME`; bare
 /// key ids and aliases are already short.
-pub(super) fn key_short_form(reference: &str) -> &str {
+fn key_short_form(reference: &str) -> &str {
     if !is_arn(reference) {
         return reference;
     }

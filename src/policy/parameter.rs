@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::elapsed;
 use super::format::format_duration;
-use super::hygiene::{key_short_form, same_key, tags_verdict};
+use super::hygiene::{key_verdict, tags_verdict};
 use super::overrides::thresholds_for_parameter;
 use super::verdict::{Judge, ParameterCheck, ParameterEvaluation, UnknownVerdict, Verdict};
 use crate::config::{Policy, Thresholds};
@@ -110,36 +110,15 @@ fn kms_customer_managed(
     policy: &Policy,
     thresholds: &Thresholds,
 ) -> Option<Verdict<ParameterCheck>> {
-    if !thresholds.require_customer_managed_key || !record.is_secure_string() {
-        return None;
-    }
-    let check = ParameterCheck::KmsCustomerManaged;
-    let Some(key) = record.key_id.as_deref() else {
-        return Some(judge.verdict(check, false, || {
-            format!("encrypted with the AWS managed key {AWS_MANAGED_SSM_KEY} (no KeyId)")
-        }));
-    };
-    if key_short_form(key) == AWS_MANAGED_SSM_KEY {
-        return Some(judge.verdict(check, false, || {
-            format!("encrypted with the AWS managed key ({key})")
-        }));
-    }
-    if policy.kms_key_arns.is_empty() {
-        return Some(judge.verdict(check, true, || {
-            format!("encrypted with the customer managed key {key}")
-        }));
-    }
-    let allowed = policy
-        .kms_key_arns
-        .iter()
-        .any(|allowed| same_key(key, allowed));
-    Some(judge.verdict(check, allowed, || {
-        if allowed {
-            format!("encrypted with the allowed key {key}")
-        } else {
-            format!("encrypted with {key}, which is not in kms_key_arns")
-        }
-    }))
+    (thresholds.require_customer_managed_key && record.is_secure_string()).then(|| {
+        key_verdict(
+            judge,
+            ParameterCheck::KmsCustomerManaged,
+            record.key_id.as_deref(),
+            AWS_MANAGED_SSM_KEY,
+            policy,
+        )
+    })
 }
 
 /// With `policy.require_parameter_expiration`, every parameter must carry
