@@ -6,7 +6,9 @@
 #   ./scripts/test-all.sh --list       the phases
 #
 # Phases: setup (promtool, amtool, jsonnet, the Python venv), fmt, clippy, build,
-# test (cargo test), parity (the moto parity test in tests/moto), deploy (the
+# test (cargo test), parity (the moto parity test in tests/moto), bench (the
+# smoke run of scripts/prometheus-cost.py: the exporter, the simulator and
+# Debian's Prometheus with the shipped rules for about a minute), deploy (the
 # container, Kubernetes and systemd checks in tests/deploy), fuzz (every
 # cargo-fuzz target in fuzz/ for FUZZ_SECONDS each, under nightly).
 # It stops at the first phase that fails and exits non-zero.
@@ -15,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo_root=$(pwd)
 
-ALL_PHASES=(setup fmt clippy build test parity deploy fuzz)
+ALL_PHASES=(setup fmt clippy build test parity bench deploy fuzz)
 VENV="$repo_root/.venv"
 REQUIREMENTS=("$repo_root/tests/moto/requirements.txt" "$repo_root/tests/deploy/requirements.txt")
 APT_PACKAGES=(prometheus prometheus-alertmanager jsonnet)
@@ -143,6 +145,17 @@ phase_parity() {
     target_dir=$(cargo metadata --format-version 1 --no-deps \
         | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
     SECRETS_ROTATION_BIN_DIR="$target_dir/debug" "$VENV/bin/pytest" -q -p no:cacheprovider tests/moto
+}
+
+# The Prometheus cost benchmark in its short, fixed-length form, on the debug
+# binaries: it fails when a process dies, a figure cannot be read or a shipped
+# rule fails to evaluate. The full run's command is in docs/performance.md.
+phase_bench() {
+    local target_dir
+    [[ -x "$VENV/bin/python" ]] || { echo "no .venv/bin/python: run the setup phase first" >&2; return 1; }
+    target_dir=$(cargo metadata --format-version 1 --no-deps \
+        | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    SRE_BIN_DIR="$target_dir/debug" "$VENV/bin/python" scripts/prometheus-cost.py --smoke
 }
 
 phase_deploy() {
