@@ -246,12 +246,7 @@ impl SimulatorHandle {
     ) -> Result<(), SimulatorError> {
         fleet::check_lambda(&lambda).map_err(SimulatorError::InvalidLambda)?;
         let mut world = self.shared.world_mut();
-        let Some(known) = world.accounts.get_mut(account) else {
-            return Err(SimulatorError::UnknownAccount(account.to_string()));
-        };
-        if !known.regions.iter().any(|r| r == region) {
-            known.regions.push(region.to_string());
-        }
+        uses_region(&mut world, account, region)?;
         world
             .lambdas_mut(account, region)
             .insert(lambda.name.clone(), lambda);
@@ -329,12 +324,7 @@ impl SimulatorHandle {
     ) -> Result<(), SimulatorError> {
         fleet::check_parameter(&parameter).map_err(SimulatorError::InvalidParameter)?;
         let mut world = self.shared.world_mut();
-        let Some(known) = world.accounts.get_mut(account) else {
-            return Err(SimulatorError::UnknownAccount(account.to_string()));
-        };
-        if !known.regions.iter().any(|r| r == region) {
-            known.regions.push(region.to_string());
-        }
+        uses_region(&mut world, account, region)?;
         world
             .parameters_mut(account, region)
             .insert(parameter.name.clone(), parameter);
@@ -803,4 +793,20 @@ fn organization_with<'a>(
         )));
     }
     Ok(org)
+}
+
+/// Makes `region` one of `account`'s regions, for a resource put there; the
+/// account must be one of the fleet's.
+fn uses_region(
+    world: &mut store::World,
+    account: &str,
+    region: &str,
+) -> Result<(), SimulatorError> {
+    let Some(known) = world.accounts.get_mut(account) else {
+        return Err(SimulatorError::UnknownAccount(account.to_string()));
+    };
+    if !known.regions.iter().any(|r| r == region) {
+        known.regions.push(region.to_string());
+    }
+    Ok(())
 }
