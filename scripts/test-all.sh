@@ -193,13 +193,36 @@ phase_fuzz() {
     # committed seeds and every run starts from the same place.
     scratch=$(mktemp -d)
     trap 'rm -rf "$scratch"' RETURN
-    for target in $(cargo +nightly fuzz list); do
-        log "fuzz $target for ${FUZZ_SECONDS}s"
-        mkdir -p "$scratch/$target"
-        cargo +nightly fuzz run "${FUZZ_BUILD_FLAGS[@]}" "$target" "$scratch/$target" "$repo_root/fuzz/corpus/$target" -- \
-            -max_total_time="$FUZZ_SECONDS" -timeout="$FUZZ_TIMEOUT" -print_final_stats=1 2>&1 \
-            | grep -v -e '^#[0-9]' -e '^INFO:' -e '^###### ' -e '^".*" # Uses: '
+    # libFuzzer runs on one core: the targets run side by side, as many at
+    # once as there are cores, each for FUZZ_SECONDS, each with its output
+    # in a file printed when it ends.
+    local -a targets batch
+    local at_once failed=0 index pid
+    read -r -a targets <<<"$(cargo +nightly fuzz list | tr '\n' ' ')"
+    at_once=$(nproc 2>/dev/null || echo 1)
+    for ((index = 0; index < ${#targets[@]}; index += at_once)); do
+        batch=("${targets[@]:index:at_once}")
+        local -a pids=()
+        for target in "${batch[@]}"; do
+            log "fuzz $target for ${FUZZ_SECONDS}s"
+            mkdir -p "$scratch/$target"
+            cargo +nightly fuzz run "${FUZZ_BUILD_FLAGS[@]}" "$target" "$scratch/$target" "$repo_root/fuzz/corpus/$target" -- \
+                -max_total_time="$FUZZ_SECONDS" -timeout="$FUZZ_TIMEOUT" -print_final_stats=1 \
+                >"$scratch/$target.log" 2>&1 &
+            pids+=("$!")
+        done
+        for ((pid = 0; pid < ${#pids[@]}; pid++)); do
+            target=${batch[pid]}
+            if wait "${pids[pid]}"; then
+                log "fuzz $target: ok"
+            else
+                log "fuzz $target: FAILED"
+                failed=1
+            fi
+            grep -v -e '^#[0-9]' -e '^INFO:' -e '^###### ' -e '^".*" # Uses: ' "$scratch/$target.log" || true
+        done
     done
+    return "$failed"
 }
 
 main() {
