@@ -16,7 +16,7 @@ evaluation time and the memory of both processes. Scenarios:
   ./scripts/prometheus-cost.py                 20,000 secrets, 4 minutes a scenario (~16 minutes)
   ./scripts/prometheus-cost.py --minutes 3     shorter runs
   ./scripts/prometheus-cost.py --quick         1,000 secrets, 1 minute a scenario (~4 minutes)
-  ./scripts/prometheus-cost.py --smoke         300 secrets, 15 s a scenario at a 2 s interval,
+  ./scripts/prometheus-cost.py --smoke         300 secrets, 10 s a scenario at a 2 s interval,
                                                default and large-fleet (~1 minute; the suite's run)
   ./scripts/prometheus-cost.py --json out.json also write the figures as JSON
 
@@ -685,7 +685,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, help="minutes each scenario runs (default 4; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="1,000 secrets, 1 minute a scenario")
     parser.add_argument("--smoke", action="store_true",
-                        help="300 secrets, 15 s a scenario at a 2 s interval, default and large-fleet; "
+                        help="300 secrets, 10 s a scenario at a 2 s interval, default and large-fleet; "
                              "fails on any rule evaluation failure (scripts/test-all.sh runs it)")
     parser.add_argument("--scenarios", default="baseline,default,large-fleet",
                         help="comma-separated subset of baseline,default,large-fleet")
@@ -700,7 +700,7 @@ def main() -> int:
             # clone may lack; the smoke run checks the rules shipped now.
             args.scenarios = "default,large-fleet"
     secrets = args.secrets or (300 if args.smoke else 1000 if args.quick else 20000)
-    minutes = args.minutes or (0.25 if args.smoke else 1.0 if args.quick else 4.0)
+    minutes = args.minutes or (10 / 60 if args.smoke else 1.0 if args.quick else 4.0)
     if secrets < 1 or minutes <= 0:
         parser.error("--secrets and --minutes must be positive")
 

@@ -168,7 +168,7 @@ phase_deploy() {
 
 # Each target runs from its committed seeds for this long; a crash or a hang
 # (an input taking FUZZ_TIMEOUT seconds) fails the phase.
-FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 FUZZ_TIMEOUT="${FUZZ_TIMEOUT:-10}"
 # Unoptimised and without AddressSanitizer: cargo-fuzz's default build
 # (optimised, ASan) compiles the AWS SDK slowly enough to make this phase the
