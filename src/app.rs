@@ -18,7 +18,9 @@ use crate::sources::cloudtrail::{
     LOOKUPS_IN_FLIGHT_PER_CONCURRENT_TARGET, RotationEvents, RotationTracker,
 };
 use crate::sources::lambda::{LAMBDA_REQUESTS_PER_SECOND, RotationLambdas};
+use crate::sources::rds::{RDS_REQUESTS_PER_SECOND, RdsDatabases};
 use crate::sources::ssm::{SSM_REQUESTS_PER_SECOND, SsmParameters};
+use crate::sources::vpc_endpoints::{EC2_REQUESTS_PER_SECOND, VpcEndpoints};
 use crate::sources::{PerTargetSource, RunningSource, SnapshotView, TargetLoops};
 use crate::targets::{TargetList, TargetSet};
 use crate::web::AppState;
@@ -185,6 +187,30 @@ impl Exporter {
                     target_set.clone(),
                     config.poll_interval,
                     SSM_REQUESTS_PER_SECOND,
+                    metrics.clone(),
+                ),
+            );
+        }
+        if config.sources.rds {
+            sources.register(
+                &mut poller,
+                TargetLoops::new(
+                    RdsDatabases::new(factory.clone(), config.poll_interval),
+                    target_set.clone(),
+                    config.poll_interval,
+                    RDS_REQUESTS_PER_SECOND,
+                    metrics.clone(),
+                ),
+            );
+        }
+        if config.sources.vpc_endpoints {
+            sources.register(
+                &mut poller,
+                TargetLoops::new(
+                    VpcEndpoints::new(factory.clone(), config.poll_interval),
+                    target_set.clone(),
+                    config.poll_interval,
+                    EC2_REQUESTS_PER_SECOND,
                     metrics.clone(),
                 ),
             );

@@ -186,6 +186,9 @@ pub struct SecretRecord {
     /// What is known of the rotation Lambda, for a secret rotated by one
     /// with rotation on; `None` where `rotation_lambda` does not apply.
     pub rotation_function: Option<RotationFunction>,
+    /// The RDS database whose master password this secret holds
+    /// (`MasterUserSecret`), when RDS is inventoried and lists it.
+    pub database: Option<Arc<str>>,
 }
 
 /// When the `AWSPREVIOUS` version was last read, from `ListSecretVersionIds`

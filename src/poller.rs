@@ -21,6 +21,7 @@ use tokio::time::MissedTickBehavior;
 use crate::aws::secretsmanager::{SecretsSource, VersionFacts};
 use crate::aws::{SourceError, Target};
 use crate::config::{Config, Policy};
+use crate::databases::DatabaseInventory;
 use crate::inventory::{PreviousVersionAccess, SecretRecord, Unknown};
 use crate::metrics::ExporterMetrics;
 use crate::parameters::{ParameterInventory, ParameterReport};
@@ -31,6 +32,7 @@ use crate::snapshot::{
 };
 use crate::sources::{SnapshotView, TargetPart};
 use crate::targets::{TargetList, TargetSet};
+use crate::vpcs::VpcInventory;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -935,7 +937,13 @@ impl<S: SecretsSource> Poller<S> {
                     secrets,
                     part.rotation_events_total,
                 )
-                .with_parameters(parameters),
+                .with_parameters(parameters)
+                .with_account_resources(
+                    part.databases.take().map(DatabaseInventory::new),
+                    part.vpcs.take().map(|vpcs| {
+                        VpcInventory::judge(&vpcs, policy.include_default_vpcs, &policy.exempt_tag)
+                    }),
+                ),
             );
         }
         targets.sort_by(|a, b| {

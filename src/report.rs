@@ -6,9 +6,11 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::databases::{DatabaseKind, MASTER_PASSWORD_MANAGED, NotApplicable};
 use crate::inventory::{RotationType, Unknown};
 use crate::policy::{ParameterCheck, UnknownVerdict, Verdict};
 use crate::snapshot::{AccountInfo, Snapshot, TargetError};
+use crate::vpcs::{EndpointRecord, SECRETSMANAGER_ENDPOINT, VpcSkipped, VpcVerdict};
 
 #[derive(Debug, Serialize)]
 pub struct Report<'a> {
@@ -21,7 +23,39 @@ pub struct Report<'a> {
     /// SSM parameters, when `sources.ssm_parameters` lists them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<ParameterRow<'a>>,
+    /// RDS databases, when `sources.rds` lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseRow<'a>>,
+    /// VPCs, when `sources.vpc_endpoints` lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vpcs: Vec<VpcRow<'a>>,
     pub summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DatabaseRow<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub db_identifier: &'a str,
+    pub kind: DatabaseKind,
+    pub engine: &'a str,
+    /// The secret RDS keeps the master password in, when it does.
+    pub master_secret_arn: Option<&'a str>,
+    /// `master_password_managed`; `None` where it does not apply.
+    pub compliant: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_applicable: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VpcRow<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub vpc_id: &'a str,
+    pub is_default: bool,
+    pub endpoints: &'a [EndpointRecord],
+    /// `secretsmanager_endpoint`, or why the VPC was not judged.
+    pub verdict: &'a VpcVerdict,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +117,19 @@ pub struct Summary {
     /// SSM parameters listed, when they are inventoried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<ParameterTotals>,
+    /// RDS databases listed, when they are inventoried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub databases: Option<ResourceTotals>,
+    /// VPCs listed, when they are inventoried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpcs: Option<ResourceTotals>,
+}
+
+/// Resources of a kind judged on one check that is never unknown.
+#[derive(Debug, Serialize, PartialEq, Eq, Default)]
+pub struct ResourceTotals {
+    pub listed: usize,
+    pub noncompliant: usize,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq, Default)]
@@ -105,7 +152,43 @@ impl<'a> Report<'a> {
         let mut secrets = Vec::new();
         let mut parameters = Vec::new();
         let mut parameter_totals: Option<ParameterTotals> = None;
+        let mut databases = Vec::new();
+        let mut database_totals: Option<ResourceTotals> = None;
+        let mut vpcs = Vec::new();
+        let mut vpc_totals: Option<ResourceTotals> = None;
         for target in &snapshot.targets {
+            if let Some(inventory) = &target.databases {
+                let totals = database_totals.get_or_insert_with(ResourceTotals::default);
+                totals.listed += inventory.databases.len();
+                totals.noncompliant += inventory.noncompliant;
+                for database in inventory.databases.iter() {
+                    databases.push(DatabaseRow {
+                        account_id: &database.account_id,
+                        region: &database.region,
+                        db_identifier: &database.identifier,
+                        kind: database.kind,
+                        engine: &database.engine,
+                        master_secret_arn: database.master_secret_arn.as_deref(),
+                        compliant: database.master_password_managed(),
+                        not_applicable: database.not_applicable().map(NotApplicable::describe),
+                    });
+                }
+            }
+            if let Some(inventory) = &target.vpcs {
+                let totals = vpc_totals.get_or_insert_with(ResourceTotals::default);
+                totals.listed += inventory.vpcs.len();
+                totals.noncompliant += inventory.noncompliant;
+                for vpc in &inventory.vpcs {
+                    vpcs.push(VpcRow {
+                        account_id: &vpc.record.account_id,
+                        region: &vpc.record.region,
+                        vpc_id: &vpc.record.vpc_id,
+                        is_default: vpc.record.is_default,
+                        endpoints: &vpc.record.endpoints,
+                        verdict: &vpc.verdict,
+                    });
+                }
+            }
             for health in &target.health {
                 targets.push(TargetRow {
                     account_id: &target.account_id,
@@ -160,6 +243,8 @@ impl<'a> Report<'a> {
             targets: totals.targets,
             targets_down: totals.targets_down,
             parameters: parameter_totals,
+            databases: database_totals,
+            vpcs: vpc_totals,
         };
         Self {
             generated_at: snapshot.completed_at.to_rfc3339(),
@@ -167,6 +252,8 @@ impl<'a> Report<'a> {
             targets,
             secrets,
             parameters,
+            databases,
+            vpcs,
             summary,
         }
     }
@@ -183,11 +270,23 @@ impl<'a> Report<'a> {
             || unevaluated_parameters > 0
         {
             EXIT_CANNOT_EVALUATE
-        } else if self.summary.noncompliant_secrets > 0 || noncompliant_parameters > 0 {
+        } else if self.summary.noncompliant_secrets > 0
+            || noncompliant_parameters > 0
+            || self.noncompliant_resources() > 0
+        {
             EXIT_NONCOMPLIANT
         } else {
             EXIT_COMPLIANT
         }
+    }
+
+    /// Databases and VPCs that fail their check.
+    fn noncompliant_resources(&self) -> usize {
+        [&self.summary.databases, &self.summary.vpcs]
+            .into_iter()
+            .flatten()
+            .map(|totals| totals.noncompliant)
+            .sum()
     }
 
     pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
@@ -214,6 +313,7 @@ impl<'a> Report<'a> {
                 },
                 failing: failing(secret.checks, |check| check.as_str()),
                 not_evaluated: not_evaluated(secret.not_evaluated, |check| check.as_str()),
+                note: None,
             })
             .collect();
         write_lines(out, "SECRET", &secrets)?;
@@ -229,9 +329,73 @@ impl<'a> Report<'a> {
                     status: status(parameter.compliant, parameter.not_evaluated.is_empty()),
                     failing: failing(parameter.checks, |check| check.as_str()),
                     not_evaluated: not_evaluated(parameter.not_evaluated, |check| check.as_str()),
+                    note: None,
                 })
                 .collect();
             write_lines(out, "PARAMETER", &parameters)?;
+            writeln!(out)?;
+        }
+        if !self.databases.is_empty() {
+            let databases: Vec<TableLine<'_>> = self
+                .databases
+                .iter()
+                .map(|database| TableLine {
+                    account_id: database.account_id,
+                    region: database.region,
+                    name: database.db_identifier,
+                    status: match database.compliant {
+                        Some(true) => "OK",
+                        Some(false) => "NONCOMPLIANT",
+                        None => "NOT JUDGED",
+                    },
+                    failing: if database.compliant == Some(false) {
+                        vec![(MASTER_PASSWORD_MANAGED, MASTER_PASSWORD_NOT_MANAGED)]
+                    } else {
+                        Vec::new()
+                    },
+                    not_evaluated: Vec::new(),
+                    note: database.not_applicable,
+                })
+                .collect();
+            write_lines(out, "DATABASE", &databases)?;
+            writeln!(out)?;
+        }
+        if !self.vpcs.is_empty() {
+            let vpcs: Vec<TableLine<'_>> = self
+                .vpcs
+                .iter()
+                .map(|vpc| {
+                    let (status, failing, note) = match vpc.verdict {
+                        VpcVerdict::Judged {
+                            compliant: true, ..
+                        } => ("OK", Vec::new(), None),
+                        VpcVerdict::Judged {
+                            compliant: false,
+                            reason,
+                        } => (
+                            "NONCOMPLIANT",
+                            vec![(SECRETSMANAGER_ENDPOINT, reason.as_str())],
+                            None,
+                        ),
+                        VpcVerdict::Skipped(VpcSkipped::DefaultVpc) => (
+                            "NOT JUDGED",
+                            Vec::new(),
+                            Some("a default VPC (policy.vpc_endpoint.include_default_vpcs is off)"),
+                        ),
+                        VpcVerdict::Skipped(VpcSkipped::Exempt(_)) => ("EXEMPT", Vec::new(), None),
+                    };
+                    TableLine {
+                        account_id: vpc.account_id,
+                        region: vpc.region,
+                        name: vpc.vpc_id,
+                        status,
+                        failing,
+                        not_evaluated: Vec::new(),
+                        note,
+                    }
+                })
+                .collect();
+            write_lines(out, "VPC", &vpcs)?;
             writeln!(out)?;
         }
         for target in self.targets.iter().filter(|t| !t.up) {
@@ -243,6 +407,20 @@ impl<'a> Report<'a> {
                 out,
                 "target {} {} ({}) could not be read: {}: {}",
                 target.account_id, target.region, target.source, reason, message
+            )?;
+        }
+        if let Some(databases) = &self.summary.databases {
+            writeln!(
+                out,
+                "{} RDS databases, {} non-compliant",
+                databases.listed, databases.noncompliant
+            )?;
+        }
+        if let Some(vpcs) = &self.summary.vpcs {
+            writeln!(
+                out,
+                "{} VPCs, {} non-compliant",
+                vpcs.listed, vpcs.noncompliant
             )?;
         }
         if let Some(parameters) = &self.summary.parameters {
@@ -277,7 +455,13 @@ struct TableLine<'r> {
     failing: Vec<(&'static str, &'r str)>,
     /// (check, the call that would have told, why it did not).
     not_evaluated: Vec<(&'static str, &'static str, Unknown)>,
+    /// Why a resource was not judged.
+    note: Option<&'static str>,
 }
+
+/// Why `master_password_managed` fails, in the table.
+const MASTER_PASSWORD_NOT_MANAGED: &str =
+    "no MasterUserSecret: the master password was set by hand and nothing rotates it";
 
 fn status(compliant: bool, fully_evaluated: bool) -> &'static str {
     if !compliant {
@@ -344,6 +528,9 @@ fn write_lines(out: &mut impl Write, name_header: &str, lines: &[TableLine<'_>])
         )?;
         for (check, reason) in &line.failing {
             writeln!(out, "    {check}: {reason}")?;
+        }
+        if let Some(note) = line.note {
+            writeln!(out, "    not judged: {note}")?;
         }
         for (check, needs, reason) in &line.not_evaluated {
             writeln!(

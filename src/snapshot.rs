@@ -8,9 +8,11 @@ use arc_swap::ArcSwapOption;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::databases::DatabaseInventory;
 use crate::inventory::{SecretRecord, Unknown};
 use crate::parameters::ParameterInventory;
 use crate::policy::{Check, Evaluation};
+use crate::vpcs::VpcInventory;
 
 /// The API a target's health refers to (the `source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -22,6 +24,8 @@ pub enum Source {
     Organizations,
     Lambda,
     Ssm,
+    Rds,
+    Ec2,
 }
 
 impl Source {
@@ -33,6 +37,8 @@ impl Source {
             Source::Organizations => "organizations",
             Source::Lambda => "lambda",
             Source::Ssm => "ssm",
+            Source::Rds => "rds",
+            Source::Ec2 => "ec2",
         }
     }
 }
@@ -227,6 +233,12 @@ pub struct TargetSnapshot {
     /// The SSM parameters, once `DescribeParameters` has answered for the
     /// target; `None` when the source is off or has never listed it.
     pub parameters: Option<ParameterInventory>,
+    /// The RDS databases, once both listings have answered for the target;
+    /// `None` when the source is off or has never listed it.
+    pub databases: Option<DatabaseInventory>,
+    /// The VPCs, judged, once both listings have answered for the target;
+    /// `None` when the source is off or has never listed it.
+    pub vpcs: Option<VpcInventory>,
 }
 
 impl TargetSnapshot {
@@ -248,12 +260,25 @@ impl TargetSnapshot {
             rotation_events_total,
             summary,
             parameters: None,
+            databases: None,
+            vpcs: None,
         }
     }
 
     /// With the target's SSM parameters.
     pub fn with_parameters(mut self, parameters: Option<ParameterInventory>) -> Self {
         self.parameters = parameters;
+        self
+    }
+
+    /// With the target's databases and VPCs.
+    pub fn with_account_resources(
+        mut self,
+        databases: Option<DatabaseInventory>,
+        vpcs: Option<VpcInventory>,
+    ) -> Self {
+        self.databases = databases;
+        self.vpcs = vpcs;
         self
     }
 

@@ -11,10 +11,13 @@
 mod assume_role;
 pub mod cloudtrail;
 pub mod cloudwatch;
+pub mod ec2;
 mod errors;
 pub mod lambda;
 pub mod organizations;
 pub mod pages;
+pub mod query;
+pub mod rds;
 mod request_counter;
 pub mod secretsmanager;
 pub mod ssm;

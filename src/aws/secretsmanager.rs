@@ -212,6 +212,7 @@ pub fn record_from_entry(
         previous_version: None,
         previous_version_access: None,
         rotation_function: None,
+        database: None,
     };
     if let Some(versions) = entry.secret_versions_to_stages() {
         record.set_version_stages(

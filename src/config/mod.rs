@@ -87,6 +87,12 @@ impl SeriesBudget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sources {
     pub ssm_parameters: SsmParametersSource,
+    /// RDS and Aurora databases (`DescribeDBClusters`, `DescribeDBInstances`),
+    /// for `master_password_managed`.
+    pub rds: bool,
+    /// VPCs and their Secrets Manager endpoints (`DescribeVpcs`,
+    /// `DescribeVpcEndpoints`), for `secretsmanager_endpoint`.
+    pub vpc_endpoints: bool,
     pub lambda: LambdaSource,
 }
 
@@ -286,7 +292,11 @@ pub struct Policy {
     /// Every SSM parameter must carry an `Expiration` policy that has not
     /// passed (`parameter_expiration`).
     pub require_parameter_expiration: bool,
-    /// The tag whose presence exempts a secret; its value is the reason.
+    /// Default VPCs are judged on `secretsmanager_endpoint` too
+    /// (`policy.vpc_endpoint.include_default_vpcs`).
+    pub include_default_vpcs: bool,
+    /// The tag whose presence exempts a secret or a VPC; its value is the
+    /// reason.
     pub exempt_tag: String,
     /// First match wins.
     pub overrides: Vec<Override>,

@@ -20,6 +20,7 @@ pub(super) fn validate_policy(problems: &mut Problems, raw: RawPolicy) -> Policy
         required_tags,
         previous_version_grace,
         require_parameter_expiration,
+        vpc_endpoint,
         exempt_tag,
         overrides,
     } = raw;
@@ -59,6 +60,9 @@ pub(super) fn validate_policy(problems: &mut Problems, raw: RawPolicy) -> Policy
         defaults,
         kms_key_arns,
         require_parameter_expiration: require_parameter_expiration.unwrap_or(false),
+        include_default_vpcs: vpc_endpoint
+            .and_then(|vpc_endpoint| vpc_endpoint.include_default_vpcs)
+            .unwrap_or(false),
         exempt_tag,
         overrides,
     }

@@ -92,11 +92,15 @@ pub(super) struct RawMetrics {
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with ssm_parameters, lambda"
+    expecting = "a mapping with ssm_parameters, rds, vpc_endpoints, lambda"
 )]
 pub(super) struct RawSources {
     #[serde(default)]
     pub(super) ssm_parameters: Option<RawSsmParametersSource>,
+    #[serde(default)]
+    pub(super) rds: Option<RawEnabledSource>,
+    #[serde(default)]
+    pub(super) vpc_endpoints: Option<RawEnabledSource>,
     #[serde(default)]
     pub(super) lambda: Option<RawLambdaSource>,
 }
@@ -115,6 +119,21 @@ pub(super) struct RawSsmParametersSource {
     pub(super) path_prefixes: Option<Vec<String>>,
     #[serde(default)]
     pub(super) tags: Option<bool>,
+}
+
+/// A source whose only setting is whether it is read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with enabled")]
+pub(super) struct RawEnabledSource {
+    #[serde(default)]
+    pub(super) enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with include_default_vpcs")]
+pub(super) struct RawVpcEndpointPolicy {
+    #[serde(default)]
+    pub(super) include_default_vpcs: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +195,8 @@ pub(super) struct RawPolicy {
     pub(super) previous_version_grace: Option<RawDuration>,
     #[serde(default)]
     pub(super) require_parameter_expiration: Option<bool>,
+    #[serde(default)]
+    pub(super) vpc_endpoint: Option<RawVpcEndpointPolicy>,
     #[serde(default)]
     pub(super) exempt_tag: Option<String>,
     #[serde(default)]

@@ -60,6 +60,11 @@ pub(super) fn validate_sources(problems: &mut Problems, raw: RawSources) -> Sour
     }
     Sources {
         ssm_parameters: validate_ssm_parameters(problems, raw.ssm_parameters.unwrap_or_default()),
+        rds: raw.rds.and_then(|rds| rds.enabled).unwrap_or(false),
+        vpc_endpoints: raw
+            .vpc_endpoints
+            .and_then(|vpc_endpoints| vpc_endpoints.enabled)
+            .unwrap_or(false),
         lambda: LambdaSource { refresh_interval },
     }
 }

@@ -14,6 +14,7 @@
 //! SSM parameters' families; `process` holds
 //! the exporter's own instruments and assembles the whole `/metrics` body.
 
+mod accounts;
 mod exposition;
 mod parameters;
 mod process;

@@ -151,6 +151,22 @@ pub const SSM_NONCOMPLIANT_PARAMETERS: MetricFamily = gauge(
     "aws_ssm_noncompliant_parameters",
     "Number of SSM parameters in the account and region that fail the compliance check; no series while the check could not be judged for one of them.",
 );
+pub const RDS_DATABASE_INFO: MetricFamily = gauge(
+    "aws_rds_database_info",
+    "An RDS DB instance outside any cluster, or a DB cluster (which stands for its members), with its engine; always 1.",
+);
+pub const RDS_DATABASE_COMPLIANT: MetricFamily = gauge(
+    "aws_rds_database_compliant",
+    "Whether the database passes the compliance check (1) or not (0): master_password_managed is 0 when RDS does not keep the master password in Secrets Manager. No series where the check does not apply.",
+);
+pub const VPC_INFO: MetricFamily = gauge(
+    "aws_vpc_info",
+    "A VPC the account owns, and whether it is the region's default VPC; always 1.",
+);
+pub const VPC_COMPLIANT: MetricFamily = gauge(
+    "aws_vpc_compliant",
+    "Whether the VPC passes the compliance check (1) or not (0): secretsmanager_endpoint is 0 without an available Secrets Manager interface endpoint with private DNS. No series for default VPCs (unless included) or exempt ones.",
+);
 pub const TARGET_UP: MetricFamily = gauge(
     "secrets_rotation_exporter_target_up",
     "Whether the last poll of this account, region and source succeeded (1) or not (0).",
@@ -199,7 +215,7 @@ pub const POLL_DURATION: MetricFamily = MetricFamily {
 
 /// Every family the exporter can serve, in exposition order: the ones built
 /// from a snapshot, then the exporter's own.
-pub const ALL_FAMILIES: [MetricFamily; 37] = [
+pub const ALL_FAMILIES: [MetricFamily; 41] = [
     ACCOUNT_INFO,
     SECRET_INFO,
     SECRET_CREATED,
@@ -226,6 +242,10 @@ pub const ALL_FAMILIES: [MetricFamily; 37] = [
     SSM_PARAMETER_COMPLIANT,
     SSM_PARAMETERS,
     SSM_NONCOMPLIANT_PARAMETERS,
+    RDS_DATABASE_INFO,
+    RDS_DATABASE_COMPLIANT,
+    VPC_INFO,
+    VPC_COMPLIANT,
     TARGET_UP,
     TARGET_LAST_SUCCESS,
     TARGET_POLL_DURATION,

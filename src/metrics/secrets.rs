@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
+use super::accounts::{render_databases, render_vpcs};
 use super::exposition::{
     CHUNK_BYTES, FamilyWriter, Output, SampleValue, escaped, push_escaped, push_escaped_label,
     push_label,
@@ -42,6 +43,9 @@ pub struct RenderOptions {
     /// worked out once rather than matched at every rendering.
     left_out: Vec<&'static str>,
     verdicts: VerdictSeries,
+    /// `aws_secretsmanager_secret_info` carries `db_identifier` (RDS is
+    /// inventoried).
+    database_label: bool,
 }
 
 /// The `tag_<key>` labels of `keys`. Two keys that sanitise to the same
@@ -83,7 +87,17 @@ impl RenderOptions {
 
     /// As the configuration says: its `labels` and its `metrics` budget.
     pub fn from_config(config: &Config) -> Self {
-        Self::from_labels(&config.labels).with_budget(&config.metrics)
+        Self::from_labels(&config.labels)
+            .with_budget(&config.metrics)
+            .with_database_label(config.sources.rds)
+    }
+
+    /// With `db_identifier` on `aws_secretsmanager_secret_info`: the RDS
+    /// database whose master password the secret holds, empty for the
+    /// others.
+    pub fn with_database_label(mut self, database_label: bool) -> Self {
+        self.database_label = database_label;
+        self
     }
 
     /// Serving only what `budget` lets through.
@@ -234,6 +248,8 @@ fn render(snapshot: &Snapshot, options: &RenderOptions, out: &mut Output<'_>) {
         write_rotation_events_total(out, targets);
     }
     render_parameters(snapshot, options, out);
+    render_databases(snapshot, options, out);
+    render_vpcs(snapshot, options, out);
 
     if on(&TARGET_UP) {
         write_health_family(out, &TARGET_UP, targets, |h| Some(V::flag(h.up)));
@@ -488,6 +504,13 @@ fn write_secret_info(out: &mut Output<'_>, targets: &[TargetLabels<'_>], options
                 record.rotation_lambda_arn.as_deref().unwrap_or(""),
             );
             push_label(out, "rotation_type", record.rotation_type().as_str());
+            if options.database_label {
+                push_label(
+                    out,
+                    "db_identifier",
+                    record.database.as_deref().unwrap_or(""),
+                );
+            }
             // Every configured tag is written, empty when the secret lacks
             // it, so all `_info` series share one label set.
             for tag in &options.tag_labels {

@@ -19,7 +19,9 @@
 
 pub mod cloudtrail;
 pub mod lambda;
+pub mod rds;
 pub mod ssm;
+pub mod vpc_endpoints;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -188,6 +190,79 @@ impl ReadContext<'_> {
             self.source,
             ErrorReason::InvalidResponse,
         );
+    }
+}
+
+/// A listing source keeps the last listing of a target that succeeded
+/// for this many poll intervals after reads start failing, then drops it
+/// rather than report it stale (as the inventory does with secrets).
+pub const KEEP_AFTER_FAILURE: u32 = 3;
+
+/// The last listing of one target that succeeded, sorted, with when it was
+/// made. Records that did not change from one listing to the next stay the
+/// same `Arc`, shared with the snapshots that hold them.
+#[derive(Debug)]
+pub struct HeldListing<R> {
+    records: Option<Arc<[Arc<R>]>>,
+    listed_at: Option<DateTime<Utc>>,
+}
+
+impl<R> Default for HeldListing<R> {
+    fn default() -> Self {
+        Self {
+            records: None,
+            listed_at: None,
+        }
+    }
+}
+
+impl<R: PartialEq> HeldListing<R> {
+    /// Takes a listing made at `now`, sorted by `order`. Returns whether it
+    /// differs from the one held.
+    pub fn replace(
+        &mut self,
+        records: Vec<R>,
+        now: DateTime<Utc>,
+        order: impl Fn(&R, &R) -> std::cmp::Ordering,
+    ) -> bool {
+        self.listed_at = Some(now);
+        let changed = self.records.as_ref().is_none_or(|held| {
+            held.len() != records.len()
+                || held
+                    .iter()
+                    .zip(&records)
+                    .any(|(held, record)| **held != *record)
+        });
+        if changed {
+            let previous = self.records.take();
+            let shared: Vec<Arc<R>> = records
+                .into_iter()
+                .map(|record| {
+                    previous
+                        .as_ref()
+                        .and_then(|held| {
+                            held.binary_search_by(|h| order(h, &record))
+                                .ok()
+                                .and_then(|index| held.get(index))
+                                .filter(|held| ***held == record)
+                                .cloned()
+                        })
+                        .unwrap_or_else(|| Arc::new(record))
+                })
+                .collect();
+            self.records = Some(shared.into());
+        }
+        changed
+    }
+
+    /// The listing, unless it was made more than [`KEEP_AFTER_FAILURE`]
+    /// poll intervals before `now`.
+    pub fn fresh(&self, poll_interval: Duration, now: DateTime<Utc>) -> Option<Arc<[Arc<R>]>> {
+        let keep_for = poll_interval.saturating_mul(KEEP_AFTER_FAILURE);
+        self.listed_at
+            .is_some_and(|listed| after(listed, keep_for) >= now)
+            .then(|| self.records.clone())
+            .flatten()
     }
 }
 
@@ -516,6 +591,10 @@ pub struct TargetPart {
     pub rotation_events_total: Option<[u64; 4]>,
     /// The target's SSM parameters, when they are inventoried and listed.
     pub parameters: Option<Arc<[Arc<crate::parameters::ParameterRecord>]>>,
+    /// The target's databases, when RDS is inventoried and listed.
+    pub databases: Option<Arc<[Arc<crate::databases::DatabaseRecord>]>>,
+    /// The target's VPCs, when VPC endpoints are inventoried and listed.
+    pub vpcs: Option<Arc<[Arc<crate::vpcs::VpcRecord>]>>,
 }
 
 /// How what a source knows reaches the snapshot: the poller asks every

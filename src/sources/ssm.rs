@@ -4,7 +4,7 @@
 //! and, with `tags: true`, reads each parameter's tags with
 //! `ListTagsForResource` once per [`TAGS_REFRESH`]. A failed listing takes
 //! the target's `source="ssm"` health down and keeps the last listing for
-//! [`KEEP_AFTER_FAILURE`] intervals, as the inventory does with secrets;
+//! [`KEEP_AFTER_FAILURE`](super::KEEP_AFTER_FAILURE) intervals, as the inventory does with secrets;
 //! the Secrets Manager side of the target is not touched.
 
 use std::collections::HashMap;
@@ -14,7 +14,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use litemap::LiteMap;
 
-use super::{PerTargetSource, ReadContext, SnapshotView, TargetLoops, TargetPart, after, lock};
+use super::{
+    HeldListing, PerTargetSource, ReadContext, SnapshotView, TargetLoops, TargetPart, after, lock,
+};
 use crate::aws::ssm::{SsmApi, list_parameters};
 use crate::aws::{SourceError, Target};
 use crate::config::SsmParametersSource;
@@ -34,10 +36,6 @@ pub const SSM_REQUESTS_PER_SECOND: f64 = 2.0;
 /// schedule: one request per parameter per refresh.
 pub const TAGS_REFRESH: Duration = Duration::from_secs(3600);
 
-/// A listing that failed keeps the last one for this many poll intervals,
-/// then the target's parameters are dropped rather than reported stale.
-pub const KEEP_AFTER_FAILURE: u32 = 3;
-
 /// The SSM loops of every target.
 pub type ParameterReader<A> = TargetLoops<SsmParameters<A>>;
 
@@ -52,9 +50,7 @@ struct TagRead {
 #[derive(Debug, Default)]
 pub struct SsmState {
     /// The last listing that succeeded, sorted by name, with tags set.
-    parameters: Option<Arc<[Arc<ParameterRecord>]>>,
-    /// When that listing was made.
-    listed_at: Option<DateTime<Utc>>,
+    parameters: HeldListing<ParameterRecord>,
     /// Tags by parameter name, when tags are read.
     tags: HashMap<String, TagRead>,
     /// Requests the last read made, for the next read's deadline.
@@ -239,42 +235,15 @@ impl<A: SsmApi> PerTargetSource for SsmParameters<A> {
         }
         let mut state = lock(state);
         state.last_requests = requests;
-        state.listed_at = Some(now);
-        let changed = state.parameters.as_ref().is_none_or(|held| {
-            held.len() != records.len()
-                || held
-                    .iter()
-                    .zip(&records)
-                    .any(|(held, record)| **held != *record)
-        });
-        if changed {
-            // Records that did not change stay shared with the snapshots
-            // that hold them.
-            let previous = state.parameters.take();
-            let shared: Vec<Arc<ParameterRecord>> = records
-                .into_iter()
-                .map(|record| {
-                    previous
-                        .as_ref()
-                        .and_then(|held| {
-                            held.binary_search_by(|h| h.name.cmp(&record.name))
-                                .ok()
-                                .and_then(|index| held.get(index))
-                                .filter(|held| ***held == record)
-                                .cloned()
-                        })
-                        .unwrap_or_else(|| Arc::new(record))
-                })
-                .collect();
-            state.parameters = Some(shared.into());
-        }
-        Ok(changed)
+        Ok(state
+            .parameters
+            .replace(records, now, |a, b| a.name.cmp(&b.name)))
     }
 }
 
 impl<A: SsmApi> SnapshotView for ParameterReader<A> {
     /// Hands the target's last listing to the snapshot, with the source's
-    /// health; a listing older than [`KEEP_AFTER_FAILURE`] intervals is
+    /// health; a listing older than [`KEEP_AFTER_FAILURE`](super::KEEP_AFTER_FAILURE) intervals is
     /// dropped.
     fn contribute(
         &self,
@@ -283,18 +252,10 @@ impl<A: SsmApi> SnapshotView for ParameterReader<A> {
         _records: &mut [Arc<SecretRecord>],
         part: &mut TargetPart,
     ) {
-        let keep_for = self
-            .source()
-            .poll_interval
-            .saturating_mul(KEEP_AFTER_FAILURE);
+        let poll_interval = self.source().poll_interval;
         let now = Utc::now();
         self.with_target(account_id, region, |state, health| {
-            let fresh_enough = state
-                .listed_at
-                .is_some_and(|listed| after(listed, keep_for) >= now);
-            if fresh_enough {
-                part.parameters = state.parameters.clone();
-            }
+            part.parameters = state.parameters.fresh(poll_interval, now);
             part.health.extend(health.cloned());
         });
     }
