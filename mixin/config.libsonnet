@@ -40,6 +40,8 @@
       SsmParameterNotOnCustomerManagedKey: 'warning',
       SsmParameterExpirationMissing: 'warning',
       SsmParameterRequiredTagsMissing: 'warning',
+      RdsMasterPasswordNotManaged: 'warning',
+      VpcSecretsManagerEndpointMissing: 'warning',
       SecretsRotationTargetDown: 'warning',
       SecretsRotationVerdictsUnknown: 'warning',
       SecretsRotationPollsStale: 'warning',

@@ -124,8 +124,8 @@ fn alerts() -> Vec<Alert> {
     alerts
 }
 
-/// What the per-resource alerts of one kind (secrets, SSM parameters) read: the exporter's
-/// verdict and `_info` families, and the recording rules built on them
+/// What the per-resource alerts of one kind (secrets, SSM parameters, RDS databases, VPCs) read:
+/// the exporter's verdict and `_info` families, and the recording rules built on them
 /// (mixin/rules/rules.libsonnet).
 struct Resource {
     verdicts: &'static str,
@@ -134,15 +134,19 @@ struct Resource {
     name_label: &'static str,
     failing_verdicts: &'static str,
     owner_labels: &'static str,
+    /// How the alerts copy the `_info` labels, whitespace removed: the owner tags for secrets and
+    /// parameters, the attributes for databases and VPCs (which carry no tags).
+    copied_labels: &'static str,
 }
 
-const RESOURCES: [Resource; 2] = [
+const RESOURCES: [Resource; 4] = [
     Resource {
         verdicts: "aws_secretsmanager_secret_compliant",
         info: "aws_secretsmanager_secret_info",
         name_label: "secret_name",
         failing_verdicts: "secret_check:aws_secretsmanager_secret_compliant:failing",
         owner_labels: "secret:aws_secretsmanager_secret_info:failing_last15m",
+        copied_labels: "group_left(tag_team,tag_environment",
     },
     Resource {
         verdicts: "aws_ssm_parameter_compliant",
@@ -150,6 +154,23 @@ const RESOURCES: [Resource; 2] = [
         name_label: "parameter_name",
         failing_verdicts: "parameter_check:aws_ssm_parameter_compliant:failing",
         owner_labels: "parameter:aws_ssm_parameter_info:failing_last15m",
+        copied_labels: "group_left(tag_team,tag_environment",
+    },
+    Resource {
+        verdicts: "aws_rds_database_compliant",
+        info: "aws_rds_database_info",
+        name_label: "db_identifier",
+        failing_verdicts: "database_check:aws_rds_database_compliant:failing",
+        owner_labels: "database:aws_rds_database_info:failing_last15m",
+        copied_labels: "group_left(kind,engine)",
+    },
+    Resource {
+        verdicts: "aws_vpc_compliant",
+        info: "aws_vpc_info",
+        name_label: "vpc_id",
+        failing_verdicts: "vpc_check:aws_vpc_compliant:failing",
+        owner_labels: "vpc:aws_vpc_info:failing_last15m",
+        copied_labels: "group_left(is_default)",
     },
 ];
 const RECORDING_GROUP: &str = "secrets-rotation.rules";
@@ -161,7 +182,8 @@ fn resource_of(alert: &Alert) -> Option<&'static Resource> {
         .find(|resource| alert.expr.contains(resource.verdicts))
 }
 
-/// Per-resource alerts are the ones built on the exporter's per-secret or per-parameter verdicts.
+/// Per-resource alerts are the ones built on the exporter's per-secret, per-parameter,
+/// per-database or per-VPC verdicts.
 fn is_per_resource(alert: &Alert) -> bool {
     resource_of(alert).is_some()
 }
@@ -339,6 +361,7 @@ fn per_secret_alerts_read_the_recording_rules() {
         };
         let failing_verdicts = resource.failing_verdicts;
         let owner_labels = resource.owner_labels;
+        let copied_labels = resource.copied_labels;
         let compact: String = alert.expr.split_whitespace().collect();
         assert!(
             compact.contains(&format!("{failing_verdicts}{{check=")),
@@ -347,9 +370,8 @@ fn per_secret_alerts_read_the_recording_rules() {
             alert.expr
         );
         assert!(
-            compact.contains("group_left(tag_team,tag_environment")
-                && compact.contains(owner_labels),
-            "{}: does not copy the owner labels from {owner_labels}:\n{}",
+            compact.contains(copied_labels) && compact.contains(owner_labels),
+            "{}: does not copy `{copied_labels}` from {owner_labels}:\n{}",
             alert.name,
             alert.expr
         );
@@ -421,10 +443,10 @@ fn per_secret_alerts_name_the_secret_and_carry_the_owner_labels() {
         }
         let compact: String = alert.expr.split_whitespace().collect();
         assert!(
-            compact.contains("group_left(tag_team,tag_environment")
-                && compact.contains(resource.info),
-            "{}: does not copy tag_team and tag_environment from {}",
+            compact.contains(resource.copied_labels) && compact.contains(resource.info),
+            "{}: does not copy `{}` from {}",
             alert.name,
+            resource.copied_labels,
             resource.info
         );
     }

@@ -1,6 +1,7 @@
-// The alerts, in four groups: rotation.libsonnet (is each secret rotated as its policy says),
+// The alerts, in five groups: rotation.libsonnet (is each secret rotated as its policy says),
 // hygiene.libsonnet (how each secret is kept), parameters.libsonnet (the SSM parameters of
-// sources.ssm_parameters) and exporter.libsonnet (can the exporter be trusted). docs/alerting.md explains the label requirements and the owner routing. In short:
+// sources.ssm_parameters), accounts.libsonnet (RDS master passwords and the VPCs' Secrets Manager
+// endpoints) and exporter.libsonnet (can the exporter be trusted). docs/alerting.md explains the label requirements and the owner routing. In short:
 //
 // - Per-secret alerts fire on the exporter's own verdict, aws_secretsmanager_secret_compliant,
 //   so every threshold (max_age, max_rotation_interval, overdue_grace, pending_timeout,
@@ -27,6 +28,7 @@ local groupFiles = [
   import 'rotation.libsonnet',
   import 'hygiene.libsonnet',
   import 'parameters.libsonnet',
+  import 'accounts.libsonnet',
   import 'exporter.libsonnet',
 ];
 

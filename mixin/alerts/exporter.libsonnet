@@ -5,14 +5,16 @@ function(config) {
       alert: 'SecretsRotationTargetDown',
       // The exporter keeps a failed target's series for three poll intervals, so a target that
       // fails one poll (a blip) is never reported; 15m is three of the default 5m intervals. With a
-      // longer poll_interval, raise `for` to about two intervals.
+      // longer poll_interval, raise `for` to about two intervals. Every source is covered
+      // (secretsmanager, cloudtrail, cloudwatch, organizations, lambda, ssm, rds, ec2): the rule
+      // names none.
       expr: |||
         secrets_rotation_exporter_target_up{SELECTOR} == 0
       |||,
       'for': '15m',
       annotations: {
         summary: 'Exporter cannot read {{ $labels.source }} in account {{ $labels.account_id }}, region {{ $labels.region }}',
-        description: "The exporter's polls of {{ $labels.source }} in account {{ $labels.account_id }}, region {{ $labels.region }} have failed for 15 minutes, so the compliance of its secrets is unknown: a failed or overdue rotation there would not alert.",
+        description: "The exporter's polls of {{ $labels.source }} in account {{ $labels.account_id }}, region {{ $labels.region }} have failed for 15 minutes, so the compliance of what that source reads there (secrets, SSM parameters, RDS databases or VPCs) is unknown: a failed or overdue rotation, or any other failure there, would not alert.",
       },
     },
     {

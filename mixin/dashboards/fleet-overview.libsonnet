@@ -6,7 +6,7 @@ local dashboard = import 'dashboard.libsonnet';
       $._config,
       uid='fleet',
       title='Fleet overview',
-      description='Compliance of AWS Secrets Manager secrets (and SSM Parameter Store parameters, when inventoried) across accounts and regions, from secrets-rotation-exporter.',
+      description='Compliance of AWS Secrets Manager secrets (and SSM Parameter Store parameters, RDS master passwords and VPC endpoints, when inventoried) across accounts and regions, from secrets-rotation-exporter.',
       variables=['account', 'region', 'team'],
       panels=[
         {
@@ -1647,6 +1647,531 @@ local dashboard = import 'dashboard.libsonnet';
             w: 24,
             x: 0,
             y: 59,
+          },
+        },
+        {
+          type: 'row',
+          title: 'Databases and VPCs',
+          collapsed: false,
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 67,
+          },
+          id: 27,
+          panels: [],
+        },
+        {
+          type: 'stat',
+          title: 'RDS databases',
+          description: 'RDS DB instances and clusters listed in the selected accounts and regions (aws_rds_database_info; an Aurora member instance is not listed, its cluster stands for it); 0 where the exporter reads no RDS. Databases carry no team, so the team filter does not apply.',
+          targets: [
+            {
+              expr: 'count(max by (account_id, region, db_identifier) (aws_rds_database_info{SELECTOR,account_id=~"$account",region=~"$region"})) or vector(0)',
+              refId: 'A',
+              instant: true,
+              range: false,
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+            },
+            overrides: [],
+          },
+          options: {
+            reduceOptions: {
+              calcs: [
+                'lastNotNull',
+              ],
+              fields: '',
+              values: false,
+            },
+            colorMode: 'value',
+            graphMode: 'none',
+            justifyMode: 'auto',
+            orientation: 'auto',
+            textMode: 'auto',
+            wideLayout: true,
+            showPercentChange: false,
+          },
+          id: 28,
+          gridPos: {
+            h: 4,
+            w: 4,
+            x: 0,
+            y: 68,
+          },
+        },
+        {
+          type: 'stat',
+          title: 'VPCs',
+          description: 'VPCs listed in the selected accounts and regions (aws_vpc_info), default VPCs included; 0 where the exporter reads no VPCs. VPCs carry no team, so the team filter does not apply.',
+          targets: [
+            {
+              expr: 'count(max by (account_id, region, vpc_id) (aws_vpc_info{SELECTOR,account_id=~"$account",region=~"$region"})) or vector(0)',
+              refId: 'A',
+              instant: true,
+              range: false,
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+            },
+            overrides: [],
+          },
+          options: {
+            reduceOptions: {
+              calcs: [
+                'lastNotNull',
+              ],
+              fields: '',
+              values: false,
+            },
+            colorMode: 'value',
+            graphMode: 'none',
+            justifyMode: 'auto',
+            orientation: 'auto',
+            textMode: 'auto',
+            wideLayout: true,
+            showPercentChange: false,
+          },
+          id: 29,
+          gridPos: {
+            h: 4,
+            w: 4,
+            x: 0,
+            y: 72,
+          },
+        },
+        {
+          type: 'stat',
+          title: 'Unmanaged master passwords',
+          description: 'Databases whose master password Secrets Manager does not manage (aws_rds_database_compliant{check="master_password_managed"} == 0): nothing rotates it. Engines without a master password and read replicas have no verdict.',
+          targets: [
+            {
+              expr: 'count(max by (account_id, region, db_identifier) (aws_rds_database_compliant{SELECTOR,account_id=~"$account",region=~"$region",check="master_password_managed"} == 0)) or vector(0)',
+              refId: 'A',
+              instant: true,
+              range: false,
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                  {
+                    color: 'orange',
+                    value: 1,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+            },
+            overrides: [],
+          },
+          options: {
+            reduceOptions: {
+              calcs: [
+                'lastNotNull',
+              ],
+              fields: '',
+              values: false,
+            },
+            colorMode: 'value',
+            graphMode: 'none',
+            justifyMode: 'auto',
+            orientation: 'auto',
+            textMode: 'auto',
+            wideLayout: true,
+            showPercentChange: false,
+          },
+          id: 30,
+          gridPos: {
+            h: 4,
+            w: 4,
+            x: 4,
+            y: 68,
+          },
+        },
+        {
+          type: 'stat',
+          title: 'VPCs without an endpoint',
+          description: 'VPCs without an available Secrets Manager interface endpoint with private DNS (aws_vpc_compliant{check="secretsmanager_endpoint"} == 0). Default VPCs (unless the exporter includes them) and VPCs with the exempt tag have no verdict.',
+          targets: [
+            {
+              expr: 'count(max by (account_id, region, vpc_id) (aws_vpc_compliant{SELECTOR,account_id=~"$account",region=~"$region",check="secretsmanager_endpoint"} == 0)) or vector(0)',
+              refId: 'A',
+              instant: true,
+              range: false,
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                  {
+                    color: 'orange',
+                    value: 1,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+            },
+            overrides: [],
+          },
+          options: {
+            reduceOptions: {
+              calcs: [
+                'lastNotNull',
+              ],
+              fields: '',
+              values: false,
+            },
+            colorMode: 'value',
+            graphMode: 'none',
+            justifyMode: 'auto',
+            orientation: 'auto',
+            textMode: 'auto',
+            wideLayout: true,
+            showPercentChange: false,
+          },
+          id: 31,
+          gridPos: {
+            h: 4,
+            w: 4,
+            x: 4,
+            y: 72,
+          },
+        },
+        {
+          type: 'table',
+          title: 'Databases and VPCs per account and region',
+          description: 'Databases and VPCs listed per target, and how many of them fail their check now (0 where none does). Kept per account and region, so the team filter does not apply.',
+          targets: [
+            {
+              expr: 'count by (account_id, region) (max by (account_id, region, db_identifier) (aws_rds_database_info{SELECTOR,account_id=~"$account",region=~"$region"}))',
+              refId: 'A',
+              instant: true,
+              range: false,
+              format: 'table',
+            },
+            {
+              expr: 'count by (account_id, region) (max by (account_id, region, db_identifier) (aws_rds_database_compliant{SELECTOR,account_id=~"$account",region=~"$region",check="master_password_managed"} == 0)) or 0 * count by (account_id, region) (max by (account_id, region, db_identifier) (aws_rds_database_info{SELECTOR,account_id=~"$account",region=~"$region"}))',
+              refId: 'B',
+              instant: true,
+              range: false,
+              format: 'table',
+            },
+            {
+              expr: 'count by (account_id, region) (max by (account_id, region, vpc_id) (aws_vpc_info{SELECTOR,account_id=~"$account",region=~"$region"}))',
+              refId: 'C',
+              instant: true,
+              range: false,
+              format: 'table',
+            },
+            {
+              expr: 'count by (account_id, region) (max by (account_id, region, vpc_id) (aws_vpc_compliant{SELECTOR,account_id=~"$account",region=~"$region",check="secretsmanager_endpoint"} == 0)) or 0 * count by (account_id, region) (max by (account_id, region, vpc_id) (aws_vpc_info{SELECTOR,account_id=~"$account",region=~"$region"}))',
+              refId: 'D',
+              instant: true,
+              range: false,
+              format: 'table',
+            },
+          ],
+          transformations: [
+            {
+              id: 'merge',
+              options: {},
+            },
+            {
+              id: 'organize',
+              options: {
+                excludeByName: {
+                  Time: true,
+                  __name__: true,
+                  instance: true,
+                  job: true,
+                },
+                indexByName: {},
+                renameByName: {
+                  account_id: 'Account',
+                  region: 'Region',
+                  'Value #A': 'Databases',
+                  'Value #B': 'Unmanaged master passwords',
+                  'Value #C': 'VPCs',
+                  'Value #D': 'VPCs without an endpoint',
+                },
+              },
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+              custom: {
+                align: 'auto',
+                filterable: true,
+                cellOptions: {
+                  type: 'auto',
+                },
+              },
+            },
+            overrides: [],
+          },
+          options: {
+            showHeader: true,
+            cellHeight: 'sm',
+            footer: {
+              show: false,
+              reducer: [
+                'sum',
+              ],
+              fields: '',
+            },
+            sortBy: [
+              {
+                displayName: 'Unmanaged master passwords',
+                desc: true,
+              },
+            ],
+          },
+          id: 32,
+          gridPos: {
+            h: 8,
+            w: 16,
+            x: 8,
+            y: 68,
+          },
+        },
+        {
+          type: 'table',
+          title: 'Databases without a managed master password',
+          description: 'Databases failing master_password_managed, with their kind (instance or cluster) and engine: what RdsMasterPasswordNotManaged reads (the recording rules database_check:aws_rds_database_compliant:failing and database:aws_rds_database_info:failing_last15m), so a database stays listed through a scrape gap and leaves at the evaluation after it is fixed or deleted.',
+          targets: [
+            {
+              expr: 'database_check:aws_rds_database_compliant:failing{account_id=~"$account",region=~"$region"} * on(account_id, region, db_identifier) group_left(kind, engine) database:aws_rds_database_info:failing_last15m{account_id=~"$account",region=~"$region"}',
+              refId: 'A',
+              instant: true,
+              range: false,
+              format: 'table',
+            },
+          ],
+          transformations: [
+            {
+              id: 'organize',
+              options: {
+                excludeByName: {
+                  Time: true,
+                  __name__: true,
+                  instance: true,
+                  job: true,
+                  Value: true,
+                },
+                indexByName: {},
+                renameByName: {
+                  account_id: 'Account',
+                  region: 'Region',
+                  db_identifier: 'Database',
+                  check: 'Check',
+                  kind: 'Kind',
+                  engine: 'Engine',
+                },
+              },
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+              custom: {
+                align: 'auto',
+                filterable: true,
+                cellOptions: {
+                  type: 'auto',
+                },
+              },
+            },
+            overrides: [],
+          },
+          options: {
+            showHeader: true,
+            cellHeight: 'sm',
+            footer: {
+              show: false,
+              reducer: [
+                'sum',
+              ],
+              fields: '',
+            },
+            sortBy: [
+              {
+                displayName: 'Database',
+                desc: false,
+              },
+            ],
+          },
+          id: 33,
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 0,
+            y: 76,
+          },
+        },
+        {
+          type: 'table',
+          title: 'VPCs without a Secrets Manager endpoint',
+          description: 'VPCs failing secretsmanager_endpoint, and whether each is the default VPC: what VpcSecretsManagerEndpointMissing reads (the recording rules vpc_check:aws_vpc_compliant:failing and vpc:aws_vpc_info:failing_last15m), so a VPC stays listed through a scrape gap and leaves at the evaluation after it gets an endpoint, is exempted or is deleted.',
+          targets: [
+            {
+              expr: 'vpc_check:aws_vpc_compliant:failing{account_id=~"$account",region=~"$region"} * on(account_id, region, vpc_id) group_left(is_default) vpc:aws_vpc_info:failing_last15m{account_id=~"$account",region=~"$region"}',
+              refId: 'A',
+              instant: true,
+              range: false,
+              format: 'table',
+            },
+          ],
+          transformations: [
+            {
+              id: 'organize',
+              options: {
+                excludeByName: {
+                  Time: true,
+                  __name__: true,
+                  instance: true,
+                  job: true,
+                  Value: true,
+                },
+                indexByName: {},
+                renameByName: {
+                  account_id: 'Account',
+                  region: 'Region',
+                  vpc_id: 'VPC',
+                  check: 'Check',
+                  is_default: 'Default VPC',
+                },
+              },
+            },
+          ],
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              thresholds: {
+                mode: 'absolute',
+                steps: [
+                  {
+                    color: 'green',
+                    value: null,
+                  },
+                ],
+              },
+              color: {
+                mode: 'thresholds',
+              },
+              mappings: [],
+              custom: {
+                align: 'auto',
+                filterable: true,
+                cellOptions: {
+                  type: 'auto',
+                },
+              },
+            },
+            overrides: [],
+          },
+          options: {
+            showHeader: true,
+            cellHeight: 'sm',
+            footer: {
+              show: false,
+              reducer: [
+                'sum',
+              ],
+              fields: '',
+            },
+            sortBy: [
+              {
+                displayName: 'VPC',
+                desc: false,
+              },
+            ],
+          },
+          id: 34,
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 12,
+            y: 76,
           },
         },
       ],

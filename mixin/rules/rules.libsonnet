@@ -77,6 +77,33 @@
 //     fire without owner labels. To route on another tag, add it to parameterInfoLabels below
 //     and to the group_left lists of ../alerts/parameters.libsonnet.
 //
+// RDS databases and VPCs (../alerts/accounts.libsonnet) get the same four records, at the levels
+// `database` (account_id, region, db_identifier) and `database_check`, `vpc` (account_id, region,
+// vpc_id) and `vpc_check`, filtered before they are aggregated as above:
+//
+// - database_check:aws_rds_database_compliant:failing_now
+// - database_check:aws_rds_database_compliant:failing_last15m
+// - vpc_check:aws_vpc_compliant:failing_now
+// - vpc_check:aws_vpc_compliant:failing_last15m
+//     The failing verdicts now and held for 15 minutes, as for secrets.
+//
+// - database_check:aws_rds_database_compliant:failing
+// - vpc_check:aws_vpc_compliant:failing
+//     The held verdicts less those that recovered at this evaluation. These families have no
+//     per-target count, so what tells "recovered" from "not heard" is the target's health: the
+//     verdict recovered when, now, secrets_rotation_exporter_target_up of its account, region
+//     and source (rds for databases, ec2 for VPCs) is 1 and the verdict is not failing now. A
+//     source's target_up is served only once its first poll ended, and is 1 only when that poll
+//     read the whole target; it is missing during a scrape gap and after a restart until then,
+//     and 0 while polls fail (the exporter then keeps the last verdicts), so none of these
+//     resolves anything. A database or VPC that is deleted, a VPC exempted by tag and a database
+//     whose check stops applying (its series gone, target_up 1) resolve at once.
+//
+// - database:aws_rds_database_info:failing_last15m
+// - vpc:aws_vpc_info:failing_last15m
+//     kind and engine of aws_rds_database_info, and is_default of aws_vpc_info, over 15 minutes,
+//     one series per database or VPC with a failing verdict (topk by (..., 1) as for secrets).
+//
 // Prometheus evaluates rule groups independently, so an alert may read these records one
 // evaluation interval late; promtool's tests order the groups with group_eval_order.
 local selector = import '../lib/selector.libsonnet';
@@ -86,6 +113,75 @@ local infoLabels = ['tag_team', 'tag_environment', 'kms_key', 'rotation_lambda_a
 
 // The labels of aws_ssm_parameter_info that the parameter alerts copy with group_left.
 local parameterInfoLabels = ['tag_team', 'tag_environment', 'kms_key'];
+
+// The per-resource families of the RDS databases and VPCs, with the labels their alerts copy and
+// the target_up source whose health tells a recovery from a gap.
+local accountResources = [
+  {
+    level: 'database',
+    name: 'db_identifier',
+    verdicts: 'aws_rds_database_compliant',
+    info: 'aws_rds_database_info',
+    infoLabels: ['kind', 'engine'],
+    source: 'rds',
+  },
+  {
+    level: 'vpc',
+    name: 'vpc_id',
+    verdicts: 'aws_vpc_compliant',
+    info: 'aws_vpc_info',
+    infoLabels: ['is_default'],
+    source: 'ec2',
+  },
+];
+
+local accountRules(r) =
+  local checkLevel = r.level + '_check:' + r.verdicts;
+  [
+    {
+      record: checkLevel + ':failing_now',
+      expr: |||
+        min by (account_id, region, %(name)s, check) (
+          %(verdicts)s{SELECTOR} == 0
+        )
+      ||| % r,
+    },
+    {
+      record: checkLevel + ':failing_last15m',
+      expr: |||
+        last_over_time(%s:failing_now[15m])
+      ||| % checkLevel,
+    },
+    {
+      record: checkLevel + ':failing',
+      expr: |||
+        %(check)s:failing_last15m
+        unless on (account_id, region, %(name)s, check)
+        (
+          (
+            %(check)s:failing_last15m
+            and on (account_id, region)
+              (secrets_rotation_exporter_target_up{SELECTOR,source="%(source)s"} == 1)
+          )
+          unless on (account_id, region, %(name)s, check)
+            %(check)s:failing_now
+        )
+      ||| % (r { check: checkLevel }),
+    },
+    {
+      record: r.level + ':' + r.info + ':failing_last15m',
+      expr: |||
+        topk by (account_id, region, %(name)s) (
+          1,
+          max by (account_id, region, %(name)s, %(labels)s) (
+            last_over_time(%(info)s{SELECTOR}[15m])
+            and on (account_id, region, %(name)s)
+              %(check)s:failing
+          )
+        )
+      ||| % (r { check: checkLevel, labels: std.join(', ', r.infoLabels) }),
+    },
+  ];
 
 local rules = [
   {
@@ -182,7 +278,7 @@ local rules = [
       )
     ||| % std.join(', ', parameterInfoLabels),
   },
-];
+] + std.flattenArrays([accountRules(r) for r in accountResources]);
 
 {
   prometheusRules+:: {
