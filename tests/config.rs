@@ -842,3 +842,16 @@ fn the_ssm_parameters_source_is_off_by_default_and_lists_secure_strings() {
     assert!(ssm.tags);
     assert!(config.policy.require_parameter_expiration);
 }
+
+#[test]
+fn the_rds_and_vpc_endpoint_sources_are_off_by_default_and_default_vpcs_skipped() {
+    let defaults = config::parse("regions: [us-east-1]\n").expect("minimal config parses");
+    assert!(!defaults.sources.rds);
+    assert!(!defaults.sources.vpc_endpoints);
+    assert!(!defaults.policy.include_default_vpcs);
+
+    let config = load_fixture("sources-and-metrics.ok.yaml");
+    assert!(config.sources.rds);
+    assert!(config.sources.vpc_endpoints);
+    assert!(config.policy.include_default_vpcs);
+}
