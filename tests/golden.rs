@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use secrets_rotation_exporter::databases::{DatabaseInventory, DatabaseKind, DatabaseRecord};
 use secrets_rotation_exporter::inventory::{RotationRules, SecretRecord};
 use secrets_rotation_exporter::metrics::{
     ALL_FAMILIES, ExporterMetrics, RenderOptions, RequestOutcome, render_all, render_snapshot,
@@ -24,6 +25,7 @@ use secrets_rotation_exporter::snapshot::{
     AccountInfo, ErrorReason, SecretReport, Snapshot, Source, SourceHealth, TargetError,
     TargetSnapshot,
 };
+use secrets_rotation_exporter::vpcs::{EndpointRecord, VpcInventory, VpcRecord};
 
 const DAY: u64 = 86_400;
 
@@ -213,6 +215,9 @@ fn fixture_snapshot() -> Snapshot {
     kept.kms_key_id =
         Some("arn:aws:kms:eu-west-1:222222222222:key/9f8e7d6c-aaaa-bbbb-cccc-123456789012".into());
     kept.last_rotated = Some(at(2024, 5, 15, 9, 0));
+    // RDS keeps the master password of the database `orders` in this secret.
+    compliant.database = Some("orders".into());
+    let orders_secret = compliant.arn.clone();
     kept.next_rotation = Some(at(2024, 6, 14, 9, 0));
 
     let poll_ok = |source, seconds: f64| SourceHealth {
@@ -233,6 +238,8 @@ fn fixture_snapshot() -> Snapshot {
                 vec![
                     poll_ok(Source::SecretsManager, 1.25),
                     poll_ok(Source::CloudTrail, 4.5),
+                    poll_ok(Source::Rds, 0.5),
+                    poll_ok(Source::Ec2, 0.75),
                 ],
                 vec![
                     SecretReport {
@@ -261,6 +268,10 @@ fn fixture_snapshot() -> Snapshot {
                     },
                 ],
                 Some([2, 1, 1, 0]),
+            )
+            .with_account_resources(
+                Some(databases(ACCOUNT_UP, "us-east-1", &orders_secret)),
+                Some(vpcs(ACCOUNT_UP, "us-east-1")),
             ),
             TargetSnapshot::new(
                 ACCOUNT_DOWN.into(),
@@ -311,6 +322,84 @@ fn fixture_snapshot() -> Snapshot {
 fn render_options() -> RenderOptions {
     RenderOptions::new(["environment", "team", "cost-center"])
         .with_account_tags(["cost-center", "owner"])
+        .with_database_label(true)
+}
+
+/// An instance whose master password RDS manages, one set by hand, an
+/// Aurora cluster, a Neptune cluster and a read replica (not judged).
+fn databases(account_id: &str, region: &str, orders_secret: &str) -> DatabaseInventory {
+    let database = |identifier: &str, kind, engine: &str, secret: Option<&str>| {
+        Arc::new(DatabaseRecord {
+            account_id: account_id.into(),
+            region: region.into(),
+            identifier: identifier.into(),
+            kind,
+            engine: engine.into(),
+            master_secret_arn: secret.map(str::to_owned),
+            replica_of: None,
+        })
+    };
+    let mut replica =
+        (*database("orders-replica", DatabaseKind::Instance, "postgres", None)).clone();
+    replica.replica_of = Some("orders".into());
+    DatabaseInventory::new(
+        vec![
+            database("billing", DatabaseKind::Instance, "mysql", None),
+            database("graph", DatabaseKind::Cluster, "neptune", None),
+            database(
+                "ledger",
+                DatabaseKind::Cluster,
+                "aurora-postgresql",
+                Some("arn:aws:secretsmanager:us-east-1:111111111111:secret:rds!cluster-1-AbCdEf"),
+            ),
+            database(
+                "orders",
+                DatabaseKind::Instance,
+                "postgres",
+                Some(orders_secret),
+            ),
+            Arc::new(replica),
+        ]
+        .into(),
+    )
+}
+
+/// A VPC with a good endpoint, one whose endpoint lacks private DNS, one
+/// with none, the default VPC and an exempt one (neither judged).
+fn vpcs(account_id: &str, region: &str) -> VpcInventory {
+    let vpc = |vpc_id: &str, is_default: bool, private_dns: Option<bool>, exempt: bool| {
+        let mut tags = litemap::LiteMap::new();
+        if exempt {
+            tags.insert(Arc::from("rotation-exempt"), Arc::from("sandbox"));
+        }
+        Arc::new(VpcRecord {
+            account_id: account_id.into(),
+            region: region.into(),
+            vpc_id: vpc_id.into(),
+            is_default,
+            tags,
+            endpoints: private_dns
+                .map(|private_dns| EndpointRecord {
+                    endpoint_id: format!("vpce-{vpc_id}"),
+                    endpoint_type: "Interface".into(),
+                    state: "available".into(),
+                    private_dns,
+                })
+                .into_iter()
+                .collect(),
+        })
+    };
+    VpcInventory::judge(
+        &[
+            vpc("vpc-0default", true, None, false),
+            vpc("vpc-0good", false, Some(true), false),
+            vpc("vpc-0nodns", false, Some(false), false),
+            vpc("vpc-0none", false, None, false),
+            vpc("vpc-0sandbox", false, None, true),
+        ],
+        false,
+        "rotation-exempt",
+    )
 }
 
 fn rendered_snapshot() -> String {
@@ -475,9 +564,19 @@ fn an_allow_and_deny_list_renders_as_its_golden_file() {
 fn failing_verdicts_render_as_their_golden_file() {
     let all = rendered_with(&render_options());
     let failing = rendered_with(&options_with("metrics:\n  verdicts: failing\n"));
+    // Every verdict family: secrets', databases' and VPCs'.
+    let is_verdict = |line: &str| {
+        [
+            "aws_secretsmanager_secret_compliant{",
+            "aws_rds_database_compliant{",
+            "aws_vpc_compliant{",
+        ]
+        .iter()
+        .any(|family| line.starts_with(family))
+    };
     let verdicts = |text: &str| -> Vec<String> {
         text.lines()
-            .filter(|line| line.starts_with("aws_secretsmanager_secret_compliant{"))
+            .filter(|line| is_verdict(line))
             .map(str::to_owned)
             .collect()
     };
@@ -487,10 +586,20 @@ fn failing_verdicts_render_as_their_golden_file() {
         .filter(|line| line.ends_with(" 0"))
         .collect();
     assert!(!failing_of_all.is_empty());
+    assert!(
+        failing_of_all
+            .iter()
+            .any(|line| line.starts_with("aws_rds_database_compliant{"))
+    );
+    assert!(
+        failing_of_all
+            .iter()
+            .any(|line| line.starts_with("aws_vpc_compliant{"))
+    );
     assert_eq!(verdicts(&failing), failing_of_all);
     let others = |text: &str| -> Vec<String> {
         text.lines()
-            .filter(|line| !line.starts_with("aws_secretsmanager_secret_compliant{"))
+            .filter(|line| !is_verdict(line))
             .map(str::to_owned)
             .collect()
     };
@@ -777,7 +886,7 @@ fn secret_attributes_land_on_info_with_escaped_values() {
     let text = rendered_snapshot();
     assert!(has_line(
         &text,
-        "aws_secretsmanager_secret_info{account_id=\"111111111111\",region=\"us-east-1\",secret_name=\"prod/legacy-api-key\",secret_arn=\"arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/legacy-api-key-AbCdEf\",account_name=\"payments-prod\",owning_service=\"\",primary_region=\"\",kms_key=\"aws/secretsmanager\",rotation_lambda_arn=\"\",rotation_type=\"none\",tag_environment=\"prod\",tag_team=\"the \\\"legacy\\\" team\\\\ops\\nnight shift\",tag_cost_center=\"\"} 1"
+        "aws_secretsmanager_secret_info{account_id=\"111111111111\",region=\"us-east-1\",secret_name=\"prod/legacy-api-key\",secret_arn=\"arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/legacy-api-key-AbCdEf\",account_name=\"payments-prod\",owning_service=\"\",primary_region=\"\",kms_key=\"aws/secretsmanager\",rotation_lambda_arn=\"\",rotation_type=\"none\",db_identifier=\"\",tag_environment=\"prod\",tag_team=\"the \\\"legacy\\\" team\\\\ops\\nnight shift\",tag_cost_center=\"\"} 1"
     ));
     let info = series_of(&text, "aws_secretsmanager_secret_info", "prod/queue/token");
     assert_eq!(info.len(), 1);
