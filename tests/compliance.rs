@@ -54,6 +54,7 @@ fn policy() -> Policy {
         },
         kms_key_arns: Vec::new(),
         require_parameter_expiration: false,
+        include_default_vpcs: false,
         exempt_tag: "rotation-exempt".to_string(),
         overrides: Vec::new(),
     }
