@@ -20,7 +20,9 @@ use secrets_rotation_exporter::inventory::{
     FunctionFacts, LambdaFacts, PreviousVersionAccess, RotationFunction, RotationRules,
     SecretRecord, Unknown,
 };
+use secrets_rotation_exporter::databases::{DatabaseInventory, DatabaseKind, DatabaseRecord};
 use secrets_rotation_exporter::metrics::{RenderOptions, render_snapshot, tag_label_name};
+use secrets_rotation_exporter::vpcs::{EndpointRecord, VpcInventory, VpcRecord};
 use secrets_rotation_exporter::policy::{ScheduleCache, evaluate_bare};
 use secrets_rotation_exporter::rotation_events::{
     RotationEvent, RotationEventKind, SecretRotationEvents,
@@ -88,6 +90,26 @@ struct TargetInput {
     health: Vec<HealthInput>,
     secrets: Vec<SecretInput>,
     rotation_events_total: Option<[u64; 4]>,
+    databases: Option<Vec<DatabaseInput>>,
+    vpcs: Option<Vec<VpcInput>>,
+}
+
+#[derive(Arbitrary, Debug)]
+struct DatabaseInput {
+    identifier: String,
+    cluster: bool,
+    engine: String,
+    master_secret_arn: Option<String>,
+    replica_of: Option<String>,
+}
+
+#[derive(Arbitrary, Debug)]
+struct VpcInput {
+    vpc_id: String,
+    is_default: bool,
+    exempt: Option<String>,
+    /// (id, type, state, private DNS) of each Secrets Manager endpoint.
+    endpoints: Vec<(String, String, String, bool)>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -289,14 +311,20 @@ fn snapshot(input: &Input, now: DateTime<Utc>) -> Snapshot {
                 record: Arc::new(record),
             })
             .collect();
-        targets.push(TargetSnapshot::new(
-            target.account_id.clone(),
-            target.account_name.clone(),
-            target.region.clone(),
-            health,
-            secrets,
-            target.rotation_events_total,
-        ));
+        targets.push(
+            TargetSnapshot::new(
+                target.account_id.clone(),
+                target.account_name.clone(),
+                target.region.clone(),
+                health,
+                secrets,
+                target.rotation_events_total,
+            )
+            .with_account_resources(
+                target.databases.as_ref().map(|databases| databases_of(target, databases)),
+                target.vpcs.as_ref().map(|vpcs| vpcs_of(target, vpcs)),
+            ),
+        );
     }
     targets.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
     // Every account once, its name also standing for an OU path and a tag
@@ -321,6 +349,66 @@ fn snapshot(input: &Input, now: DateTime<Utc>) -> Snapshot {
         targets,
         accounts: accounts.into(),
     }
+}
+
+/// A listing as `list_databases` makes it: sorted by identifier and kind,
+/// each once.
+fn databases_of(target: &TargetInput, input: &[DatabaseInput]) -> DatabaseInventory {
+    let mut by_key = BTreeMap::new();
+    for database in input {
+        let kind = if database.cluster {
+            DatabaseKind::Cluster
+        } else {
+            DatabaseKind::Instance
+        };
+        by_key
+            .entry((database.identifier.clone(), kind))
+            .or_insert_with(|| {
+                Arc::new(DatabaseRecord {
+                    account_id: target.account_id.as_str().into(),
+                    region: target.region.as_str().into(),
+                    identifier: database.identifier.clone(),
+                    kind,
+                    engine: database.engine.as_str().into(),
+                    master_secret_arn: database.master_secret_arn.clone(),
+                    replica_of: database.replica_of.clone(),
+                })
+            });
+    }
+    DatabaseInventory::new(by_key.into_values().collect::<Vec<_>>().into())
+}
+
+/// A listing as `list_vpcs` makes it: sorted by id, each once, judged by
+/// the fuzz policy's exempt tag.
+fn vpcs_of(target: &TargetInput, input: &[VpcInput]) -> VpcInventory {
+    let mut by_id = BTreeMap::new();
+    for vpc in input {
+        by_id.entry(vpc.vpc_id.clone()).or_insert_with(|| {
+            let mut tags = litemap::LiteMap::new();
+            if let Some(reason) = &vpc.exempt {
+                tags.insert(Arc::from("rotation-exempt"), Arc::from(reason.as_str()));
+            }
+            Arc::new(VpcRecord {
+                account_id: target.account_id.as_str().into(),
+                region: target.region.as_str().into(),
+                vpc_id: vpc.vpc_id.clone(),
+                is_default: vpc.is_default,
+                tags,
+                endpoints: vpc
+                    .endpoints
+                    .iter()
+                    .map(|(endpoint_id, endpoint_type, state, private_dns)| EndpointRecord {
+                        endpoint_id: endpoint_id.clone(),
+                        endpoint_type: endpoint_type.clone(),
+                        state: state.clone(),
+                        private_dns: *private_dns,
+                    })
+                    .collect(),
+            })
+        });
+    }
+    let records: Vec<Arc<VpcRecord>> = by_id.into_values().collect();
+    VpcInventory::judge(&records, false, &policy().exempt_tag)
 }
 
 type Labels = Vec<(String, String)>;
@@ -522,7 +610,9 @@ fuzz_target!(|input: Input| {
     let now = input.now.get();
     let snapshot = snapshot(&input, now);
     let options =
-        RenderOptions::new(input.tag_keys.iter().cloned()).with_account_tags(["cost-center"]);
+        RenderOptions::new(input.tag_keys.iter().cloned())
+            .with_account_tags(["cost-center"])
+            .with_database_label(true);
     let mut text = String::new();
     render_snapshot(&snapshot, &options, &mut text);
     let samples = parse_exposition(&text);

@@ -62,15 +62,29 @@ pub(super) fn render_databases(snapshot: &Snapshot, options: &RenderOptions, out
         let mut writer = FamilyWriter::new(out, &RDS_DATABASE_COMPLIANT);
         for (identity, inventory) in &targets {
             writer.start_target(identity);
-            for database in inventory.databases.iter() {
-                let Some(compliant) = database.master_password_managed() else {
-                    continue;
-                };
+            // Instances and clusters have identifiers of their own, so an
+            // instance and a cluster may share one; sorted by identifier,
+            // they are neighbours, and get one verdict series (passing only
+            // when both pass) rather than a duplicate series.
+            let mut verdicts = inventory
+                .databases
+                .iter()
+                .filter_map(|database| {
+                    Some((
+                        database.identifier.as_str(),
+                        database.master_password_managed()?,
+                    ))
+                })
+                .peekable();
+            while let Some((identifier, mut compliant)) = verdicts.next() {
+                while let Some((_, also)) = verdicts.next_if(|(next, _)| *next == identifier) {
+                    compliant &= also;
+                }
                 if !served(options, compliant) {
                     continue;
                 }
                 let out = writer.start_target_series();
-                push_label(out, "db_identifier", &database.identifier);
+                push_label(out, "db_identifier", identifier);
                 push_label(out, "check", MASTER_PASSWORD_MANAGED);
                 writer.end_series(SampleValue::flag(compliant));
             }
