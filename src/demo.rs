@@ -7,7 +7,8 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
 use chrono::{DateTime, Duration, Utc};
 use simulator::{
-    Fleet, LambdaSpec, ParameterSpec, RotationSpec, SecretSpec, SimulatorHandle, VersionSpec,
+    DatabaseSpec, EndpointSpec, Fleet, FleetBuilder, LambdaSpec, ParameterSpec, RotationSpec,
+    SecretSpec, SimulatorHandle, VersionSpec, VpcSpec,
 };
 use thiserror::Error;
 
@@ -64,6 +65,8 @@ aws:
 labels: { tags: [environment, team] }
 sources:
   ssm_parameters: { enabled: true, tags: true }
+  rds: { enabled: true }
+  vpc_endpoints: { enabled: true }
 "#;
 
 pub struct Demo {
@@ -447,6 +450,7 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
     for (account, region, spec) in demo_parameters(now) {
         builder = builder.parameter_in(account, region, spec);
     }
+    builder = demo_databases_and_vpcs(builder, now);
     // The denied account still has secrets; the exporter cannot see them.
     builder = builder.secret_in(
         "444444444444",
@@ -454,6 +458,80 @@ pub fn demo_fleet(now: DateTime<Utc>) -> Result<Fleet, simulator::FleetError> {
         SecretSpec::new("sandbox/test/password").created(now - Duration::days(30)),
     );
     builder.build()
+}
+
+/// The secret RDS keeps the payments ledger's master password in.
+pub const LEDGER_MASTER_SECRET: &str = "rds!cluster-5e6f7a8b-payments-ledger";
+
+/// The demo's databases and VPCs, the accounts' side of the rotation
+/// checklist: the payments ledger is an Aurora cluster whose master password
+/// RDS keeps in Secrets Manager (and rotates), while the reporting
+/// database's was typed by hand; every VPC has a Secrets Manager endpoint
+/// but the identity team's, apart from a default VPC and a development VPC
+/// exempt by tag.
+fn demo_databases_and_vpcs(builder: FleetBuilder, now: DateTime<Utc>) -> FleetBuilder {
+    let (a, b, dev) = ("111111111111", "222222222222", "333333333333");
+    let (east, west) = ("us-east-1", "eu-west-1");
+    let endpoint = || EndpointSpec::interface("secretsmanager");
+    builder
+        .secret_in(
+            a,
+            east,
+            healthy(LEDGER_MASTER_SECRET, a, east, "payments", "prod", 2, now)
+                .owning_service("rds"),
+        )
+        .account(a)
+        .region(east)
+        .database(
+            DatabaseSpec::cluster("payments-ledger")
+                .engine("aurora-postgresql")
+                .managed_password()
+                .master_secret(LEDGER_MASTER_SECRET),
+        )
+        .database(
+            DatabaseSpec::instance("payments-ledger-1")
+                .engine("aurora-postgresql")
+                .member_of("payments-ledger"),
+        )
+        .database(
+            DatabaseSpec::instance("payments-ledger-2")
+                .engine("aurora-postgresql")
+                .member_of("payments-ledger"),
+        )
+        // master_password_managed: created with --master-user-password.
+        .database(DatabaseSpec::instance("payments-reporting").engine("postgres"))
+        .vpc(
+            VpcSpec::new()
+                .tag("Name", "payments-prod")
+                .endpoint(endpoint()),
+        )
+        .vpc(VpcSpec::default_vpc())
+        .region(west)
+        .database(
+            DatabaseSpec::instance("payments-archive")
+                .engine("mysql")
+                .managed_password(),
+        )
+        .vpc(
+            VpcSpec::new()
+                .tag("Name", "payments-dr")
+                .endpoint(endpoint()),
+        )
+        .account(b)
+        .region(east)
+        .database(
+            DatabaseSpec::instance("identity-directory")
+                .engine("postgres")
+                .managed_password(),
+        )
+        // secretsmanager_endpoint: no interface endpoint for Secrets Manager.
+        .vpc(VpcSpec::new().tag("Name", "identity-prod"))
+        .account(dev)
+        .region(east)
+        .vpc(VpcSpec::new().tag("Name", "analytics-dev").tag(
+            "rotation-exempt",
+            "dev VPC: reaches Secrets Manager through the NAT gateway",
+        ))
 }
 
 /// The demo's SSM parameters: fresh ones on customer managed keys, and one

@@ -7,8 +7,8 @@
 mod discovery;
 #[path = "../benches/scale/harness.rs"]
 mod harness;
-#[path = "../benches/scale/parameters.rs"]
-mod parameters;
+#[path = "../benches/scale/sources.rs"]
+mod sources;
 
 use harness::{FleetShape, Options};
 use secrets_rotation_exporter::config::{self, Account, Shard};
@@ -244,21 +244,22 @@ async fn reading_an_organization_costs_a_request_per_unit_not_per_account()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parameters_cost_a_listing_page_per_fifty_and_never_a_value_read()
--> Result<(), parameters::BenchError> {
+-> Result<(), sources::BenchError> {
     // 3 accounts x 2 regions with 60 parameters each: two pages per target.
     // Tags (one request per parameter) are counted by tests/ssm_parameters.rs.
-    let figures = parameters::parameter_figures(3, 2, 60, std::time::Duration::ZERO, false).await?;
+    let inventory = sources::Inventory::Parameters { with_tags: false };
+    let figures = sources::source_figures(inventory, 3, 2, 60, std::time::Duration::ZERO).await?;
     let [secrets_only, listed] = figures.readings.as_slice() else {
         panic!("two readings expected, got {}", figures.readings.len());
     };
-    let requests = |reading: &parameters::Reading, operation: &str| {
+    let requests = |reading: &sources::Reading, operation: &str| {
         reading.requests.get(operation).copied().unwrap_or(0)
     };
     assert_eq!(requests(secrets_only, "DescribeParameters"), 0);
-    assert_eq!(secrets_only.parameter_series, 0);
+    assert_eq!(secrets_only.resource_series, 0);
     assert_eq!(requests(listed, "DescribeParameters"), 6 * 2);
     assert_eq!(requests(listed, "ListTagsForResource"), 0);
-    assert_eq!(listed.parameter_series, 360);
+    assert_eq!(listed.resource_series, 360);
     for reading in &figures.readings {
         for operation in ["GetParameter", "GetParameters", "GetParametersByPath"] {
             assert_eq!(
@@ -269,5 +270,38 @@ async fn parameters_cost_a_listing_page_per_fifty_and_never_a_value_read()
             );
         }
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn databases_and_vpcs_cost_four_requests_a_target() -> Result<(), sources::BenchError> {
+    // 3 accounts x 2 regions with 6 databases (2 of them clusters of two
+    // members) and 6 VPCs each: one page of each listing per target.
+    let figures = sources::source_figures(
+        sources::Inventory::Databases,
+        3,
+        2,
+        6,
+        std::time::Duration::ZERO,
+    )
+    .await?;
+    let [secrets_only, listed] = figures.readings.as_slice() else {
+        panic!("two readings expected, got {}", figures.readings.len());
+    };
+    let requests = |reading: &sources::Reading, operation: &str| {
+        reading.requests.get(operation).copied().unwrap_or(0)
+    };
+    for operation in [
+        "DescribeDBClusters",
+        "DescribeDBInstances",
+        "DescribeVpcs",
+        "DescribeVpcEndpoints",
+    ] {
+        assert_eq!(requests(secrets_only, operation), 0, "{operation}");
+        assert_eq!(requests(listed, operation), 6, "{operation}");
+    }
+    assert_eq!(secrets_only.resource_series, 0);
+    // 6 databases (members stand behind their clusters) and 6 VPCs a target.
+    assert_eq!(listed.resource_series, 6 * 12);
     Ok(())
 }

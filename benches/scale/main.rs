@@ -3,7 +3,7 @@
 
 mod discovery;
 mod harness;
-mod parameters;
+mod sources;
 
 use std::time::Duration;
 
@@ -22,7 +22,9 @@ struct Args {
     /// whose values were set by hand), discovery (an organization of 2,000 accounts in
     /// 40 units read by the exporter and by a ListAccounts + ListParents baseline), or
     /// parameters (100,000 SSM parameters in 1,000 accounts x 2 regions, read with and
-    /// without sources.ssm_parameters and its tags).
+    /// without sources.ssm_parameters and its tags), databases (6 databases and 6 VPCs
+    /// in each of 1,000 accounts x 2 regions, read with and without sources.rds and
+    /// sources.vpc_endpoints).
     #[arg(long, default_value = "all")]
     fleet: String,
     /// Sequential scrapes of each kind (plain, gzip) behind the percentiles.
@@ -111,15 +113,25 @@ async fn run() -> std::process::ExitCode {
             }
         };
     }
-    if args.fleet == "parameters" {
+    let inventory = match args.fleet.as_str() {
+        "parameters" => Some((
+            sources::Inventory::Parameters {
+                with_tags: args.with_tags,
+            },
+            50,
+        )),
+        "databases" => Some((sources::Inventory::Databases, 6)),
+        _ => None,
+    };
+    if let Some((inventory, per_target)) = inventory {
         let latency = Duration::from_millis(args.latency_ms);
-        return match parameters::parameter_figures(1_000, 2, 50, latency, args.with_tags).await {
+        return match sources::source_figures(inventory, 1_000, 2, per_target, latency).await {
             Ok(figures) => {
-                println!("{}", parameters::parameter_table(&figures));
+                println!("{}", sources::source_table(&figures));
                 std::process::ExitCode::SUCCESS
             }
             Err(err) => {
-                eprintln!("parameters: {err}");
+                eprintln!("{}: {err}", args.fleet);
                 std::process::ExitCode::FAILURE
             }
         };
@@ -131,7 +143,7 @@ async fn run() -> std::process::ExitCode {
         "all" => vec![FleetShape::deep(), FleetShape::wide()],
         other => {
             eprintln!(
-                "--fleet: expected wide, deep, quick, all, lookups, discovery or parameters, got {other}"
+                "--fleet: expected wide, deep, quick, all, lookups, discovery, parameters or databases, got {other}"
             );
             return std::process::ExitCode::from(2);
         }
