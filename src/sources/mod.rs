@@ -569,6 +569,26 @@ impl<S: PerTargetSource> TargetLoops<S> {
 
     /// The target's health after its last read, and its state, for the
     /// snapshot being assembled.
+    /// The target's last listing that `listing` picks out of its state,
+    /// unless it is older than [`KEEP_AFTER_FAILURE`] poll intervals, and
+    /// the source's health added to `part`: what a listing source hands
+    /// each snapshot.
+    pub fn contribute_listing<R: PartialEq>(
+        &self,
+        account_id: &str,
+        region: &str,
+        poll_interval: Duration,
+        part: &mut TargetPart,
+        listing: impl FnOnce(&S::State) -> &HeldListing<R>,
+    ) -> Option<Arc<[Arc<R>]>> {
+        let now = Utc::now();
+        self.with_target(account_id, region, |state, health| {
+            part.health.extend(health.cloned());
+            listing(state).fresh(poll_interval, now)
+        })
+        .flatten()
+    }
+
     pub fn with_target<T>(
         &self,
         account_id: &str,

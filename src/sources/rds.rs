@@ -96,12 +96,13 @@ impl<A: RdsApi> SnapshotView for DatabaseReader<A> {
         records: &mut [Arc<SecretRecord>],
         part: &mut TargetPart,
     ) {
-        let poll_interval = self.source().poll_interval;
-        let now = Utc::now();
-        self.with_target(account_id, region, |state, health| {
-            part.databases = state.databases.fresh(poll_interval, now);
-            part.health.extend(health.cloned());
-        });
+        part.databases = self.contribute_listing(
+            account_id,
+            region,
+            self.source().poll_interval,
+            part,
+            |state| &state.databases,
+        );
         let by_secret: HashMap<&str, &str> = part
             .databases
             .iter()

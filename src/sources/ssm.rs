@@ -252,11 +252,12 @@ impl<A: SsmApi> SnapshotView for ParameterReader<A> {
         _records: &mut [Arc<SecretRecord>],
         part: &mut TargetPart,
     ) {
-        let poll_interval = self.source().poll_interval;
-        let now = Utc::now();
-        self.with_target(account_id, region, |state, health| {
-            part.parameters = state.parameters.fresh(poll_interval, now);
-            part.health.extend(health.cloned());
-        });
+        part.parameters = self.contribute_listing(
+            account_id,
+            region,
+            self.source().poll_interval,
+            part,
+            |state| &state.parameters,
+        );
     }
 }

@@ -88,11 +88,12 @@ impl<A: Ec2Api> SnapshotView for VpcReader<A> {
         _records: &mut [Arc<SecretRecord>],
         part: &mut TargetPart,
     ) {
-        let poll_interval = self.source().poll_interval;
-        let now = Utc::now();
-        self.with_target(account_id, region, |state, health| {
-            part.vpcs = state.vpcs.fresh(poll_interval, now);
-            part.health.extend(health.cloned());
-        });
+        part.vpcs = self.contribute_listing(
+            account_id,
+            region,
+            self.source().poll_interval,
+            part,
+            |state| &state.vpcs,
+        );
     }
 }
