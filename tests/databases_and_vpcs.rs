@@ -261,6 +261,12 @@ async fn errors_are_classified_by_their_code_and_bad_answers_are_invalid() {
 
 const ACCOUNT: &str = "111111111111";
 const REGION: &str = "us-east-1";
+const GOOD_VPC: &str = "vpc-0000000000000000a";
+const NO_DNS_VPC: &str = "vpc-0000000000000000b";
+const PENDING_VPC: &str = "vpc-0000000000000000c";
+const S3_ONLY_VPC: &str = "vpc-0000000000000000d";
+const DEFAULT_VPC: &str = "vpc-0000000000000000e";
+const EXEMPT_VPC: &str = "vpc-0000000000000000f";
 
 fn sources_config(policy: &str) -> String {
     format!(
@@ -332,26 +338,26 @@ fn fleet() -> Fleet {
     builder
         .vpc(
             VpcSpec::new()
-                .id("vpc-0000000000000good")
+                .id(GOOD_VPC)
                 .endpoint(EndpointSpec::interface("secretsmanager")),
         )
         .vpc(
             VpcSpec::new()
-                .id("vpc-000000000000nodns")
+                .id(NO_DNS_VPC)
                 .endpoint(EndpointSpec::interface("secretsmanager").private_dns(false)),
         )
-        .vpc(VpcSpec::new().id("vpc-0000000000pending").endpoint(
+        .vpc(VpcSpec::new().id(PENDING_VPC).endpoint(
             EndpointSpec::interface("secretsmanager").state(simulator::EndpointState::Pending),
         ))
         .vpc(
             VpcSpec::new()
-                .id("vpc-00000000000000s3")
+                .id(S3_ONLY_VPC)
                 .endpoint(EndpointSpec::gateway("s3")),
         )
-        .vpc(VpcSpec::default_vpc().id("vpc-00000000000default"))
+        .vpc(VpcSpec::default_vpc().id(DEFAULT_VPC))
         .vpc(
             VpcSpec::new()
-                .id("vpc-0000000000sandbox")
+                .id(EXEMPT_VPC)
                 .tag("rotation-exempt", "sandbox: no endpoint by choice"),
         )
         .build()
@@ -473,25 +479,25 @@ async fn vpcs_pass_only_with_an_available_interface_endpoint_with_private_dns() 
     assert_eq!(
         scrape.count(
             "aws_vpc_info",
-            &[("vpc_id", "vpc-00000000000default"), ("is_default", "true")]
+            &[("vpc_id", DEFAULT_VPC), ("is_default", "true")]
         ),
         1
     );
-    assert_eq!(vpc_verdict(&scrape, "vpc-0000000000000good"), Some(1.0));
-    assert_eq!(vpc_verdict(&scrape, "vpc-000000000000nodns"), Some(0.0));
-    assert_eq!(vpc_verdict(&scrape, "vpc-0000000000pending"), Some(0.0));
+    assert_eq!(vpc_verdict(&scrape, GOOD_VPC), Some(1.0));
+    assert_eq!(vpc_verdict(&scrape, NO_DNS_VPC), Some(0.0));
+    assert_eq!(vpc_verdict(&scrape, PENDING_VPC), Some(0.0));
     assert_eq!(
-        vpc_verdict(&scrape, "vpc-00000000000000s3"),
+        vpc_verdict(&scrape, S3_ONLY_VPC),
         Some(0.0),
         "an S3 endpoint is not one"
     );
     assert_eq!(
-        vpc_verdict(&scrape, "vpc-00000000000default"),
+        vpc_verdict(&scrape, DEFAULT_VPC),
         None,
         "default VPCs are skipped"
     );
     assert_eq!(
-        vpc_verdict(&scrape, "vpc-0000000000sandbox"),
+        vpc_verdict(&scrape, EXEMPT_VPC),
         None,
         "exempt"
     );
@@ -501,7 +507,7 @@ async fn vpcs_pass_only_with_an_available_interface_endpoint_with_private_dns() 
     let harness = Harness::start(fleet(), &included).await;
     harness.exporter.read_everything_once(Utc::now()).await;
     let scrape = harness.scrape().await;
-    assert_eq!(vpc_verdict(&scrape, "vpc-00000000000default"), Some(0.0));
+    assert_eq!(vpc_verdict(&scrape, DEFAULT_VPC), Some(0.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -515,9 +521,9 @@ async fn check_lists_databases_and_vpcs_and_exits_1_for_the_failing_ones() {
         "master_password_managed: no MasterUserSecret",
         "graph",
         "not judged: the engine has no master password",
-        "vpc-000000000000nodns",
+        NO_DNS_VPC,
         "(available, private DNS off)",
-        "vpc-00000000000default",
+        DEFAULT_VPC,
         "not judged: a default VPC",
         "134 RDS databases, 130 non-compliant",
         "6 VPCs, 3 non-compliant",
@@ -551,7 +557,7 @@ async fn a_denied_source_goes_down_alone() {
             .region(REGION)
             .secret(SecretSpec::new("app/db").created(Utc::now() - Days::days(3)))
             .database(DatabaseSpec::instance("orders"))
-            .vpc(VpcSpec::new().id("vpc-0000000000000001"));
+            .vpc(VpcSpec::new().id(GOOD_VPC));
         builder = match denied {
             "rds" => builder.deny_rds(),
             _ => builder.deny_ec2(),
