@@ -26,6 +26,7 @@ use secrets_rotation_exporter::snapshot::ErrorReason;
 
 use chrono::{Duration as Days, Utc};
 use common::{Exposition, Harness, run_check};
+use secrets_rotation_exporter::demo::{DEMO_CONFIG, demo_fleet};
 use serde_json::Value;
 use simulator::{DatabaseSpec, EndpointSpec, Fleet, SecretSpec, VpcSpec};
 
@@ -496,11 +497,7 @@ async fn vpcs_pass_only_with_an_available_interface_endpoint_with_private_dns() 
         None,
         "default VPCs are skipped"
     );
-    assert_eq!(
-        vpc_verdict(&scrape, EXEMPT_VPC),
-        None,
-        "exempt"
-    );
+    assert_eq!(vpc_verdict(&scrape, EXEMPT_VPC), None, "exempt");
 
     // Included, the default VPC is judged (and has no endpoint).
     let included = sources_config("  vpc_endpoint: { include_default_vpcs: true }");
@@ -597,5 +594,52 @@ async fn a_denied_source_goes_down_alone() {
             "{denied} denied: never listed, no series"
         );
         assert_eq!(scrape.count(kept, &[]), 1, "{denied} denied");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_over_the_demo_prints_its_databases_and_vpcs_from_four_requests_a_target() {
+    let simulator = simulator::start(
+        demo_fleet(Utc::now()).expect("the demo fleet"),
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .expect("simulator starts");
+    let run = run_check(&simulator, DEMO_CONFIG, "table").await;
+    println!("{}", run.stdout);
+    // One account cannot be read: the demo shows a target down.
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    let row = |name: &str| {
+        run.stdout
+            .lines()
+            .find(|line| line.contains(&format!("  {name}  ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{}", run.stdout))
+            .to_owned()
+    };
+    assert!(row("payments-reporting").ends_with("NONCOMPLIANT   master_password_managed"));
+    assert!(row("payments-ledger").contains(" OK"));
+    assert!(
+        !run.stdout.contains("payments-ledger-1"),
+        "a cluster member is judged through its cluster"
+    );
+    assert!(
+        run.stdout.contains("4 RDS databases, 1 non-compliant"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("5 VPCs, 1 non-compliant"),
+        "{}",
+        run.stdout
+    );
+    // Five account-regions are readable (the sixth is denied at AssumeRole):
+    // one page of each listing for each.
+    for operation in [
+        "DescribeDBClusters",
+        "DescribeDBInstances",
+        "DescribeVpcs",
+        "DescribeVpcEndpoints",
+    ] {
+        assert_eq!(simulator.requests(operation), 5, "{operation}");
     }
 }
