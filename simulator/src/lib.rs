@@ -27,12 +27,15 @@ mod awsjson;
 mod caller;
 mod cloudtrail;
 mod cloudwatch;
+mod ec2;
 mod error;
 mod fleet;
 mod ids;
 mod lambda;
 mod load;
 mod organizations;
+mod query;
+mod rds;
 mod rotation;
 mod secretsmanager;
 mod server;
@@ -59,17 +62,22 @@ pub use cloudwatch::{
     AlarmRecord, DEFAULT_PUT_METRIC_ALARM_RATE, DESCRIBE_ALARMS_PAGE_LIMIT, MAX_METRIC_DATA,
     MAX_PUT_METRIC_DATA_BYTES, MetricDatumRecord,
 };
+pub use ec2::{DESCRIBE_VPCS_MIN_RESULTS, EC2_MAX_RESULTS};
 pub use error::SimulatorError;
 pub use fleet::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Account, AccountState, DEFAULT_BASE_ACCOUNT,
-    DEFAULT_PARAMETER_KEY, DEFAULT_REGION, DEFAULT_RUNTIME, Fleet, FleetBuilder, FleetError,
-    LambdaPolicy, LambdaSpec, LambdaState, LastUpdateStatus, OrgAccount, OrgUnit, Organization,
-    ParameterPolicy, ParameterSpec, ParameterTier, ParameterType, PlacedLambda, PlacedParameter,
-    PlacedSecret, PolicyKind, PolicyStatus, PolicyUnit, RotationSpec, SECRETS_MANAGER_PRINCIPAL,
-    SecretSpec, VersionSpec, lambda_arn, parameter_arn,
+    DEFAULT_MASTER_SECRET_KEY, DEFAULT_PARAMETER_KEY, DEFAULT_REGION, DEFAULT_RUNTIME,
+    DEFAULT_VPC_CIDR, DEFAULT_VPC_DEFAULT_CIDR, DatabaseKind, DatabaseSpec, EndpointSpec,
+    EndpointState, EndpointType, Fleet, FleetBuilder, FleetError, LambdaPolicy, LambdaSpec,
+    LambdaState, LastUpdateStatus, OrgAccount, OrgUnit, Organization, ParameterPolicy,
+    ParameterSpec, ParameterTier, ParameterType, PlacedDatabase, PlacedLambda, PlacedParameter,
+    PlacedSecret, PlacedVpc, PolicyKind, PolicyStatus, PolicyUnit, RotationSpec,
+    SECRETS_MANAGER_PRINCIPAL, SecretSpec, VersionSpec, VpcSpec, database_arn,
+    database_resource_id, default_engine_version, lambda_arn, managed_secret_arn, parameter_arn,
 };
 pub use load::{AWS_QUOTAS, PeakRate};
 pub use organizations::ORGANIZATIONS_PAGE_LIMIT;
+pub use rds::{RDS_MAX_RECORDS, RDS_MIN_RECORDS};
 pub use rotation::RotationOutcome;
 pub use ssm::{DESCRIBE_PARAMETERS_DEFAULT_PAGE, DESCRIBE_PARAMETERS_PAGE_LIMIT, VALUE_OPERATIONS};
 pub use state::{AssumeRoleCall, Credentials, Fault, FaultRule};

@@ -1,7 +1,8 @@
 //! One HTTP listener for every service: requests are told apart the way AWS front ends do,
 //! by `X-Amz-Target` (JSON protocols: Secrets Manager, CloudTrail, Organizations, SSM), the path
-//! of an RPC v2 CBOR request (CloudWatch), the method and path of a REST-JSON request (Lambda) or
-//! the `Action` of a form body (query protocols).
+//! of an RPC v2 CBOR request (CloudWatch), the method and path of a REST-JSON request (Lambda),
+//! the signing service of a form body (`rds`, `ec2`: query protocols) or else the `Action` of a
+//! form body (STS).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use serde_json::Value;
 use crate::awsjson::{JsonError, json_response, json_text_response};
 use crate::caller::Caller;
 use crate::state::{Fault, Refusal, Shared, UNKNOWN_ACCOUNT};
-use crate::{cloudtrail, cloudwatch, lambda, organizations, secretsmanager, ssm, sts};
+use crate::{cloudtrail, cloudwatch, ec2, lambda, organizations, rds, secretsmanager, ssm, sts};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -110,6 +111,17 @@ async fn dispatch(
             &request_id,
         )
         .await;
+    }
+
+    // The query protocols of RDS and EC2 are told from STS's by the signing service.
+    match scope.service.as_deref() {
+        Some("rds") => {
+            return rds::serve(&shared, caller, authenticated.err(), &body, &request_id).await;
+        }
+        Some("ec2") => {
+            return ec2::serve(&shared, caller, authenticated.err(), &body, &request_id).await;
+        }
+        _ => {}
     }
 
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {

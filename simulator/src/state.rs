@@ -195,6 +195,17 @@ impl Shared {
                 .lambdas_mut(&placed.account, &placed.region)
                 .insert(placed.lambda.name.clone(), placed.lambda);
         }
+        for placed in parts.databases {
+            world.put_database(placed);
+        }
+        for placed in parts.vpcs {
+            let id = placed.vpc.vpc_id.clone().unwrap_or_default();
+            world
+                .vpcs
+                .entry((placed.account, placed.region))
+                .or_default()
+                .insert(id, placed.vpc);
+        }
         for placed in parts.parameters {
             world
                 .parameters_mut(&placed.account, &placed.region)

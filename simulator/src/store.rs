@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::cloudtrail::events::Trail;
-use crate::fleet::{AWSCURRENT, Account, LambdaSpec, ParameterSpec, SecretSpec};
+use crate::fleet::{
+    AWSCURRENT, Account, DatabaseKind, LambdaSpec, ParameterSpec, PlacedDatabase, SecretSpec,
+    VpcSpec,
+};
 use crate::ids::{derived_chars, derived_uuid};
 use crate::organizations::model::OrgState;
 
@@ -84,6 +87,10 @@ pub(crate) struct World {
     pub lambdas: HashMap<(String, String), BTreeMap<String, LambdaSpec>>,
     /// SSM parameters per (account, region), by name: `DescribeParameters` pages in name order.
     pub parameters: HashMap<(String, String), BTreeMap<String, ParameterSpec>>,
+    /// RDS DB instances and clusters per (account, region), by identifier.
+    pub databases: HashMap<(String, String), Databases>,
+    /// VPCs per (account, region), by VPC id: `DescribeVpcs` pages in id order.
+    pub vpcs: HashMap<(String, String), BTreeMap<String, VpcSpec>>,
     /// `DescribeParameters` examines at most `MaxResults` parameters a page, as AWS may.
     pub ssm_short_pages: bool,
     /// `None` when the fleet has no organization: every account is in none.
@@ -92,7 +99,43 @@ pub(crate) struct World {
     pub default_regions: Vec<String>,
 }
 
+/// The RDS databases of one account-region; instances and clusters have separate names.
+#[derive(Debug, Default)]
+pub(crate) struct Databases {
+    pub instances: BTreeMap<String, PlacedDatabase>,
+    pub clusters: BTreeMap<String, PlacedDatabase>,
+}
+
+impl Databases {
+    pub fn of_kind(&self, kind: DatabaseKind) -> &BTreeMap<String, PlacedDatabase> {
+        match kind {
+            DatabaseKind::Instance => &self.instances,
+            DatabaseKind::Cluster => &self.clusters,
+        }
+    }
+}
+
 impl World {
+    pub fn databases(&self, account: &str, region: &str) -> Option<&Databases> {
+        self.databases
+            .get(&(account.to_string(), region.to_string()))
+    }
+
+    /// Adds a database of the fleet where it lives.
+    pub fn put_database(&mut self, placed: PlacedDatabase) {
+        let place = (placed.account.clone(), placed.region.clone());
+        let databases = self.databases.entry(place).or_default();
+        let by_id = match placed.database.kind {
+            DatabaseKind::Instance => &mut databases.instances,
+            DatabaseKind::Cluster => &mut databases.clusters,
+        };
+        by_id.insert(placed.database.identifier.clone(), placed);
+    }
+
+    pub fn vpcs(&self, account: &str, region: &str) -> Option<&BTreeMap<String, VpcSpec>> {
+        self.vpcs.get(&(account.to_string(), region.to_string()))
+    }
+
     pub fn store(&self, account: &str, region: &str) -> Option<&RegionStore> {
         self.stores.get(&(account.to_string(), region.to_string()))
     }

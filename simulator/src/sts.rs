@@ -41,7 +41,7 @@ impl XmlError {
     }
 }
 
-fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
+pub(crate) fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));

@@ -4,8 +4,10 @@ use super::assemble::{
     AccountDraft, DEFAULT_BASE_ACCOUNT, DEFAULT_REGION, Extras, Fleet, FleetError, PlacedSecret,
     assemble,
 };
+use super::ec2::{PlacedVpc, VpcSpec};
 use super::lambda::{LambdaSpec, PlacedLambda};
 use super::organization::Organization;
+use super::rds::{DatabaseSpec, PlacedDatabase};
 use super::spec::SecretSpec;
 use super::ssm::{ParameterSpec, PlacedParameter};
 use crate::state::FaultRule;
@@ -100,6 +102,20 @@ impl FleetBuilder {
     /// For one region, or throttling, add a [`FaultRule`] with [`Self::fault`].
     pub fn deny_ssm(mut self) -> Self {
         self.current_draft().deny_ssm = true;
+        self
+    }
+
+    /// Every RDS request signed by the selected account answers `AccessDenied`, as
+    /// [`Self::deny_ssm`] does for SSM.
+    pub fn deny_rds(mut self) -> Self {
+        self.current_draft().deny_rds = true;
+        self
+    }
+
+    /// Every EC2 request signed by the selected account answers `UnauthorizedOperation`, as
+    /// [`Self::deny_ssm`] does for SSM.
+    pub fn deny_ec2(mut self) -> Self {
+        self.current_draft().deny_ec2 = true;
         self
     }
 
@@ -242,6 +258,30 @@ impl FleetBuilder {
             account,
             region: region.into(),
             parameter,
+        });
+        self
+    }
+
+    /// Adds an RDS DB instance or DB cluster to the selected account and region.
+    pub fn database(mut self, database: DatabaseSpec) -> Self {
+        let (account, region) = self.placement();
+        self.extras.databases.push(PlacedDatabase {
+            account,
+            region,
+            database,
+            master_secret_arn: None,
+            cluster_writer: false,
+        });
+        self
+    }
+
+    /// Adds a VPC (with its endpoints) to the selected account and region.
+    pub fn vpc(mut self, vpc: VpcSpec) -> Self {
+        let (account, region) = self.placement();
+        self.extras.vpcs.push(PlacedVpc {
+            account,
+            region,
+            vpc,
         });
         self
     }

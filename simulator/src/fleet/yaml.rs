@@ -11,10 +11,12 @@ use super::assemble::{
     add_organization_drafts, assemble,
 };
 use super::check::{check_account_id, check_secret_name};
+use super::ec2::{EndpointSpec, EndpointState, EndpointType, PlacedVpc, VpcSpec};
 use super::lambda::{
     LambdaPolicy, LambdaSpec, LambdaState, LastUpdateStatus, PlacedLambda, check_function_name,
 };
 use super::organization::{AccountState, OrgAccount, OrgUnit, Organization};
+use super::rds::{DatabaseKind, DatabaseSpec, PlacedDatabase};
 use super::spec::{RotationSpec, SecretSpec, VersionSpec};
 use super::ssm::{
     ParameterPolicy, ParameterSpec, ParameterTier, ParameterType, PlacedParameter, PolicyKind,
@@ -59,6 +61,10 @@ struct FleetFile {
     lambdas: Vec<LambdaFile>,
     #[serde(default)]
     parameters: Vec<ParameterFile>,
+    #[serde(default)]
+    databases: Vec<DatabaseFile>,
+    #[serde(default)]
+    vpcs: Vec<VpcFile>,
     #[serde(default)]
     faults: Vec<FaultFile>,
     #[serde(default)]
@@ -444,6 +450,12 @@ struct AccountFile {
     /// Every SSM request of the account answers `AccessDeniedException`.
     #[serde(default)]
     deny_ssm: bool,
+    /// Every RDS request of the account answers `AccessDenied`.
+    #[serde(default)]
+    deny_rds: bool,
+    /// Every EC2 request of the account answers `UnauthorizedOperation`.
+    #[serde(default)]
+    deny_ec2: bool,
     #[serde(default)]
     external_id: Option<String>,
 }
@@ -463,29 +475,72 @@ struct RotationFile {
     duration: Option<String>,
 }
 
-/// Where an entry of `section` goes: its account (default: the base account), which must be
-/// listed, and its region (default: the account's first region, else the fleet's, else
-/// us-east-1).
-fn place(
-    section: &str,
-    index: usize,
-    account: Option<String>,
-    region: Option<String>,
-    drafts: &[AccountDraft],
-    base_account: &str,
-    regions: &[String],
-) -> Result<(String, String), String> {
-    let account = account.unwrap_or_else(|| base_account.to_string());
-    let Some(draft) = drafts.iter().find(|draft| draft.id == account) else {
-        return Err(format!(
-            "{section}[{index}].account: account {account} is not listed in accounts"
-        ));
-    };
-    let region = region
-        .or_else(|| draft.regions.as_ref().and_then(|r| r.first().cloned()))
-        .or_else(|| regions.first().cloned())
-        .unwrap_or_else(|| DEFAULT_REGION.to_string());
-    Ok((account, region))
+/// An entry of a section whose `account` and `region` say where it goes.
+trait Located {
+    /// Takes the entry's `account` and `region`.
+    fn take_location(&mut self) -> (Option<String>, Option<String>);
+}
+
+macro_rules! located {
+    ($($file:ty),*) => {$(
+        impl Located for $file {
+            fn take_location(&mut self) -> (Option<String>, Option<String>) {
+                (self.account.take(), self.region.take())
+            }
+        }
+    )*};
+}
+
+located!(SecretFile, LambdaFile, ParameterFile, DatabaseFile, VpcFile);
+
+/// What places the entries of the sections: the accounts listed and the fleet's defaults.
+struct Placer<'a> {
+    drafts: &'a [AccountDraft],
+    base_account: &'a str,
+    regions: &'a [String],
+}
+
+impl Placer<'_> {
+    /// Where an entry of `section` goes: its account (default: the base account), which must be
+    /// listed, and its region (default: the account's first region, else the fleet's, else
+    /// us-east-1).
+    fn place(
+        &self,
+        section: &str,
+        index: usize,
+        account: Option<String>,
+        region: Option<String>,
+    ) -> Result<(String, String), String> {
+        let account = account.unwrap_or_else(|| self.base_account.to_string());
+        let Some(draft) = self.drafts.iter().find(|draft| draft.id == account) else {
+            return Err(format!(
+                "{section}[{index}].account: account {account} is not listed in accounts"
+            ));
+        };
+        let region = region
+            .or_else(|| draft.regions.as_ref().and_then(|r| r.first().cloned()))
+            .or_else(|| self.regions.first().cloned())
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        Ok((account, region))
+    }
+
+    /// Places every entry of `section` and reads it with `read`, whose errors get the entry's
+    /// path (`section[i].`) in front.
+    fn place_all<F: Located, T>(
+        &self,
+        section: &str,
+        files: Vec<F>,
+        mut read: impl FnMut(F) -> Result<T, String>,
+    ) -> Result<Vec<(String, String, T)>, String> {
+        let mut placed = Vec::with_capacity(files.len());
+        for (index, mut file) in files.into_iter().enumerate() {
+            let (account, region) = file.take_location();
+            let (account, region) = self.place(section, index, account, region)?;
+            let entry = read(file).map_err(|e| format!("{section}[{index}].{e}"))?;
+            placed.push((account, region, entry));
+        }
+        Ok(placed)
+    }
 }
 
 fn yes() -> bool {
@@ -547,6 +602,135 @@ struct SecretFile {
     versions: Vec<VersionFile>,
 }
 
+/// An RDS DB instance or cluster: `databases:` entries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseFile {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    identifier: String,
+    #[serde(default)]
+    kind: DatabaseKind,
+    #[serde(default)]
+    engine: Option<String>,
+    #[serde(default)]
+    engine_version: Option<String>,
+    #[serde(default)]
+    master_username: Option<String>,
+    #[serde(default)]
+    instance_class: Option<String>,
+    #[serde(default)]
+    managed_password: bool,
+    #[serde(default)]
+    master_secret: Option<String>,
+    #[serde(default)]
+    master_secret_kms_key: Option<String>,
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    read_replica_of: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+impl DatabaseFile {
+    fn into_spec(self) -> DatabaseSpec {
+        let mut spec = match self.kind {
+            DatabaseKind::Instance => DatabaseSpec::instance(self.identifier),
+            DatabaseKind::Cluster => DatabaseSpec::cluster(self.identifier),
+        };
+        spec.engine = self.engine;
+        spec.engine_version = self.engine_version;
+        spec.master_username = self.master_username;
+        spec.instance_class = self.instance_class;
+        spec.managed_password = self.managed_password;
+        spec.master_secret = self.master_secret;
+        spec.master_secret_kms_key = self.master_secret_kms_key;
+        spec.cluster = self.cluster;
+        spec.read_replica_of = self.read_replica_of;
+        if let Some(status) = self.status {
+            spec.status = status;
+        }
+        spec.tags = self.tags.into_iter().collect();
+        spec
+    }
+}
+
+/// A VPC: `vpcs:` entries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VpcFile {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    vpc_id: Option<String>,
+    #[serde(default)]
+    cidr: Option<String>,
+    #[serde(default)]
+    default: bool,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    endpoints: Vec<EndpointFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointFile {
+    service: String,
+    #[serde(default, rename = "type")]
+    endpoint_type: EndpointType,
+    #[serde(default)]
+    state: EndpointState,
+    #[serde(default)]
+    private_dns: Option<bool>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+impl VpcFile {
+    fn into_spec(self, now: DateTime<Utc>) -> Result<VpcSpec, String> {
+        let mut spec = if self.default {
+            VpcSpec::default_vpc()
+        } else {
+            VpcSpec::new()
+        };
+        spec.vpc_id = self.vpc_id;
+        if let Some(cidr) = self.cidr {
+            spec.cidr = cidr;
+        }
+        spec.tags = self.tags.into_iter().collect();
+        for (index, endpoint) in self.endpoints.into_iter().enumerate() {
+            let created = match &endpoint.created {
+                Some(text) => {
+                    parse_time(text, now).map_err(|e| format!("endpoints[{index}].created: {e}"))?
+                }
+                None => now,
+            };
+            spec.endpoints.push(EndpointSpec {
+                service: endpoint.service,
+                endpoint_type: endpoint.endpoint_type,
+                state: endpoint.state,
+                private_dns: endpoint.private_dns,
+                id: endpoint.id,
+                created,
+                tags: endpoint.tags.into_iter().collect(),
+            });
+        }
+        Ok(spec)
+    }
+}
+
 impl FleetFile {
     fn into_fleet(self, now: DateTime<Utc>) -> Result<Fleet, String> {
         let base_account = self
@@ -569,6 +753,8 @@ impl FleetFile {
                 regions: account.regions,
                 deny_assume_role: account.deny_assume_role,
                 deny_ssm: account.deny_ssm,
+                deny_rds: account.deny_rds,
+                deny_ec2: account.deny_ec2,
                 external_id: account.external_id,
                 current_region: None,
             });
@@ -584,66 +770,58 @@ impl FleetFile {
         }
         let organization = self.organization.map(OrganizationFile::into_spec);
         add_organization_drafts(organization.as_ref(), &base_account, &mut drafts);
-        let mut secrets = Vec::with_capacity(self.secrets.len());
-        for (index, file) in self.secrets.into_iter().enumerate() {
-            let (account, region) = place(
-                "secrets",
-                index,
-                file.account.clone(),
-                file.region.clone(),
-                &drafts,
-                &base_account,
-                &regions,
-            )?;
-            let secret = file
-                .into_spec(now)
-                .map_err(|e| format!("secrets[{index}].{e}"))?;
-            secrets.push(PlacedSecret {
+        let placer = Placer {
+            drafts: &drafts,
+            base_account: &base_account,
+            regions: &regions,
+        };
+        let secrets = placer
+            .place_all("secrets", self.secrets, |file| file.into_spec(now))?
+            .into_iter()
+            .map(|(account, region, secret)| PlacedSecret {
                 account,
                 region,
                 secret,
-            });
-        }
-        let mut lambdas = Vec::with_capacity(self.lambdas.len());
-        for (index, file) in self.lambdas.into_iter().enumerate() {
-            let (account, region) = place(
-                "lambdas",
-                index,
-                file.account.clone(),
-                file.region.clone(),
-                &drafts,
-                &base_account,
-                &regions,
-            )?;
-            let lambda = file
-                .into_spec(now)
-                .map_err(|e| format!("lambdas[{index}].{e}"))?;
-            lambdas.push(PlacedLambda {
+            })
+            .collect();
+        let lambdas = placer
+            .place_all("lambdas", self.lambdas, |file| file.into_spec(now))?
+            .into_iter()
+            .map(|(account, region, lambda)| PlacedLambda {
                 account,
                 region,
                 lambda,
-            });
-        }
-        let mut parameters = Vec::with_capacity(self.parameters.len());
-        for (index, file) in self.parameters.into_iter().enumerate() {
-            let (account, region) = place(
-                "parameters",
-                index,
-                file.account.clone(),
-                file.region.clone(),
-                &drafts,
-                &base_account,
-                &regions,
-            )?;
-            let parameter = file
-                .into_spec(now)
-                .map_err(|e| format!("parameters[{index}].{e}"))?;
-            parameters.push(PlacedParameter {
+            })
+            .collect();
+        let parameters = placer
+            .place_all("parameters", self.parameters, |file| file.into_spec(now))?
+            .into_iter()
+            .map(|(account, region, parameter)| PlacedParameter {
                 account,
                 region,
                 parameter,
-            });
-        }
+            })
+            .collect();
+        let databases = placer
+            .place_all("databases", self.databases, |file| Ok(file.into_spec()))?
+            .into_iter()
+            .map(|(account, region, database)| PlacedDatabase {
+                account,
+                region,
+                database,
+                master_secret_arn: None,
+                cluster_writer: false,
+            })
+            .collect();
+        let vpcs = placer
+            .place_all("vpcs", self.vpcs, |file| file.into_spec(now))?
+            .into_iter()
+            .map(|(account, region, vpc)| PlacedVpc {
+                account,
+                region,
+                vpc,
+            })
+            .collect();
         let mut faults = Vec::with_capacity(self.faults.len());
         for (index, file) in self.faults.into_iter().enumerate() {
             faults.push(
@@ -660,6 +838,8 @@ impl FleetFile {
             organization,
             Extras {
                 parameters,
+                databases,
+                vpcs,
                 faults,
                 ssm_short_pages: self.ssm.short_pages,
             },
