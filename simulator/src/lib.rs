@@ -3,7 +3,9 @@
 //! `ListSecretVersionIds`), CloudTrail's `LookupEvents`, AWS Organizations' reads of the
 //! organization tree, CloudWatch's metrics and alarms (RPC v2 CBOR), Lambda's
 //! `GetFunctionConfiguration` and `GetPolicy` (REST-JSON) and Systems Manager Parameter Store's
-//! metadata (`DescribeParameters`, `ListTagsForResource`; never a value) on one HTTP listener. Accounts are
+//! metadata (`DescribeParameters`, `ListTagsForResource`; never a value), RDS's
+//! `DescribeDBInstances` and `DescribeDBClusters` (awsQuery) and EC2's `DescribeVpcs` and
+//! `DescribeVpcEndpoints` (EC2 query) on one HTTP listener. Accounts are
 //! told apart by the access key of the SigV4 `Authorization` header and regions by its
 //! credential scope, so an SDK client pointed at [`SimulatorHandle::endpoint_url`] cannot tell
 //! it from AWS.
@@ -426,7 +428,7 @@ impl SimulatorHandle {
     }
 
     /// Adds a fault rule; the first matching rule applies to a request. The fleet's rules (its
-    /// `faults` and `deny_ssm` accounts) come first.
+    /// `faults` and `deny_ssm`, `deny_rds` and `deny_ec2` accounts) come first.
     pub fn fail(&self, rule: FaultRule) {
         self.shared.add_fault(rule);
     }
@@ -469,7 +471,8 @@ impl SimulatorHandle {
     }
 
     /// Every count, keyed by (service, operation, account); service is `sts`,
-    /// `secretsmanager`, `cloudtrail`, `organizations`, `lambda`, `cloudwatch`, `ssm` or the
+    /// `secretsmanager`, `cloudtrail`, `organizations`, `lambda`, `cloudwatch`, `ssm`, `rds`,
+    /// `ec2` or the
     /// signing service of anything else.
     pub fn request_counts(&self) -> BTreeMap<(String, String, String), u64> {
         self.shared.counts()

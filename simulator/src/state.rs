@@ -40,32 +40,34 @@ pub struct AssumeRoleCall {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// `ThrottlingException` (Secrets Manager, CloudTrail, SSM), `TooManyRequestsException`
-    /// (Organizations) or `Throttling` (STS), HTTP 400.
+    /// (Organizations) or `Throttling` (STS, RDS), HTTP 400; `RequestLimitExceeded` (EC2, 503).
     Throttling,
-    /// `AccessDeniedException` (Secrets Manager, CloudTrail, Organizations, SSM; 400) or
-    /// `AccessDenied` (STS, 403).
+    /// `AccessDeniedException` (Secrets Manager, CloudTrail, Organizations, SSM; 400),
+    /// `AccessDenied` (STS, RDS; 403) or `UnauthorizedOperation` (EC2, 403).
     AccessDenied,
     /// `InternalServiceError` (Secrets Manager, CloudTrail), `InternalServerError` (SSM),
-    /// `ServiceException` (Organizations) or `InternalFailure` (STS), HTTP 500.
+    /// `ServiceException` (Organizations), `InternalFailure` (STS, RDS) or `InternalError` (EC2),
+    /// HTTP 500.
     InternalError,
     /// Answers normally after this long.
     Delay(Duration),
     /// Answers normally, but a page asked for with a `NextToken` hands the
     /// same token back, so a client that trusts it never reaches the end.
-    /// A first page is unchanged. JSON services only (Secrets Manager,
-    /// CloudTrail, Organizations); elsewhere the request is answered normally.
+    /// A first page is unchanged. JSON services (Secrets Manager, CloudTrail,
+    /// Organizations), RDS and EC2; elsewhere the request is answered normally.
     RepeatNextToken,
     /// Answers normally, but every page asked for with a `NextToken` hands
     /// back a new one (the token asked with, one character longer), so a
     /// listing never ends and never repeats a token. A first page is
-    /// unchanged. JSON services only.
+    /// unchanged. JSON services, RDS and EC2.
     EndlessNextToken,
     /// Answers normally with the first entry of the listing (`SecretList`,
     /// `Versions`, `Events`, `Parameters`, `TagList`, `Accounts`, `OrganizationalUnits`,
-    /// `Roots`, `Tags`, `Parents`) repeated at its end. JSON services only.
+    /// `Roots`, `Tags`, `Parents`; RDS's `DBInstance`/`DBCluster`, EC2's `item`) repeated at its
+    /// end. JSON services, RDS and EC2.
     DuplicateEntry,
     /// Answers 200 with the body cut off halfway, as a dropped connection
-    /// or a broken proxy leaves it: not JSON. JSON services only.
+    /// or a broken proxy leaves it: not JSON (or not XML for RDS and EC2).
     MalformedBody,
 }
 
@@ -73,7 +75,7 @@ pub enum Fault {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultRule {
     /// The service as the request counters name it: `sts`, `secretsmanager`, `cloudtrail`,
-    /// `organizations`, `lambda`, `cloudwatch` or `ssm`. Operation names alone can be shared
+    /// `organizations`, `lambda`, `cloudwatch`, `ssm`, `rds` or `ec2`. Operation names alone can be shared
     /// (`ListTagsForResource` is Organizations' and SSM's).
     pub service: Option<String>,
     /// Operation name such as `ListSecrets` or `AssumeRole`.

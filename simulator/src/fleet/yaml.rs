@@ -985,6 +985,37 @@ mod tests {
             &|p| p.last_modified < Utc::now() - chrono::Duration::days(365)
         ));
         assert!(parameters.iter().any(|p| p.region == "eu-west-1"));
+        let databases = fleet.databases();
+        let managed = databases.iter().find(|d| d.database.identifier == "orders");
+        assert!(managed.is_some_and(|d| {
+            d.master_secret_arn
+                .as_deref()
+                .is_some_and(|arn| arn.contains(":secret:rds!db-4f1e2d3c"))
+        }));
+        assert!(databases.iter().any(|d| !d.database.managed_password));
+        assert_eq!(
+            databases
+                .iter()
+                .filter(|d| d.database.cluster.as_deref() == Some("ledger"))
+                .count(),
+            2
+        );
+        let vpcs = fleet.vpcs();
+        assert!(vpcs.iter().any(|v| v.vpc.default));
+        assert!(
+            vpcs.iter()
+                .any(|v| v.vpc.endpoints.is_empty() && !v.vpc.default)
+        );
+        assert!(
+            vpcs.iter()
+                .any(|v| v.vpc.endpoints.iter().any(|e| !e.effective_private_dns()))
+        );
+        assert!(vpcs.iter().any(|v| {
+            v.vpc
+                .tags
+                .iter()
+                .any(|(k, _)| k == "secrets-rotation/exempt")
+        }));
         Ok(())
     }
 
