@@ -83,13 +83,18 @@ pub const RDS_CUSTOM_ENGINE_PREFIX: &str = "custom-";
 impl DatabaseRecord {
     /// Why the check does not apply, if it does not.
     pub fn not_applicable(&self) -> Option<NotApplicable> {
-        let engine = self.engine.to_ascii_lowercase();
+        // Read at every scrape: a case-blind prefix test, no lowered copy.
+        let engine_starts_with = |prefix: &str| {
+            self.engine
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+        };
         if ENGINES_WITHOUT_MASTER_PASSWORD
             .iter()
-            .any(|prefix| engine.starts_with(prefix))
+            .any(|prefix| engine_starts_with(prefix))
         {
             Some(NotApplicable::NoMasterPassword)
-        } else if engine.starts_with(RDS_CUSTOM_ENGINE_PREFIX) {
+        } else if engine_starts_with(RDS_CUSTOM_ENGINE_PREFIX) {
             Some(NotApplicable::RdsCustom)
         } else if self.replica_of.is_some() {
             Some(NotApplicable::ReadReplica)
@@ -160,7 +165,7 @@ mod tests {
 
     #[test]
     fn neptune_rds_custom_and_read_replicas_are_not_judged() {
-        let neptune = database(DatabaseKind::Cluster, "neptune", false);
+        let neptune = database(DatabaseKind::Cluster, "Neptune", false);
         assert_eq!(
             neptune.not_applicable(),
             Some(NotApplicable::NoMasterPassword)
